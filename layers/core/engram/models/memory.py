@@ -1,0 +1,148 @@
+"""Memories, their provenance and the actions generation takes on them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from engram.models.scope import Scope
+
+MAX_FACT_CHARS = 2000
+MAX_TOPICS = 10
+MAX_METADATA_KEYS = 20
+
+MetadataValue = str | int | float | bool
+Metadata = Annotated[
+    dict[str, MetadataValue],
+    Field(description="Free-form metadata: at most 20 keys; values are strings, numbers or booleans."),
+]
+
+
+class ManagedTopic(StrEnum):
+    """The four managed topics of Vertex AI Memory Bank, which Engram extracts by default."""
+
+    USER_PERSONAL_INFO = "USER_PERSONAL_INFO"
+    USER_PREFERENCES = "USER_PREFERENCES"
+    KEY_CONVERSATION_DETAILS = "KEY_CONVERSATION_DETAILS"
+    EXPLICIT_INSTRUCTIONS = "EXPLICIT_INSTRUCTIONS"
+
+
+TOPIC_DESCRIPTIONS: dict[str, str] = {
+    ManagedTopic.USER_PERSONAL_INFO: "Significant personal information about the user: names, relationships, "
+    "work, where they live, hobbies, important dates.",
+    ManagedTopic.USER_PREFERENCES: "Stated or implied likes, dislikes, preferred styles and patterns.",
+    ManagedTopic.KEY_CONVERSATION_DETAILS: "Important milestones or outcomes of the conversation: plans, "
+    "decisions, tasks and their results.",
+    ManagedTopic.EXPLICIT_INSTRUCTIONS: "Things the user explicitly asks to remember or to forget.",
+}
+
+
+class Action(StrEnum):
+    """What generation did to a memory (Memory Bank's ``generated_memories[].action``)."""
+
+    CREATED = "CREATED"
+    UPDATED = "UPDATED"
+    DELETED = "DELETED"
+
+
+class Source(BaseModel):
+    """Provenance: the operation that produced a memory and the conversation events it came from."""
+
+    operation_id: str | None = None
+    event_ids: list[str] = Field(default_factory=list)
+
+
+class Memory(BaseModel):
+    """A memory as the API returns it. Times are RFC 3339 UTC."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    scope: dict[str, str]
+    fact: str
+    topics: list[str] = Field(default_factory=list)
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+    create_time: datetime
+    update_time: datetime
+    expire_time: datetime | None = None
+    revision_id: str
+    source: Source = Field(default_factory=Source)
+
+
+class StoredMemory(Memory):
+    """A memory with what the store keeps beside it: the embedding, its model and the item version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tenant_id: str
+    embedding: list[float] = Field(default_factory=list, repr=False)
+    embedding_model: str = ""
+    version: int = 0
+
+    def public(self) -> Memory:
+        return Memory.model_validate(self.model_dump(include=set(Memory.model_fields)))
+
+
+class NewMemory(BaseModel):
+    """The fields of a memory a client may set when creating it directly (``POST /v1/memories``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: Scope
+    fact: str = Field(min_length=1, max_length=MAX_FACT_CHARS, description="The memory text, 1-2000 chars.")
+    topics: list[str] = Field(default_factory=list, max_length=MAX_TOPICS)
+    metadata: Metadata = Field(default_factory=dict)
+
+    @field_validator("fact")
+    @classmethod
+    def _strip(cls, fact: str) -> str:
+        fact = fact.strip()
+        if not fact:
+            raise ValueError("fact must not be blank")
+        return fact
+
+    @field_validator("metadata")
+    @classmethod
+    def _bound_metadata(cls, metadata: dict[str, MetadataValue]) -> dict[str, MetadataValue]:
+        if len(metadata) > MAX_METADATA_KEYS:
+            raise ValueError(f"metadata has {len(metadata)} keys; at most {MAX_METADATA_KEYS} are allowed")
+        return metadata
+
+
+class GeneratedMemory(BaseModel):
+    """One change made by a generation (Memory Bank's ``GenerateMemoriesResponse.generated_memories``).
+
+    For DELETED, ``memory`` is the memory as it was before deletion.
+    """
+
+    memory: Memory
+    action: Action
+    previous_revision_id: str | None = None
+
+
+class ScoredMemory(BaseModel):
+    """A retrieved memory. ``score`` is the similarity in [0, 1] (higher is closer); absent in list mode."""
+
+    memory: Memory
+    score: float | None = None
+
+
+class Revision(BaseModel):
+    """An immutable record of one change to a memory.
+
+    ``fact`` is the text after the change (for DELETED: the text that was deleted), ``previous_fact``
+    the text before it. ``candidate_facts`` are the facts the extractor proposed in that generation.
+    """
+
+    id: str
+    memory_id: str
+    action: Action
+    fact: str
+    previous_fact: str | None = None
+    operation_id: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    candidate_facts: list[str] = Field(default_factory=list)
+    create_time: datetime

@@ -1,0 +1,61 @@
+"""Long-running operations (like Memory Bank's LROs): returned at once by generate, updated by the
+workflow, polled with ``GET /v1/operations/{id}``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from engram.models.memory import GeneratedMemory
+
+
+class OperationStatus(StrEnum):
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+class OperationError(BaseModel):
+    """Why an operation failed: ``code`` is the error class (e.g. ``LLMUnavailable``), ``message`` its text."""
+
+    code: str
+    message: str
+
+
+class Usage(BaseModel):
+    """What a generation cost: LLM calls and tokens, embedding calls."""
+
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    embedding_calls: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            llm_calls=self.llm_calls + other.llm_calls,
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            embedding_calls=self.embedding_calls + other.embedding_calls,
+        )
+
+
+class OperationResult(BaseModel):
+    generated_memories: list[GeneratedMemory] = Field(default_factory=list)
+
+
+class Operation(BaseModel):
+    """``id, status, create_time, update_time, error?, result?, usage`` (DESIGN.md §3)."""
+
+    id: str
+    status: OperationStatus
+    create_time: datetime
+    update_time: datetime
+    error: OperationError | None = None
+    result: OperationResult | None = None
+    usage: Usage = Field(default_factory=Usage)
+
+    @property
+    def done(self) -> bool:
+        return self.status is not OperationStatus.RUNNING

@@ -1,0 +1,122 @@
+"""Ports: the Protocols the use cases in ``engram.logic`` depend on. Each external system has exactly
+one adapter module in ``engram.adapters`` implementing one of these; tests use in-memory fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt
+    from engram.models.extraction import ConsolidationOutput, ExtractionOutput
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class LLMResult(Generic[T]):
+    """A parsed structured answer and the tokens it cost."""
+
+    output: T
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class LLM(Protocol):
+    """A chat model answering with structured output. ``model_id`` names it in usage and logs.
+
+    Errors: ``LLMUnavailable`` (timeouts, throttling, 5xx after the client's retries),
+    ``LLMOutputInvalid`` (answer does not match the schema).
+    """
+
+    model_id: str
+    offline: bool
+
+    def extract(self, prompt: ExtractionPrompt) -> LLMResult[ExtractionOutput]: ...
+
+    def consolidate(self, prompt: ConsolidationPrompt) -> LLMResult[ConsolidationOutput]: ...
+
+
+class Embedder(Protocol):
+    """Turns texts into unit-length vectors of ``dimension`` floats, one batched call per ``embed``.
+
+    Errors: ``EmbeddingUnavailable``.
+    """
+
+    model_id: str
+    dimension: int
+    offline: bool
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+@dataclass(frozen=True)
+class IndexDocument:
+    """What the vector index holds for one memory (a projection of the DynamoDB item)."""
+
+    tenant_id: str
+    memory_id: str
+    scope_hash: str
+    fact: str
+    topics: list[str]
+    embedding: list[float]
+    embedding_model: str
+    revision_id: str
+    update_time: datetime
+    expire_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class IndexHit:
+    """A search hit: the memory id, its revision in the index and its similarity in [0, 1]."""
+
+    memory_id: str
+    revision_id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class IndexQuery:
+    """A k-NN query. The filter on tenant and scope is always applied inside the k-NN search
+    (never after it), so ``k`` results of the right scope come back whenever they exist."""
+
+    tenant_id: str
+    scope_hash: str
+    vector: list[float]
+    embedding_model: str
+    k: int = 10
+    topics: list[str] | None = None
+    exclude_ids: list[str] = field(default_factory=list)
+
+
+class VectorIndex(Protocol):
+    """The derived k-NN index (DESIGN.md §1), fed from the DynamoDB stream.
+
+    Errors: ``IndexUnavailable`` when the index cannot be reached.
+    """
+
+    def ensure_index(self) -> None: ...
+
+    def upsert(self, documents: Sequence[IndexDocument]) -> None: ...
+
+    def delete(self, tenant_id: str, memory_ids: Sequence[str]) -> None: ...
+
+    def search(self, query: IndexQuery) -> list[IndexHit]: ...
+
+    def revisions(self, tenant_id: str, memory_ids: Sequence[str]) -> dict[str, str]:
+        """The revision id the index holds for each of ``memory_ids`` (missing ids are absent)."""
+        ...
+
+
+class WorkflowStarter(Protocol):
+    """Starts the generation workflow for an operation. Idempotent on ``operation_id``."""
+
+    def start(self, tenant_id: str, operation_id: str) -> None: ...

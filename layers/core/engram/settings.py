@@ -1,0 +1,77 @@
+"""Settings, read from the environment once per process (``get_settings()`` is cached).
+
+Every variable, its default and meaning:
+
+| variable | default | meaning |
+|---|---|---|
+| ``ENGRAM_TABLE_NAME`` | ``engram`` | the DynamoDB single table |
+| ``ENGRAM_STATE_MACHINE_ARN`` | (none) | the GenerateMemories state machine; needed by the API function |
+| ``AWS_ENDPOINT_URL`` | (none) | an emulator endpoint (moto, LocalStack); unset on AWS |
+| ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` | ``us-east-1`` | region |
+| ``ENGRAM_INDEX_BACKEND`` | ``local`` | ``opensearch`` or ``local`` (embedded exact index) |
+| ``ENGRAM_INDEX_NAME`` | ``engram-memories`` | the OpenSearch index name |
+| ``ENGRAM_OPENSEARCH_ENDPOINT`` | (none) | ``https://host`` of the domain or collection |
+| ``ENGRAM_OPENSEARCH_SERVICE`` | ``es`` | SigV4 service: ``es`` (managed domain) or ``aoss`` (Serverless) |
+| ``ENGRAM_OPENSEARCH_AUTH`` | ``sigv4`` | ``sigv4``, or ``none`` for a local test cluster |
+| ``ENGRAM_DATA_DIR`` | ``.engram`` | where the local index persists |
+| ``OPENAI_API_KEY`` | (none) | enables the OpenAI adapters |
+| ``OPENAI_BASE_URL`` | (none) | any OpenAI-compatible server; enables the OpenAI adapters too |
+| ``ENGRAM_LLM_MODEL`` | ``gpt-4o-mini`` | chat model for extraction and consolidation |
+| ``ENGRAM_EMBEDDING_MODEL`` | ``text-embedding-3-small`` | OpenAI embedding model |
+| ``ENGRAM_EMBEDDING_DIMENSION`` | ``1536`` | its vector size |
+| ``ENGRAM_PROVIDER`` | ``auto`` | ``openai``, ``offline``, or ``auto`` (openai when a key or base URL is set) |
+| ``ENGRAM_LLM_TIMEOUT_SECONDS`` | ``60`` | per-request timeout of the OpenAI client |
+| ``ENGRAM_LLM_MAX_RETRIES`` | ``2`` | the OpenAI client's own retries (the workflow retries on top, bounded) |
+| ``ENGRAM_CONSOLIDATION_NEIGHBOURS`` | ``5`` | existing memories fetched per candidate |
+| ``ENGRAM_CONSOLIDATION_MIN_SIMILARITY`` | ``0.5`` | below this a neighbour is ignored; no neighbour at all skips the consolidation call |
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ENGRAM_", extra="ignore", populate_by_name=True)
+
+    table_name: str = "engram"
+    state_machine_arn: str | None = None
+    aws_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
+    aws_region: str = Field(
+        default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
+    )
+
+    index_backend: Literal["opensearch", "local"] = "local"
+    index_name: str = "engram-memories"
+    opensearch_endpoint: str | None = None
+    opensearch_service: Literal["es", "aoss"] = "es"
+    opensearch_auth: Literal["sigv4", "none"] = "sigv4"
+    data_dir: str = ".engram"
+
+    openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY", repr=False)
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    provider: Literal["auto", "openai", "offline"] = "auto"
+    llm_model: str = "gpt-4o-mini"
+    embedding_model: str = "text-embedding-3-small"
+    embedding_dimension: int = 1536
+    llm_timeout_seconds: float = 60.0
+    llm_max_retries: int = 2
+
+    consolidation_neighbours: int = 5
+    consolidation_min_similarity: float = 0.5
+
+    @property
+    def use_openai(self) -> bool:
+        if self.provider == "auto":
+            return bool(self.openai_api_key or self.openai_base_url)
+        return self.provider == "openai"
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, read once. Tests call ``get_settings.cache_clear()`` after changing env."""
+    return Settings()
