@@ -20,6 +20,13 @@ class InvalidInput(EngramError):
     http_status = 422
 
 
+class PayloadTooLarge(InvalidInput):
+    """The request is larger than Engram accepts."""
+
+    code = "PAYLOAD_TOO_LARGE"
+    http_status = 413
+
+
 class NotFound(EngramError):
     """The resource does not exist for this tenant."""
 

@@ -3,12 +3,15 @@ one adapter module in ``engram.adapters`` implementing one of these; tests use i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
+
+from engram.models.memory import Action, Revision, StoredMemory
+from engram.models.operation import Operation, OperationError, OperationResult, OperationStatus, Usage
 
 if TYPE_CHECKING:
     from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt
@@ -120,3 +123,70 @@ class WorkflowStarter(Protocol):
     """Starts the generation workflow for an operation. Idempotent on ``operation_id``."""
 
     def start(self, tenant_id: str, operation_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Change:
+    """One write to a memory: the memory after it (None for DELETED), before it (None for CREATED),
+    and the revision that records it."""
+
+    action: Action
+    after: StoredMemory | None
+    before: StoredMemory | None
+    revision: Revision
+
+
+class MemoryStore(Protocol):
+    """The source of truth (DynamoDB). Every method is scoped by ``tenant_id``.
+
+    Errors: ``StoreConflict`` when a guarded write loses a race; ``Conflict`` when a create collides;
+    ``PayloadTooLarge`` when a request is too large to store; ``InvalidInput`` for a bad page token.
+    """
+
+    def get_memory(self, tenant_id: str, memory_id: str) -> StoredMemory | None: ...
+
+    def get_memories(self, tenant_id: str, memory_ids: Iterable[str]) -> dict[str, StoredMemory]: ...
+
+    def list_memories(
+        self, tenant_id: str, scope: dict[str, str], page_size: int, page_token: str | None
+    ) -> tuple[list[StoredMemory], str | None]: ...
+
+    def apply_changes(
+        self,
+        tenant_id: str,
+        changes: Sequence[Change],
+        operation_id: str | None = None,
+        result: OperationResult | None = None,
+        revision_expire_time: datetime | None = None,
+    ) -> None: ...
+
+    def list_revisions(self, tenant_id: str, memory_id: str) -> list[Revision]: ...
+
+    def create_operation(
+        self, tenant_id: str, operation: Operation, scope: dict[str, str], request: dict[str, Any]
+    ) -> None: ...
+
+    def get_operation(self, tenant_id: str, operation_id: str) -> Operation | None: ...
+
+    def get_operation_scope(self, tenant_id: str, operation_id: str) -> dict[str, str]: ...
+
+    def get_blob(self, tenant_id: str, operation_id: str, name: str) -> Any | None: ...
+
+    def put_blob(self, tenant_id: str, operation_id: str, name: str, document: Any) -> None: ...
+
+    def add_usage(self, tenant_id: str, operation_id: str, usage: Usage, now: datetime) -> None: ...
+
+    def finish_operation(
+        self,
+        tenant_id: str,
+        operation_id: str,
+        status: OperationStatus,
+        now: datetime,
+        error: OperationError | None = None,
+    ) -> bool: ...
+
+    def put_api_key(self, key_hash: str, tenant_id: str, name: str, now: datetime) -> None: ...
+
+    def get_api_key(self, key_hash: str) -> tuple[str, bool] | None: ...
+
+    def revoke_api_key(self, key_hash: str) -> bool: ...

@@ -69,7 +69,10 @@ class ExtractionPrompt:
             for e in self.events
         )
         return [
-            {"role": "system", "content": EXTRACTION_SYSTEM.format(today=self.today.isoformat(), topics=topics)},
+            {
+                "role": "system",
+                "content": EXTRACTION_SYSTEM.format(today=self.today.isoformat(), topics=topics),
+            },
             {"role": "user", "content": f"Conversation (one JSON event per line):\n{conversation}"},
         ]
 

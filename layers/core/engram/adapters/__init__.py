@@ -1,0 +1,1 @@
+"""Adapters: exactly one module per external system."""

@@ -1,0 +1,581 @@
+"""The DynamoDB single table, through PynamoDB: the source of truth (DESIGN.md §1).
+
+Item layout (every key starts with the tenant id, except the API-key lookup, whose tenant is what it
+resolves):
+
+| item | PK | SK | GSI1PK / GSI1SK |
+|---|---|---|---|
+| memory | ``T#<tenant>#M#<memory_id>`` | ``M`` | ``T#<tenant>#S#<scope_hash>`` / ``M#<create_time>#<memory_id>`` |
+| revision | ``T#<tenant>#M#<memory_id>`` | ``R#<revision_id>`` | |
+| operation | ``T#<tenant>#O#<operation_id>`` | ``O`` | |
+| generate request | ``T#<tenant>#O#<operation_id>`` | ``REQ`` | |
+| extracted candidates | ``T#<tenant>#O#<operation_id>`` | ``CAND`` | |
+| API key | ``K#<sha256 of key>`` | ``K`` | |
+
+A memory and its revisions share a partition, so the history survives the memory's deletion and is
+read with one query. Embeddings are stored as little-endian float32 bytes so the index can be rebuilt
+from this table alone. ``ttl`` (epoch seconds) is the table's TTL attribute.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import struct
+import zlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.connection import Connection
+from pynamodb.exceptions import (
+    DoesNotExist,
+    PutError,
+    TransactWriteError,
+    UpdateError,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
+
+from engram.errors import Conflict, InvalidInput, PayloadTooLarge, StoreConflict
+from engram.models.memory import Action, Revision, Source, StoredMemory
+from engram.models.operation import (
+    Operation,
+    OperationError,
+    OperationResult,
+    OperationStatus,
+    Usage,
+)
+from engram.models.scope import canonical_scope, scope_hash
+from engram.ports import Change
+
+MAX_STORED_REQUEST_BYTES = 350_000
+
+
+def memory_pk(tenant_id: str, memory_id: str) -> str:
+    return f"T#{tenant_id}#M#{memory_id}"
+
+
+def scope_pk(tenant_id: str, scope_key: str) -> str:
+    return f"T#{tenant_id}#S#{scope_key}"
+
+
+def operation_pk(tenant_id: str, operation_id: str) -> str:
+    return f"T#{tenant_id}#O#{operation_id}"
+
+
+def pack_vector(vector: Sequence[float]) -> bytes:
+    return struct.pack(f"<{len(vector)}f", *vector)
+
+
+def unpack_vector(data: bytes | None) -> list[float]:
+    if not data:
+        return []
+    return list(struct.unpack(f"<{len(data) // 4}f", data))
+
+
+class _Meta:
+    table_name = "engram"
+    region = "us-east-1"
+    host: str | None = None
+
+
+class ScopeIndex(GlobalSecondaryIndex["MemoryItem"]):
+    class Meta:
+        index_name = "GSI1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True, attr_name="GSI1PK")
+    gsi1sk = UnicodeAttribute(range_key=True, attr_name="GSI1SK")
+
+
+class MemoryItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default="M")
+    gsi1pk = UnicodeAttribute(attr_name="GSI1PK")
+    gsi1sk = UnicodeAttribute(attr_name="GSI1SK")
+    by_scope = ScopeIndex()
+
+    tenant_id = UnicodeAttribute()
+    memory_id = UnicodeAttribute()
+    scope = UnicodeAttribute()  # canonical JSON
+    scope_hash = UnicodeAttribute()
+    fact = UnicodeAttribute()
+    topics = ListAttribute(of=UnicodeAttribute, default=list)
+    metadata = JSONAttribute(default=dict)
+    create_time = UTCDateTimeAttribute()
+    update_time = UTCDateTimeAttribute()
+    expire_time = UTCDateTimeAttribute(null=True)
+    ttl = TTLAttribute(null=True)
+    revision_id = UnicodeAttribute()
+    operation_id = UnicodeAttribute(null=True)
+    event_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    embedding = BinaryAttribute(legacy_encoding=False, null=True)
+    embedding_model = UnicodeAttribute(default="")
+    version = VersionAttribute()
+
+    @classmethod
+    def from_domain(cls, memory: StoredMemory) -> MemoryItem:
+        key = scope_hash(memory.scope)
+        item = cls(
+            pk=memory_pk(memory.tenant_id, memory.id),
+            sk="M",
+            gsi1pk=scope_pk(memory.tenant_id, key),
+            gsi1sk=f"M#{memory.create_time.isoformat()}#{memory.id}",
+            tenant_id=memory.tenant_id,
+            memory_id=memory.id,
+            scope=canonical_scope(memory.scope),
+            scope_hash=key,
+            fact=memory.fact,
+            topics=list(memory.topics),
+            metadata=dict(memory.metadata),
+            create_time=memory.create_time,
+            update_time=memory.update_time,
+            expire_time=memory.expire_time,
+            ttl=memory.expire_time,
+            revision_id=memory.revision_id,
+            operation_id=memory.source.operation_id,
+            event_ids=list(memory.source.event_ids),
+            embedding=pack_vector(memory.embedding) if memory.embedding else None,
+            embedding_model=memory.embedding_model,
+        )
+        if memory.version:
+            item.version = memory.version
+        return item
+
+    def to_domain(self) -> StoredMemory:
+        return StoredMemory(
+            id=self.memory_id,
+            tenant_id=self.tenant_id,
+            scope=json.loads(self.scope),
+            fact=self.fact,
+            topics=list(self.topics or []),
+            metadata=dict(self.metadata or {}),
+            create_time=self.create_time,
+            update_time=self.update_time,
+            expire_time=self.expire_time,
+            revision_id=self.revision_id,
+            source=Source(operation_id=self.operation_id, event_ids=list(self.event_ids or [])),
+            embedding=unpack_vector(self.embedding),
+            embedding_model=self.embedding_model or "",
+            version=int(self.version or 0),
+        )
+
+
+class RevisionItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    tenant_id = UnicodeAttribute()
+    memory_id = UnicodeAttribute()
+    revision_id = UnicodeAttribute()
+    action = UnicodeAttribute()
+    fact = UnicodeAttribute()
+    previous_fact = UnicodeAttribute(null=True)
+    operation_id = UnicodeAttribute(null=True)
+    labels = JSONAttribute(default=dict)
+    candidate_facts = ListAttribute(of=UnicodeAttribute, default=list)
+    create_time = UTCDateTimeAttribute()
+    ttl = TTLAttribute(null=True)
+
+    @classmethod
+    def from_domain(
+        cls, tenant_id: str, revision: Revision, expire_time: datetime | None = None
+    ) -> RevisionItem:
+        return cls(
+            pk=memory_pk(tenant_id, revision.memory_id),
+            sk=f"R#{revision.id}",
+            tenant_id=tenant_id,
+            memory_id=revision.memory_id,
+            revision_id=revision.id,
+            action=revision.action.value,
+            fact=revision.fact,
+            previous_fact=revision.previous_fact,
+            operation_id=revision.operation_id,
+            labels=dict(revision.labels),
+            candidate_facts=list(revision.candidate_facts),
+            create_time=revision.create_time,
+            ttl=expire_time,
+        )
+
+    def to_domain(self) -> Revision:
+        return Revision(
+            id=self.revision_id,
+            memory_id=self.memory_id,
+            action=Action(self.action),
+            fact=self.fact,
+            previous_fact=self.previous_fact,
+            operation_id=self.operation_id,
+            labels=dict(self.labels or {}),
+            candidate_facts=list(self.candidate_facts or []),
+            create_time=self.create_time,
+        )
+
+
+class OperationItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default="O")
+    tenant_id = UnicodeAttribute()
+    operation_id = UnicodeAttribute()
+    scope = UnicodeAttribute()
+    status = UnicodeAttribute()
+    create_time = UTCDateTimeAttribute()
+    update_time = UTCDateTimeAttribute()
+    error_code = UnicodeAttribute(null=True)
+    error_message = UnicodeAttribute(null=True)
+    result = JSONAttribute(null=True)
+    consolidated = BooleanAttribute(null=True)
+    llm_calls = NumberAttribute(default=0)
+    input_tokens = NumberAttribute(default=0)
+    output_tokens = NumberAttribute(default=0)
+    embedding_calls = NumberAttribute(default=0)
+    ttl = TTLAttribute(null=True)
+
+    def to_domain(self) -> Operation:
+        return Operation(
+            id=self.operation_id,
+            status=OperationStatus(self.status),
+            create_time=self.create_time,
+            update_time=self.update_time,
+            error=OperationError(code=self.error_code, message=self.error_message or "")
+            if self.error_code
+            else None,
+            result=OperationResult.model_validate(self.result) if self.result is not None else None,
+            usage=Usage(
+                llm_calls=int(self.llm_calls or 0),
+                input_tokens=int(self.input_tokens or 0),
+                output_tokens=int(self.output_tokens or 0),
+                embedding_calls=int(self.embedding_calls or 0),
+            ),
+        )
+
+
+class BlobItem(Model):
+    """A compressed JSON document attached to an operation (the request ``REQ``, the candidates ``CAND``)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    body = BinaryAttribute(legacy_encoding=False)
+    ttl = TTLAttribute(null=True)
+
+
+class ApiKeyItem(Model):
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default="K")
+    tenant_id = UnicodeAttribute()
+    name = UnicodeAttribute(default="")
+    create_time = UTCDateTimeAttribute()
+    revoked = BooleanAttribute(default=False)
+
+
+_MODELS: tuple[type[Model], ...] = (MemoryItem, RevisionItem, OperationItem, BlobItem, ApiKeyItem)
+
+
+def configure(table_name: str, region: str, host: str | None) -> None:
+    """Point every item model at ``table_name`` (and an emulator ``host``); drops cached connections."""
+    for model in (*_MODELS, ScopeIndex):
+        meta = model.Meta
+        meta.table_name = table_name  # type: ignore[attr-defined]
+        meta.region = region  # type: ignore[attr-defined]
+        meta.host = host  # type: ignore[attr-defined]
+        if hasattr(model, "_connection"):
+            model._connection = None  # type: ignore[attr-defined]
+
+
+def _encode_blob(document: Any) -> bytes:
+    return zlib.compress(json.dumps(document, separators=(",", ":"), default=str).encode(), 6)
+
+
+def _decode_blob(data: bytes) -> Any:
+    return json.loads(zlib.decompress(data))
+
+
+def _is_conditional_failure(error: Exception) -> bool:
+    cause = getattr(error, "cause_response_code", None)
+    if cause in ("ConditionalCheckFailedException", "TransactionConflictException"):
+        return True
+    if cause == "TransactionCanceledException":
+        reasons = getattr(error, "cancellation_reasons", None) or []
+        return any(
+            r is not None and r.code in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons
+        )
+    return False
+
+
+class DynamoMemoryStore:
+    """The ``MemoryStore`` port on DynamoDB. Storage errors become domain errors:
+    a lost conditional write → ``StoreConflict`` (retryable) or ``Conflict`` (API 409)."""
+
+    def __init__(self, table_name: str, region: str, host: str | None = None) -> None:
+        configure(table_name, region, host)
+        self.table_name = table_name
+        self._connection = Connection(region=region, host=host)
+
+    # --- memories ---------------------------------------------------------------------------
+
+    def get_memory(self, tenant_id: str, memory_id: str) -> StoredMemory | None:
+        try:
+            return MemoryItem.get(memory_pk(tenant_id, memory_id), "M", consistent_read=True).to_domain()
+        except DoesNotExist:
+            return None
+
+    def get_memories(self, tenant_id: str, memory_ids: Iterable[str]) -> dict[str, StoredMemory]:
+        """Batch read (consistent) of up to any number of ids; missing ids are absent from the result."""
+        keys = [(memory_pk(tenant_id, mid), "M") for mid in dict.fromkeys(memory_ids)]
+        if not keys:
+            return {}
+        found = {}
+        for item in MemoryItem.batch_get(keys, consistent_read=True):
+            found[item.memory_id] = item.to_domain()
+        return found
+
+    def list_memories(
+        self, tenant_id: str, scope: dict[str, str], page_size: int, page_token: str | None
+    ) -> tuple[list[StoredMemory], str | None]:
+        """Newest first. ``page_token`` is opaque (base64 of the last evaluated key)."""
+        last_key = None
+        if page_token:
+            try:
+                last_key = json.loads(base64.urlsafe_b64decode(page_token.encode()))
+            except ValueError as error:
+                raise InvalidInput("page_token is not valid") from error
+        results = MemoryItem.by_scope.query(
+            scope_pk(tenant_id, scope_hash(scope)),
+            scan_index_forward=False,
+            limit=page_size,
+            last_evaluated_key=last_key,
+        )
+        items = [item.to_domain() for item in results]
+        next_key = results.last_evaluated_key
+        token = base64.urlsafe_b64encode(json.dumps(next_key).encode()).decode() if next_key else None
+        return items, token
+
+    def apply_changes(
+        self,
+        tenant_id: str,
+        changes: Sequence[Change],
+        operation_id: str | None = None,
+        result: OperationResult | None = None,
+        revision_expire_time: datetime | None = None,
+    ) -> None:
+        """Write ``changes`` atomically (one transaction, at most 49 changes), each guarded by the memory's
+        version; with ``operation_id``, the same transaction records ``result`` on the operation and fails
+        if a result was already recorded, so a retried workflow step never writes twice.
+
+        Raises ``StoreConflict`` when a guard fails (a concurrent writer won; retry on fresh state).
+        """
+        if len(changes) > 49:
+            raise InvalidInput(f"{len(changes)} changes in one transaction; at most 49")
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                for change in changes:
+                    if change.action is Action.DELETED:
+                        assert change.before is not None
+                        transaction.delete(MemoryItem.from_domain(change.before))
+                    else:
+                        assert change.after is not None
+                        item = MemoryItem.from_domain(change.after)
+                        if change.before is None:
+                            transaction.save(item, condition=MemoryItem.pk.does_not_exist())
+                        else:
+                            transaction.save(item)
+                    transaction.save(
+                        RevisionItem.from_domain(tenant_id, change.revision, revision_expire_time),
+                        condition=RevisionItem.pk.does_not_exist(),
+                    )
+                if operation_id is not None:
+                    transaction.update(
+                        OperationItem(operation_pk(tenant_id, operation_id), "O"),
+                        actions=[
+                            OperationItem.consolidated.set(True),
+                            OperationItem.result.set((result or OperationResult()).model_dump(mode="json")),
+                        ],
+                        condition=OperationItem.consolidated.does_not_exist() & OperationItem.pk.exists(),
+                    )
+        except TransactWriteError as error:
+            if _is_conditional_failure(error):
+                raise StoreConflict(
+                    f"a concurrent write changed the memories of this change: {error}"
+                ) from error
+            raise
+
+    def list_revisions(self, tenant_id: str, memory_id: str) -> list[Revision]:
+        """Newest first."""
+        return [
+            item.to_domain()
+            for item in RevisionItem.query(
+                memory_pk(tenant_id, memory_id), RevisionItem.sk.startswith("R#"), scan_index_forward=False
+            )
+        ]
+
+    # --- operations -----------------------------------------------------------------------
+
+    def create_operation(
+        self, tenant_id: str, operation: Operation, scope: dict[str, str], request: dict[str, Any]
+    ) -> None:
+        """Store a RUNNING operation and its request (compressed) in one transaction.
+
+        Raises ``PayloadTooLarge`` (413) when the compressed request exceeds 350 KB.
+        """
+        body = _encode_blob(request)
+        if len(body) > MAX_STORED_REQUEST_BYTES:
+            raise PayloadTooLarge(f"the conversation is too large to store ({len(body)} bytes compressed)")
+        pk = operation_pk(tenant_id, operation.id)
+        item = OperationItem(
+            pk,
+            "O",
+            tenant_id=tenant_id,
+            operation_id=operation.id,
+            scope=canonical_scope(scope),
+            status=operation.status.value,
+            create_time=operation.create_time,
+            update_time=operation.update_time,
+        )
+        try:
+            with TransactWrite(connection=self._connection) as transaction:
+                transaction.save(item, condition=OperationItem.pk.does_not_exist())
+                transaction.save(BlobItem(pk, "REQ", body=body), condition=BlobItem.pk.does_not_exist())
+        except TransactWriteError as error:
+            if _is_conditional_failure(error):
+                raise Conflict(f"operation {operation.id} already exists") from error
+            raise
+
+    def get_operation(self, tenant_id: str, operation_id: str) -> Operation | None:
+        try:
+            return OperationItem.get(
+                operation_pk(tenant_id, operation_id), "O", consistent_read=True
+            ).to_domain()
+        except DoesNotExist:
+            return None
+
+    def get_operation_scope(self, tenant_id: str, operation_id: str) -> dict[str, str]:
+        item = OperationItem.get(operation_pk(tenant_id, operation_id), "O", consistent_read=True)
+        return json.loads(item.scope)
+
+    def get_blob(self, tenant_id: str, operation_id: str, name: str) -> Any | None:
+        try:
+            item = BlobItem.get(operation_pk(tenant_id, operation_id), name, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return _decode_blob(item.body)
+
+    def put_blob(self, tenant_id: str, operation_id: str, name: str, document: Any) -> None:
+        BlobItem(operation_pk(tenant_id, operation_id), name, body=_encode_blob(document)).save()
+
+    def add_usage(self, tenant_id: str, operation_id: str, usage: Usage, now: datetime) -> None:
+        """Atomically add ``usage`` to the operation's counters."""
+        if usage == Usage():
+            return
+        OperationItem(operation_pk(tenant_id, operation_id), "O").update(
+            actions=[
+                OperationItem.llm_calls.add(usage.llm_calls),
+                OperationItem.input_tokens.add(usage.input_tokens),
+                OperationItem.output_tokens.add(usage.output_tokens),
+                OperationItem.embedding_calls.add(usage.embedding_calls),
+                OperationItem.update_time.set(now),
+            ],
+            condition=OperationItem.pk.exists(),
+        )
+
+    def finish_operation(
+        self,
+        tenant_id: str,
+        operation_id: str,
+        status: OperationStatus,
+        now: datetime,
+        error: OperationError | None = None,
+    ) -> bool:
+        """Move a RUNNING operation to SUCCEEDED or FAILED. Returns False when it was already finished
+        (a retried final step), True when this call finished it."""
+        actions = [OperationItem.status.set(status.value), OperationItem.update_time.set(now)]
+        if error is not None:
+            actions += [
+                OperationItem.error_code.set(error.code),
+                OperationItem.error_message.set(error.message),
+            ]
+        try:
+            OperationItem(operation_pk(tenant_id, operation_id), "O").update(
+                actions=actions,
+                condition=OperationItem.status == OperationStatus.RUNNING.value,
+            )
+        except UpdateError as error_:
+            if _is_conditional_failure(error_):
+                return False
+            raise
+        return True
+
+    # --- API keys ---------------------------------------------------------------------------
+
+    def put_api_key(self, key_hash: str, tenant_id: str, name: str, now: datetime) -> None:
+        try:
+            ApiKeyItem(f"K#{key_hash}", "K", tenant_id=tenant_id, name=name, create_time=now).save(
+                condition=ApiKeyItem.pk.does_not_exist()
+            )
+        except PutError as error:
+            if _is_conditional_failure(error):
+                raise Conflict("this API key already exists") from error
+            raise
+
+    def get_api_key(self, key_hash: str) -> tuple[str, bool] | None:
+        """``(tenant_id, revoked)`` for a key hash, or None."""
+        try:
+            item = ApiKeyItem.get(f"K#{key_hash}", "K", consistent_read=False)
+        except DoesNotExist:
+            return None
+        return item.tenant_id, bool(item.revoked)
+
+    def revoke_api_key(self, key_hash: str) -> bool:
+        try:
+            ApiKeyItem(f"K#{key_hash}", "K").update(
+                actions=[ApiKeyItem.revoked.set(True)], condition=ApiKeyItem.pk.exists()
+            )
+        except UpdateError as error:
+            if _is_conditional_failure(error):
+                return False
+            raise
+        return True
+
+
+
+
+def _decode_binary(image: dict[str, Any]) -> dict[str, Any]:
+    """Stream images in Lambda events carry binary values as base64 text; PynamoDB wants bytes."""
+    out = {}
+    for name, value in image.items():
+        if isinstance(value, dict) and isinstance(value.get("B"), str):
+            value = {"B": base64.b64decode(value["B"])}
+        out[name] = value
+    return out
+
+
+def memory_from_stream_image(image: dict[str, Any] | None) -> StoredMemory | None:
+    """The memory in a DynamoDB stream image (``NewImage``/``OldImage``), or None for other item types."""
+    if not image or image.get("SK", {}).get("S") != "M":
+        return None
+    return MemoryItem.from_raw_data(_decode_binary(image)).to_domain()

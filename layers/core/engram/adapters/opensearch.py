@@ -1,0 +1,434 @@
+"""The OpenSearch k-NN adapter of the ``VectorIndex`` port (DESIGN.md §1): the derived index of memory
+embeddings, on a managed domain (SigV4 service ``es``) or a Serverless vector collection (``aoss``).
+
+Every request body is built by a pure module-level function (``index_body``, ``knn_query_body``,
+``document_body``, ``revisions_query_body``, ``delete_query_body``) so contract tests can assert on
+them exactly. ``OpenSearchIndex`` only sends them and maps answers and errors back to domain terms.
+
+Scores: OpenSearch turns distances into positive scores; ``IndexHit.score`` is always the cosine
+similarity in [-1, 1] (vectors are unit length), recovered by ``cosine_from_score``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from engram.clock import SystemClock, isoformat
+from engram.errors import ConfigurationError, IndexUnavailable
+from engram.ports import Clock, IndexDocument, IndexHit, IndexQuery
+
+if TYPE_CHECKING:
+    from opensearchpy import OpenSearch
+
+Engine = Literal["lucene", "faiss"]
+
+#: HNSW graph parameters (OpenSearch defaults for both engines, written down so the mapping is explicit).
+HNSW_EF_CONSTRUCTION = 128
+HNSW_M = 16
+#: Space type per engine. Lucene computes true cosine; faiss uses the inner product, which equals the
+#: cosine because every vector Engram indexes is unit length.
+SPACE_TYPES: dict[str, str] = {"lucene": "cosinesimil", "faiss": "innerproduct"}
+#: Documents per ``_bulk`` request and memory ids per ``terms`` query.
+BULK_CHUNK = 500
+TERMS_CHUNK = 500
+#: HTTP statuses that mean "try again later" (throttling, version conflicts, server faults).
+_TRANSIENT_STATUSES = frozenset({409, 429})
+
+
+# --- pure request bodies ------------------------------------------------------------------------
+
+
+def index_body(dimension: int, engine: Engine) -> dict[str, Any]:
+    """The ``PUT /<index>`` body: k-NN enabled, keyword filter fields, an HNSW ``knn_vector``.
+
+    ``dimension`` is the embedding size (floats per vector); ``engine`` is ``lucene`` (space type
+    ``cosinesimil``) or ``faiss`` (``innerproduct``). Both support efficient filtering inside ``knn``.
+    """
+    if engine not in SPACE_TYPES:
+        raise ConfigurationError(f"unknown k-NN engine {engine!r}; expected lucene or faiss")
+    return {
+        "settings": {"index": {"knn": True}},
+        "mappings": {
+            "properties": {
+                "tenant_id": {"type": "keyword"},
+                "scope_hash": {"type": "keyword"},
+                "memory_id": {"type": "keyword"},
+                "topics": {"type": "keyword"},
+                "embedding_model": {"type": "keyword"},
+                "revision_id": {"type": "keyword"},
+                "fact": {"type": "text"},
+                "update_time": {"type": "date"},
+                "expire_time": {"type": "date"},
+                "embedding": {
+                    "type": "knn_vector",
+                    "dimension": dimension,
+                    "method": {
+                        "name": "hnsw",
+                        "engine": engine,
+                        "space_type": SPACE_TYPES[engine],
+                        "parameters": {"ef_construction": HNSW_EF_CONSTRUCTION, "m": HNSW_M},
+                    },
+                },
+            }
+        },
+    }
+
+
+def knn_query_body(query: IndexQuery, now: datetime) -> dict[str, Any]:
+    """The ``POST /<index>/_search`` body of a k-NN query.
+
+    The filter sits inside the ``knn`` clause (efficient filtering), so the engine picks the ``k``
+    nearest among the documents that pass it: tenant, scope hash and embedding model must match, at
+    least one of ``query.topics`` must be present (``None`` or empty: no topic filter), ids in
+    ``query.exclude_ids`` are left out (by the ``memory_id`` field, which works with and without
+    custom ``_id``), and a document with an ``expire_time`` must expire strictly after ``now``.
+    ``size`` is ``k``; the embedding is not returned.
+    """
+    filters: list[dict[str, Any]] = [
+        {"term": {"tenant_id": query.tenant_id}},
+        {"term": {"scope_hash": query.scope_hash}},
+        {"term": {"embedding_model": query.embedding_model}},
+    ]
+    if query.topics:
+        filters.append({"terms": {"topics": list(query.topics)}})
+    filters.append(
+        {
+            "bool": {
+                "should": [
+                    {"bool": {"must_not": [{"exists": {"field": "expire_time"}}]}},
+                    {"range": {"expire_time": {"gt": isoformat(now)}}},
+                ],
+                "minimum_should_match": 1,
+            }
+        }
+    )
+    knn_filter: dict[str, Any] = {"filter": filters}
+    if query.exclude_ids:
+        knn_filter["must_not"] = [{"terms": {"memory_id": list(query.exclude_ids)}}]
+    return {
+        "size": query.k,
+        "_source": {"excludes": ["embedding"]},
+        "query": {
+            "knn": {
+                "embedding": {
+                    "vector": list(query.vector),
+                    "k": query.k,
+                    "filter": {"bool": knn_filter},
+                }
+            }
+        },
+    }
+
+
+def document_body(doc: IndexDocument) -> dict[str, Any]:
+    """The stored ``_source`` of one memory. Times are RFC 3339 UTC with milliseconds; a document
+    without ``expire_time`` has no such field (the query treats a missing field as "never expires")."""
+    body: dict[str, Any] = {
+        "tenant_id": doc.tenant_id,
+        "memory_id": doc.memory_id,
+        "scope_hash": doc.scope_hash,
+        "fact": doc.fact,
+        "topics": list(doc.topics),
+        "embedding": list(doc.embedding),
+        "embedding_model": doc.embedding_model,
+        "revision_id": doc.revision_id,
+        "update_time": isoformat(doc.update_time),
+    }
+    if doc.expire_time is not None:
+        body["expire_time"] = isoformat(doc.expire_time)
+    return body
+
+
+def tenant_memories_query(tenant_id: str, memory_ids: Sequence[str]) -> dict[str, Any]:
+    """A ``bool`` query selecting ``memory_ids`` of one tenant (never another tenant's same ids)."""
+    return {
+        "bool": {
+            "filter": [
+                {"term": {"tenant_id": tenant_id}},
+                {"terms": {"memory_id": list(memory_ids)}},
+            ]
+        }
+    }
+
+
+def revisions_query_body(tenant_id: str, memory_ids: Sequence[str], size: int) -> dict[str, Any]:
+    """The ``_search`` body reading which revision the index holds for each of ``memory_ids``."""
+    return {
+        "size": size,
+        "_source": ["memory_id", "revision_id", "update_time"],
+        "query": tenant_memories_query(tenant_id, memory_ids),
+    }
+
+
+def delete_query_body(tenant_id: str, memory_ids: Sequence[str]) -> dict[str, Any]:
+    """The ``_delete_by_query`` body removing ``memory_ids`` of one tenant."""
+    return {"query": tenant_memories_query(tenant_id, memory_ids)}
+
+
+def document_id(tenant_id: str, memory_id: str) -> str:
+    """The custom ``_id`` on a managed domain: ``<tenant_id>:<memory_id>`` (unique across tenants)."""
+    return f"{tenant_id}:{memory_id}"
+
+
+def cosine_from_score(score: float, engine: Engine) -> float:
+    """Invert OpenSearch's score formula back to the cosine similarity, clamped to [-1, 1].
+
+    lucene ``cosinesimil``: ``score = (1 + cos) / 2``. faiss ``innerproduct``: ``score = ip + 1`` when
+    ``ip >= 0`` else ``1 / (1 - ip)`` (so ``score >= 1`` exactly when ``ip >= 0``).
+    """
+    if engine == "lucene":
+        cosine = 2.0 * score - 1.0
+    elif engine == "faiss":
+        cosine = score - 1.0 if score >= 1.0 else 1.0 - 1.0 / score
+    else:
+        raise ConfigurationError(f"unknown k-NN engine {engine!r}; expected lucene or faiss")
+    return max(-1.0, min(1.0, cosine))
+
+
+# --- client factory -----------------------------------------------------------------------------
+
+
+@functools.cache
+def build_client(
+    endpoint: str,
+    region: str,
+    service: Literal["es", "aoss"],
+    auth: Literal["sigv4", "none"],
+) -> OpenSearch:
+    """A cached ``opensearchpy.OpenSearch`` client for ``endpoint`` (``https://host`` or
+    ``http://host:port``).
+
+    ``auth="sigv4"`` signs every request with the process's AWS credentials (``boto3`` default chain)
+    for ``service`` ``es`` (managed domain) or ``aoss`` (Serverless) in ``region``; ``auth="none"`` is
+    for a local test cluster. Timeout 10 s per request, 2 retries on connection errors, timeouts and
+    502/503/504. Building the client does no network I/O.
+    """
+    from opensearchpy import OpenSearch, Urllib3AWSV4SignerAuth, Urllib3HttpConnection
+
+    http_auth: Urllib3AWSV4SignerAuth | None = None
+    if auth == "sigv4":
+        import boto3
+
+        credentials = boto3.Session().get_credentials()
+        if credentials is None:
+            raise ConfigurationError("no AWS credentials found to sign OpenSearch requests")
+        http_auth = Urllib3AWSV4SignerAuth(credentials, region, service)
+    elif auth != "none":
+        raise ConfigurationError(f"unknown OpenSearch auth {auth!r}; expected sigv4 or none")
+    return OpenSearch(
+        hosts=[endpoint],
+        http_auth=http_auth,
+        connection_class=Urllib3HttpConnection,
+        timeout=10,
+        max_retries=2,
+        retry_on_timeout=True,
+        pool_maxsize=16,
+    )
+
+
+# --- error mapping ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _index_errors(index_name: str) -> Iterator[None]:
+    """Turn opensearch-py errors into domain errors: unreachable, throttled, conflicting or failing
+    (>= 500) → ``IndexUnavailable``; a missing index → ``IndexUnavailable`` too (``ensure_index``
+    has not run yet); refused credentials → ``ConfigurationError``. Anything else is a bug and
+    propagates unchanged."""
+    from opensearchpy.exceptions import ConnectionError, TransportError
+
+    try:
+        yield
+    except ConnectionError as e:  # includes ConnectionTimeout and SSLError
+        raise IndexUnavailable(f"OpenSearch unreachable: {e}") from e
+    except TransportError as e:
+        status = e.status_code if isinstance(e.status_code, int) else 0
+        if status >= 500 or status in _TRANSIENT_STATUSES:
+            raise IndexUnavailable(f"OpenSearch answered {status}: {e.error}") from e
+        if status == 404 and e.error == "index_not_found_exception":
+            raise IndexUnavailable(f"index {index_name!r} does not exist yet") from e
+        if status in (401, 403):
+            raise ConfigurationError(f"OpenSearch refused the credentials ({status}): {e.error}") from e
+        raise
+
+
+def _check_bulk(response: dict[str, Any], *, ignore_not_found: bool) -> None:
+    """Raise for failed items of a ``_bulk`` answer (it is 200 even when items fail)."""
+    if not response.get("errors"):
+        return
+    failures: list[tuple[int, Any]] = []
+    for item in response.get("items", []):
+        result = next(iter(item.values()))
+        status = int(result.get("status", 500))
+        if status < 300 or (ignore_not_found and status == 404):
+            continue
+        failures.append((status, result.get("error")))
+    if not failures:
+        return
+    status, error = failures[0]
+    message = f"{len(failures)} bulk item(s) failed, first {status}: {error}"
+    if any(s >= 500 or s in _TRANSIENT_STATUSES for s, _ in failures):
+        raise IndexUnavailable(message)
+    raise ConfigurationError(message)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# --- the adapter --------------------------------------------------------------------------------
+
+
+class OpenSearchIndex:
+    """``VectorIndex`` on OpenSearch k-NN.
+
+    ``client``: an ``opensearchpy.OpenSearch`` (see ``build_client``). ``index_name``: the index.
+    ``dimension``: floats per embedding; documents and queries of another size raise
+    ``ConfigurationError``. ``engine``: ``lucene`` (default) or ``faiss``. ``custom_ids``: ``True`` on a
+    managed domain (``_id`` is ``<tenant_id>:<memory_id>``, upsert overwrites, delete is a bulk
+    delete); ``False`` on a Serverless vector collection, which rejects custom ``_id``: upsert first
+    deletes the memory's documents by query and then indexes, delete is a delete-by-query, and
+    search/revisions keep the newest document per memory should a stale copy survive. ``clock``:
+    decides which documents have expired (default: the system clock, UTC).
+
+    Writes are not refreshed (Serverless does not allow it): they become searchable after the index's
+    refresh interval; ``revisions`` sees exactly what ``search`` sees.
+
+    Errors: ``IndexUnavailable`` when OpenSearch cannot be reached, throttles, fails (>= 500) or the
+    index does not exist; ``ConfigurationError`` for rejected credentials or documents.
+    """
+
+    def __init__(
+        self,
+        client: OpenSearch,
+        index_name: str,
+        dimension: int,
+        engine: Engine = "lucene",
+        custom_ids: bool = True,
+        *,
+        clock: Clock | None = None,
+    ) -> None:
+        if engine not in SPACE_TYPES:
+            raise ConfigurationError(f"unknown k-NN engine {engine!r}; expected lucene or faiss")
+        self._client = client
+        self.index_name = index_name
+        self.dimension = dimension
+        self.engine: Engine = engine
+        self.custom_ids = custom_ids
+        self._clock: Clock = clock or SystemClock()
+
+    def ensure_index(self) -> None:
+        """Create the index with ``index_body`` unless it exists (a concurrent creation is fine)."""
+        from opensearchpy.exceptions import RequestError
+
+        try:
+            with _index_errors(self.index_name):
+                self._client.indices.create(
+                    index=self.index_name, body=index_body(self.dimension, self.engine)
+                )
+        except RequestError as e:
+            if e.error != "resource_already_exists_exception":
+                raise
+
+    def upsert(self, documents: Sequence[IndexDocument]) -> None:
+        """Index ``documents``, replacing any earlier document of the same tenant and memory id."""
+        for doc in documents:
+            self._check_dimension(len(doc.embedding), f"memory {doc.memory_id}")
+        for chunk in _chunks(documents, BULK_CHUNK):
+            if not self.custom_ids:
+                by_tenant: dict[str, list[str]] = {}
+                for doc in chunk:
+                    by_tenant.setdefault(doc.tenant_id, []).append(doc.memory_id)
+                for tenant_id, memory_ids in by_tenant.items():
+                    self._delete_by_query(tenant_id, memory_ids)
+            operations: list[dict[str, Any]] = []
+            for doc in chunk:
+                action: dict[str, Any] = {"_index": self.index_name}
+                if self.custom_ids:
+                    action["_id"] = document_id(doc.tenant_id, doc.memory_id)
+                operations += [{"index": action}, document_body(doc)]
+            self._bulk(operations, ignore_not_found=False)
+
+    def delete(self, tenant_id: str, memory_ids: Sequence[str]) -> None:
+        """Remove ``memory_ids`` of ``tenant_id``; unknown ids are ignored."""
+        for chunk in _chunks(list(dict.fromkeys(memory_ids)), BULK_CHUNK):
+            if self.custom_ids:
+                operations = [
+                    {"delete": {"_index": self.index_name, "_id": document_id(tenant_id, memory_id)}}
+                    for memory_id in chunk
+                ]
+                self._bulk(operations, ignore_not_found=True)
+            else:
+                self._delete_by_query(tenant_id, chunk)
+
+    def search(self, query: IndexQuery) -> list[IndexHit]:
+        """The ``query.k`` nearest live memories passing the query's filters, by cosine similarity
+        descending then memory id. Empty when ``k`` is not positive."""
+        if query.k <= 0:
+            return []
+        self._check_dimension(len(query.vector), "the query vector")
+        with _index_errors(self.index_name):
+            response = self._client.search(
+                index=self.index_name, body=knn_query_body(query, self._clock.now())
+            )
+        best: dict[str, tuple[str, float, str]] = {}  # memory_id -> (update_time, cosine, revision)
+        for hit in response["hits"]["hits"]:
+            source = hit["_source"]
+            candidate = (
+                str(source.get("update_time", "")),
+                cosine_from_score(float(hit["_score"]), self.engine),
+                source["revision_id"],
+            )
+            current = best.get(source["memory_id"])
+            if current is None or candidate[0] > current[0]:
+                best[source["memory_id"]] = candidate
+        hits = [
+            IndexHit(memory_id=memory_id, revision_id=revision, score=cosine)
+            for memory_id, (_, cosine, revision) in best.items()
+        ]
+        hits.sort(key=lambda h: (-h.score, h.memory_id))
+        return hits[: query.k]
+
+    def revisions(self, tenant_id: str, memory_ids: Sequence[str]) -> dict[str, str]:
+        """``{memory_id: revision_id}`` for the ids of ``tenant_id`` the index holds (expired ones too);
+        missing ids are absent."""
+        found: dict[str, tuple[str, str]] = {}  # memory_id -> (update_time, revision_id)
+        # Without custom ids a stale copy may survive next to the current one: ask for room for both.
+        per_id = 1 if self.custom_ids else 2
+        for chunk in _chunks(list(dict.fromkeys(memory_ids)), TERMS_CHUNK):
+            body = revisions_query_body(tenant_id, chunk, size=len(chunk) * per_id)
+            with _index_errors(self.index_name):
+                response = self._client.search(index=self.index_name, body=body)
+            for hit in response["hits"]["hits"]:
+                source = hit["_source"]
+                candidate = (str(source.get("update_time", "")), source["revision_id"])
+                current = found.get(source["memory_id"])
+                if current is None or candidate[0] > current[0]:
+                    found[source["memory_id"]] = candidate
+        return {memory_id: revision for memory_id, (_, revision) in found.items()}
+
+    # -- helpers --
+
+    def _check_dimension(self, size: int, what: str) -> None:
+        if size != self.dimension:
+            raise ConfigurationError(
+                f"{what} has {size} dimensions; index {self.index_name!r} holds {self.dimension}"
+            )
+
+    def _bulk(self, operations: list[dict[str, Any]], *, ignore_not_found: bool) -> None:
+        if not operations:
+            return
+        with _index_errors(self.index_name):
+            response = self._client.bulk(body=operations)
+        _check_bulk(response, ignore_not_found=ignore_not_found)
+
+    def _delete_by_query(self, tenant_id: str, memory_ids: Sequence[str]) -> None:
+        with _index_errors(self.index_name):
+            self._client.delete_by_query(
+                index=self.index_name, body=delete_query_body(tenant_id, memory_ids)
+            )

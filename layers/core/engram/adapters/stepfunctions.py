@@ -1,0 +1,37 @@
+"""Step Functions: starts the GenerateMemories workflow (boto3, client built lazily)."""
+
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from engram.errors import ConfigurationError
+
+
+class StepFunctionsWorkflow:
+    """``WorkflowStarter`` on Step Functions. The execution name is the operation id, so a repeated start
+    of the same operation is rejected by Step Functions instead of running twice."""
+
+    def __init__(self, state_machine_arn: str | None, region: str, endpoint_url: str | None = None) -> None:
+        if not state_machine_arn:
+            raise ConfigurationError("ENGRAM_STATE_MACHINE_ARN is not set")
+        self.state_machine_arn = state_machine_arn
+        self._region = region
+        self._endpoint_url = endpoint_url
+
+    @functools.cached_property
+    def _client(self) -> Any:
+        import boto3
+
+        return boto3.client("stepfunctions", region_name=self._region, endpoint_url=self._endpoint_url)
+
+    def start(self, tenant_id: str, operation_id: str) -> None:
+        try:
+            self._client.start_execution(
+                stateMachineArn=self.state_machine_arn,
+                name=operation_id,
+                input=json.dumps({"tenant_id": tenant_id, "operation_id": operation_id}),
+            )
+        except self._client.exceptions.ExecutionAlreadyExists:
+            return

@@ -1,0 +1,1 @@
+"""The HTTP API (Powertools ``APIGatewayRestResolver``): routes map requests to ``engram.logic``."""

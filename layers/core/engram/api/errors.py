@@ -1,0 +1,53 @@
+"""The one place that maps errors to HTTP responses: ``{"error": {"code", "message"}}``, never a trace."""
+
+from __future__ import annotations
+
+import json
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from engram.errors import EngramError, RetryableError
+from engram.observability import logger
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=json.dumps({"error": {"code": code, "message": message}}),
+    )
+
+
+def _describe_validation(error: RequestValidationError) -> str:
+    parts = []
+    for detail in error.errors()[:10]:
+        location = ".".join(str(p) for p in detail.get("loc", ()) if p != "body")
+        parts.append(f"{location or 'body'}: {detail.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def register(app: APIGatewayRestResolver) -> None:
+    @app.exception_handler(RequestValidationError)
+    def _validation(error: RequestValidationError) -> Response:
+        return error_response(422, "INVALID_ARGUMENT", _describe_validation(error))
+
+    @app.exception_handler(EngramError)
+    def _domain(error: EngramError) -> Response:
+        if isinstance(error, RetryableError) or error.http_status >= 500:
+            logger.warning("request failed", extra={"code": error.code, "error": error.message})
+        return error_response(error.http_status, error.code, error.message)
+
+    @app.not_found
+    def _not_found(_: NotFoundError) -> Response:
+        return error_response(404, "NOT_FOUND", "no such route")
+
+    @app.exception_handler(json.JSONDecodeError)
+    def _bad_json(_: json.JSONDecodeError) -> Response:
+        return error_response(400, "INVALID_JSON", "the request body is not valid JSON")
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        logger.exception("unhandled error")
+        return error_response(500, "INTERNAL", "internal error; it has been logged")

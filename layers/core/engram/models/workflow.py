@@ -1,0 +1,24 @@
+"""Payloads of the GenerateMemories state machine. Every Task receives and returns the same small
+document (the conversation and results live in DynamoDB, never in the 256 KB state payload)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class StepInput(BaseModel):
+    """``{"tenant_id", "operation_id"}`` plus, for RecordFailure, the caught ``error: {Error, Cause}``."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    tenant_id: str
+    operation_id: str
+    error: dict[str, Any] | None = None
+
+
+class StepOutput(BaseModel):
+    tenant_id: str
+    operation_id: str
+    count: int | None = None
