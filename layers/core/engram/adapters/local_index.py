@@ -36,6 +36,7 @@ except ImportError:  # pragma: no cover - Windows
 
 FORMAT_VERSION = 1
 FILE_NAME = "documents.json"
+_STALE = (-1, -1, -1)  # a file state that never matches, forcing a reload
 
 
 @dataclass(frozen=True)
@@ -203,8 +204,12 @@ class LocalIndex:
             self.directory.mkdir(parents=True, exist_ok=True)
             with self._file_lock():
                 self._reload_if_changed()
-                yield
-                self._persist()
+                try:
+                    yield
+                    self._persist()
+                except BaseException:
+                    self._file_state = _STALE  # drop unsaved changes: re-read the file next time
+                    raise
 
     @contextlib.contextmanager
     def _file_lock(self) -> Iterator[None]:

@@ -26,7 +26,7 @@ router = APIGatewayRouter()
 
 
 def _json(status: int, model: Operation | Memory | BatchCreateResponse) -> Response:
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=model.model_dump_json())
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=model)
 
 
 @router.post("/v1/memories/generate", responses={202: {"description": "Operation started"}})

@@ -1,0 +1,1 @@
+"""The embedded local stack and the developer tools behind the `engram` command."""

@@ -1,0 +1,60 @@
+"""Where the project's own files are (``template.yaml``, ``functions/``, ``statemachine/``), and the
+template read with its CloudFormation tags, so the local stack builds from the same definitions."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def project_root() -> Path:
+    """``ENGRAM_PROJECT_DIR``, else the nearest ancestor of this package holding ``template.yaml``."""
+    env = os.environ.get("ENGRAM_PROJECT_DIR")
+    if env:
+        return Path(env).resolve()
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "template.yaml").is_file():
+            return parent
+    raise FileNotFoundError("template.yaml not found; set ENGRAM_PROJECT_DIR to the Engram checkout")
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """Reads ``!Ref``, ``!GetAtt`` ... as ``{"Ref": ...}`` / ``{"Fn::GetAtt": [...]}``."""
+
+
+def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _cfn_tag)
+
+
+@functools.cache
+def load_template(path: str | None = None) -> dict[str, Any]:
+    """The parsed ``template.yaml`` (cached)."""
+    file = Path(path) if path else project_root() / "template.yaml"
+    with file.open() as handle:
+        return yaml.load(handle, Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+def functions() -> dict[str, dict[str, Any]]:
+    """``{logical id: properties}`` of every ``AWS::Serverless::Function``."""
+    resources = load_template()["Resources"]
+    return {
+        name: resource["Properties"]
+        for name, resource in resources.items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }

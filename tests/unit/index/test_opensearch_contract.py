@@ -1,0 +1,620 @@
+"""Contract tests of the OpenSearch adapter: the exact mapping and query bodies, and what
+``OpenSearchIndex`` sends to (and makes of the answers of) a recording fake OpenSearch on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from engram.adapters.opensearch import (
+    OpenSearchIndex,
+    build_client,
+    cosine_from_score,
+    delete_query_body,
+    document_body,
+    index_body,
+    knn_query_body,
+    revisions_query_body,
+)
+from engram.errors import ConfigurationError, IndexUnavailable
+from engram.ports import IndexDocument, IndexHit, IndexQuery
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+INDEX = "engram-test"
+
+
+class FixedClock:
+    def now(self) -> datetime:
+        return NOW
+
+
+def make_doc(memory_id: str = "m1", *, tenant: str = "t1", expire: datetime | None = None) -> IndexDocument:
+    return IndexDocument(
+        tenant_id=tenant,
+        memory_id=memory_id,
+        scope_hash="h1",
+        fact="likes tea",
+        topics=["USER_PREFERENCES"],
+        embedding=[0.6, 0.8, 0.0],
+        embedding_model="text-embedding-3-small",
+        revision_id="r1",
+        update_time=datetime(2026, 1, 1, tzinfo=UTC),
+        expire_time=expire,
+    )
+
+
+def make_query(**overrides: Any) -> IndexQuery:
+    values: dict[str, Any] = {
+        "tenant_id": "t1",
+        "scope_hash": "h1",
+        "vector": [1.0, 0.0, 0.0],
+        "embedding_model": "text-embedding-3-small",
+        "k": 5,
+    }
+    return IndexQuery(**{**values, **overrides})
+
+
+# --- pure bodies --------------------------------------------------------------------------------
+
+
+def expected_mapping(engine: str, space_type: str) -> dict[str, Any]:
+    return {
+        "settings": {"index": {"knn": True}},
+        "mappings": {
+            "properties": {
+                "tenant_id": {"type": "keyword"},
+                "scope_hash": {"type": "keyword"},
+                "memory_id": {"type": "keyword"},
+                "topics": {"type": "keyword"},
+                "embedding_model": {"type": "keyword"},
+                "revision_id": {"type": "keyword"},
+                "fact": {"type": "text"},
+                "update_time": {"type": "date"},
+                "expire_time": {"type": "date"},
+                "embedding": {
+                    "type": "knn_vector",
+                    "dimension": 1536,
+                    "method": {
+                        "name": "hnsw",
+                        "engine": engine,
+                        "space_type": space_type,
+                        "parameters": {"ef_construction": 128, "m": 16},
+                    },
+                },
+            }
+        },
+    }
+
+
+@pytest.mark.parametrize(("engine", "space_type"), [("lucene", "cosinesimil"), ("faiss", "innerproduct")])
+def test_index_body(engine: str, space_type: str) -> None:
+    """Given an engine, when building the index body, then it is exactly the k-NN mapping with HNSW on
+    that engine and its space type."""
+    assert index_body(1536, engine) == expected_mapping(engine, space_type)  # type: ignore[arg-type]
+
+
+def test_index_body_rejects_an_unknown_engine() -> None:
+    """Given an engine that is neither lucene nor faiss, when building the body, then ConfigurationError."""
+    with pytest.raises(ConfigurationError):
+        index_body(8, "nmslib")  # type: ignore[arg-type]
+
+
+def test_knn_query_body_with_every_filter() -> None:
+    """Given a query with topics and excluded ids,
+    when building its body,
+    then every filter sits inside the knn clause and size equals k."""
+    body = knn_query_body(make_query(k=7, topics=["a", "b"], exclude_ids=["x1", "x2"]), NOW)
+
+    assert body == {
+        "size": 7,
+        "_source": {"excludes": ["embedding"]},
+        "query": {
+            "knn": {
+                "embedding": {
+                    "vector": [1.0, 0.0, 0.0],
+                    "k": 7,
+                    "filter": {
+                        "bool": {
+                            "filter": [
+                                {"term": {"tenant_id": "t1"}},
+                                {"term": {"scope_hash": "h1"}},
+                                {"term": {"embedding_model": "text-embedding-3-small"}},
+                                {"terms": {"topics": ["a", "b"]}},
+                                {
+                                    "bool": {
+                                        "should": [
+                                            {"bool": {"must_not": [{"exists": {"field": "expire_time"}}]}},
+                                            {"range": {"expire_time": {"gt": "2026-01-02T03:04:05.678Z"}}},
+                                        ],
+                                        "minimum_should_match": 1,
+                                    }
+                                },
+                            ],
+                            "must_not": [{"terms": {"memory_id": ["x1", "x2"]}}],
+                        }
+                    },
+                }
+            }
+        },
+    }
+
+
+def test_knn_query_body_without_optional_filters() -> None:
+    """Given a query without topics (None or empty) nor excluded ids,
+    when building its body,
+    then the filter holds only tenant, scope, model and expiry."""
+    expected_filter = {
+        "bool": {
+            "filter": [
+                {"term": {"tenant_id": "t1"}},
+                {"term": {"scope_hash": "h1"}},
+                {"term": {"embedding_model": "text-embedding-3-small"}},
+                {
+                    "bool": {
+                        "should": [
+                            {"bool": {"must_not": [{"exists": {"field": "expire_time"}}]}},
+                            {"range": {"expire_time": {"gt": "2026-01-02T03:04:05.678Z"}}},
+                        ],
+                        "minimum_should_match": 1,
+                    }
+                },
+            ]
+        }
+    }
+    for topics in (None, []):
+        body = knn_query_body(make_query(topics=topics), NOW)
+        assert body["query"]["knn"]["embedding"]["filter"] == expected_filter
+        assert body["size"] == 5
+
+
+def test_document_body() -> None:
+    """Given documents with and without expiry, when building their bodies, then times are RFC 3339 UTC
+    and a document without expiry has no expire_time field."""
+    assert document_body(make_doc(expire=datetime(2026, 2, 1, 12, 0, 0, 250000, tzinfo=UTC))) == {
+        "tenant_id": "t1",
+        "memory_id": "m1",
+        "scope_hash": "h1",
+        "fact": "likes tea",
+        "topics": ["USER_PREFERENCES"],
+        "embedding": [0.6, 0.8, 0.0],
+        "embedding_model": "text-embedding-3-small",
+        "revision_id": "r1",
+        "update_time": "2026-01-01T00:00:00.000Z",
+        "expire_time": "2026-02-01T12:00:00.250Z",
+    }
+    assert "expire_time" not in document_body(make_doc())
+
+
+def test_revisions_and_delete_query_bodies() -> None:
+    """Given a tenant and ids, when building the revisions and delete bodies, then both select those ids
+    of that tenant only."""
+    selection = {
+        "bool": {"filter": [{"term": {"tenant_id": "t1"}}, {"terms": {"memory_id": ["m1", "m2"]}}]}
+    }
+    assert revisions_query_body("t1", ["m1", "m2"], size=2) == {
+        "size": 2,
+        "_source": ["memory_id", "revision_id", "update_time"],
+        "query": selection,
+    }
+    assert delete_query_body("t1", ["m1", "m2"]) == {"query": selection}
+
+
+def lucene_score(cosine: float) -> float:
+    return (1 + cosine) / 2
+
+
+def faiss_score(inner_product: float) -> float:
+    return inner_product + 1 if inner_product >= 0 else 1 / (1 - inner_product)
+
+
+@pytest.mark.parametrize("cosine", [-1.0, -0.6, -0.1, 0.0, 0.25, 0.9, 1.0])
+def test_scores_convert_back_to_cosine(cosine: float) -> None:
+    """Given OpenSearch's score for a cosine on each engine, when converting back, then the cosine returns."""
+    assert cosine_from_score(lucene_score(cosine), "lucene") == pytest.approx(cosine)
+    assert cosine_from_score(faiss_score(cosine), "faiss") == pytest.approx(cosine)
+
+
+# --- a recording fake OpenSearch ----------------------------------------------------------------
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: str
+    body: Any
+    headers: dict[str, str]
+
+
+@dataclass
+class FakeOpenSearch:
+    """Records every request; answers from ``replies`` keyed by (method, path), else 200 ``{}``.
+    ``status`` forces one status for every request."""
+
+    url: str = ""
+    requests: list[Recorded] = field(default_factory=list)
+    replies: dict[tuple[str, str], tuple[int, Any]] = field(default_factory=dict)
+    status: int | None = None
+
+    def reply(self, method: str, path: str, body: Any, status: int = 200) -> None:
+        self.replies[(method, path)] = (status, body)
+
+    def paths(self) -> list[tuple[str, str]]:
+        return [(r.method, r.path) for r in self.requests]
+
+
+def _handler(fake: FakeOpenSearch) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length).decode("utf-8") if length else ""
+            url = urlsplit(self.path)
+            if url.path.endswith("/_bulk"):
+                body: Any = [json.loads(line) for line in raw.splitlines() if line.strip()]
+            else:
+                body = json.loads(raw) if raw else None
+            fake.requests.append(Recorded(self.command, url.path, url.query, body, dict(self.headers)))
+            if fake.status is not None:
+                status, answer = fake.status, {"error": {"type": "unavailable"}, "status": fake.status}
+            else:
+                status, answer = fake.replies.get((self.command, url.path), (200, {}))
+            payload = json.dumps(answer).encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=UTF-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+
+        do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenSearch]:
+    recorder = FakeOpenSearch()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(recorder))
+    recorder.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield recorder
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def adapter(fake: FakeOpenSearch, engine: str = "lucene", custom_ids: bool = True) -> OpenSearchIndex:
+    client = build_client(fake.url, "us-east-1", "es", "none")
+    return OpenSearchIndex(client, INDEX, 3, engine=engine, custom_ids=custom_ids, clock=FixedClock())  # type: ignore[arg-type]
+
+
+def hit(memory_id: str, score: float, revision: str = "r1", update_time: str = "2026-01-01T00:00:00.000Z"):
+    source = {"memory_id": memory_id, "revision_id": revision, "update_time": update_time}
+    return {"_index": INDEX, "_id": f"t1:{memory_id}", "_score": score, "_source": source}
+
+
+def bulk_ok(n: int, action: str = "index") -> dict[str, Any]:
+    return {"errors": False, "items": [{action: {"status": 201}} for _ in range(n)]}
+
+
+# --- ensure_index -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ["lucene", "faiss"])
+def test_ensure_index_creates_the_index_with_its_mapping(fake: FakeOpenSearch, engine: str) -> None:
+    """Given no index, when ensure_index runs, then it PUTs the index with index_body(dimension, engine)."""
+    adapter(fake, engine).ensure_index()
+
+    assert fake.paths() == [("PUT", f"/{INDEX}")]
+    assert fake.requests[0].body == index_body(3, engine)  # type: ignore[arg-type]
+
+
+def test_ensure_index_accepts_an_existing_index(fake: FakeOpenSearch) -> None:
+    """Given the index already exists, when ensure_index runs, then it succeeds."""
+    exists = {"error": {"type": "resource_already_exists_exception"}, "status": 400}
+    fake.reply("PUT", f"/{INDEX}", exists, status=400)
+
+    adapter(fake).ensure_index()
+
+    assert fake.paths() == [("PUT", f"/{INDEX}")]
+
+
+def test_ensure_index_reports_other_rejections(fake: FakeOpenSearch) -> None:
+    """Given OpenSearch rejects the mapping, when ensure_index runs, then the error is not swallowed."""
+    from opensearchpy.exceptions import RequestError
+
+    fake.reply("PUT", f"/{INDEX}", {"error": {"type": "mapper_parsing_exception"}, "status": 400}, 400)
+
+    with pytest.raises(RequestError):
+        adapter(fake).ensure_index()
+
+
+# --- upsert -------------------------------------------------------------------------------------
+
+
+def test_upsert_with_custom_ids_sends_one_bulk_index(fake: FakeOpenSearch) -> None:
+    """Given a managed domain (custom ids), when upserting two documents of two tenants,
+    then one _bulk indexes them under <tenant_id>:<memory_id>."""
+    docs = [make_doc("m1"), make_doc("m2", tenant="t2")]
+    fake.reply("POST", "/_bulk", bulk_ok(2))
+
+    adapter(fake).upsert(docs)
+
+    assert fake.paths() == [("POST", "/_bulk")]
+    assert fake.requests[0].body == [
+        {"index": {"_index": INDEX, "_id": "t1:m1"}},
+        document_body(docs[0]),
+        {"index": {"_index": INDEX, "_id": "t2:m2"}},
+        document_body(docs[1]),
+    ]
+
+
+def test_upsert_without_custom_ids_deletes_then_indexes(fake: FakeOpenSearch) -> None:
+    """Given a Serverless collection (no custom ids), when upserting documents of two tenants,
+    then each tenant's ids are first deleted by query, then one _bulk indexes without _id."""
+    docs = [make_doc("m1"), make_doc("m2"), make_doc("m3", tenant="t2")]
+    fake.reply("POST", "/_bulk", bulk_ok(3))
+
+    adapter(fake, custom_ids=False).upsert(docs)
+
+    assert fake.paths() == [
+        ("POST", f"/{INDEX}/_delete_by_query"),
+        ("POST", f"/{INDEX}/_delete_by_query"),
+        ("POST", "/_bulk"),
+    ]
+    assert fake.requests[0].body == delete_query_body("t1", ["m1", "m2"])
+    assert fake.requests[1].body == delete_query_body("t2", ["m3"])
+    assert "refresh" not in fake.requests[0].query + fake.requests[2].query
+    assert fake.requests[2].body == [
+        {"index": {"_index": INDEX}},
+        document_body(docs[0]),
+        {"index": {"_index": INDEX}},
+        document_body(docs[1]),
+        {"index": {"_index": INDEX}},
+        document_body(docs[2]),
+    ]
+
+
+@pytest.mark.parametrize(("item_status", "error"), [(429, IndexUnavailable), (400, ConfigurationError)])
+def test_upsert_reports_failed_bulk_items(fake: FakeOpenSearch, item_status: int, error: type) -> None:
+    """Given a _bulk answer whose item failed (throttled, or rejected), when upserting,
+    then the failure surfaces as IndexUnavailable (retryable) or ConfigurationError."""
+    failed = {"index": {"status": item_status, "error": {"type": "some_exception"}}}
+    fake.reply("POST", "/_bulk", {"errors": True, "items": [failed]})
+
+    with pytest.raises(error):
+        adapter(fake).upsert([make_doc()])
+
+
+def test_upsert_rejects_a_vector_of_the_wrong_size_before_sending(fake: FakeOpenSearch) -> None:
+    """Given an index of 3 dimensions, when upserting a 2-dimension vector, then ConfigurationError
+    and nothing is sent."""
+    wrong = IndexDocument(**{**make_doc().__dict__, "embedding": [1.0, 0.0]})
+
+    with pytest.raises(ConfigurationError):
+        adapter(fake).upsert([wrong])
+    assert fake.requests == []
+
+
+# --- search -------------------------------------------------------------------------------------
+
+
+def test_search_sends_the_knn_query(fake: FakeOpenSearch) -> None:
+    """Given a query, when searching, then the adapter POSTs knn_query_body(query, now) to _search."""
+    q = make_query(topics=["a"], exclude_ids=["x"])
+    fake.reply("POST", f"/{INDEX}/_search", {"hits": {"hits": []}})
+
+    assert adapter(fake).search(q) == []
+    assert fake.paths() == [("POST", f"/{INDEX}/_search")]
+    assert fake.requests[0].body == knn_query_body(q, NOW)
+
+
+@pytest.mark.parametrize(
+    ("engine", "scores"),
+    [
+        ("lucene", [lucene_score(c) for c in (0.9, 0.5, 0.5, -0.5)]),
+        ("faiss", [faiss_score(c) for c in (0.9, 0.5, 0.5, -0.5)]),
+    ],
+)
+def test_search_returns_cosine_scores(fake: FakeOpenSearch, engine: str, scores: list[float]) -> None:
+    """Given OpenSearch hits scored by the engine's formula,
+    when searching,
+    then hits carry the cosine similarity, sorted by score then memory id."""
+    hits = [hit("m-top", scores[0]), hit("m-tie-b", scores[1]), hit("m-tie-a", scores[2]), hit("m-neg", scores[3])]
+    fake.reply("POST", f"/{INDEX}/_search", {"hits": {"hits": hits}})
+
+    result = adapter(fake, engine).search(make_query())
+
+    assert result == [
+        IndexHit("m-top", "r1", pytest.approx(0.9)),
+        IndexHit("m-tie-a", "r1", pytest.approx(0.5)),
+        IndexHit("m-tie-b", "r1", pytest.approx(0.5)),
+        IndexHit("m-neg", "r1", pytest.approx(-0.5)),
+    ]
+
+
+def test_search_without_custom_ids_keeps_the_newest_copy(fake: FakeOpenSearch) -> None:
+    """Given a Serverless collection where a stale copy of a memory survived next to the new one,
+    when searching,
+    then the memory returns once, at its newest revision."""
+    hits = [
+        hit("m1", 0.9, revision="old", update_time="2026-01-01T00:00:00.000Z"),
+        hit("m1", 0.8, revision="new", update_time="2026-01-01T00:00:01.000Z"),
+        hit("m2", 0.7),
+    ]
+    fake.reply("POST", f"/{INDEX}/_search", {"hits": {"hits": hits}})
+
+    result = adapter(fake, custom_ids=False).search(make_query())
+
+    assert [(h.memory_id, h.revision_id) for h in result] == [("m1", "new"), ("m2", "r1")]
+
+
+def test_search_with_k_zero_sends_nothing(fake: FakeOpenSearch) -> None:
+    """Given k=0, when searching, then no hit and no request."""
+    assert adapter(fake).search(make_query(k=0)) == []
+    assert fake.requests == []
+
+
+# --- delete and revisions -----------------------------------------------------------------------
+
+
+def test_delete_with_custom_ids_sends_bulk_deletes_and_ignores_missing(fake: FakeOpenSearch) -> None:
+    """Given a managed domain, when deleting two ids of which one is unknown,
+    then one _bulk deletes both <tenant>:<id> and the not-found item is no error."""
+    items = [{"delete": {"status": 200, "result": "deleted"}}, {"delete": {"status": 404, "result": "not_found"}}]
+    fake.reply("POST", "/_bulk", {"errors": False, "items": items})
+
+    adapter(fake).delete("t1", ["m1", "gone"])
+
+    assert fake.paths() == [("POST", "/_bulk")]
+    assert fake.requests[0].body == [
+        {"delete": {"_index": INDEX, "_id": "t1:m1"}},
+        {"delete": {"_index": INDEX, "_id": "t1:gone"}},
+    ]
+
+
+def test_delete_without_custom_ids_deletes_by_query(fake: FakeOpenSearch) -> None:
+    """Given a Serverless collection, when deleting ids, then one _delete_by_query on tenant and ids."""
+    adapter(fake, custom_ids=False).delete("t1", ["m1", "m2"])
+
+    assert fake.paths() == [("POST", f"/{INDEX}/_delete_by_query")]
+    assert fake.requests[0].body == delete_query_body("t1", ["m1", "m2"])
+
+
+def test_delete_of_nothing_sends_nothing(fake: FakeOpenSearch) -> None:
+    """Given no ids, when deleting, then no request."""
+    adapter(fake).delete("t1", [])
+    adapter(fake, custom_ids=False).delete("t1", [])
+
+    assert fake.requests == []
+
+
+@pytest.mark.parametrize(("custom_ids", "size"), [(True, 3), (False, 6)])
+def test_revisions_reads_the_held_revisions(fake: FakeOpenSearch, custom_ids: bool, size: int) -> None:
+    """Given the index holds two of three asked ids,
+    when reading revisions,
+    then one terms query on tenant and ids is sent and the two revisions come back."""
+    hits = [hit("m1", 0.0, revision="r-1"), hit("m2", 0.0, revision="r-2")]
+    fake.reply("POST", f"/{INDEX}/_search", {"hits": {"hits": hits}})
+
+    result = adapter(fake, custom_ids=custom_ids).revisions("t1", ["m1", "m2", "m3"])
+
+    assert result == {"m1": "r-1", "m2": "r-2"}
+    assert fake.requests[0].body == revisions_query_body("t1", ["m1", "m2", "m3"], size=size)
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+OPERATIONS = {
+    "ensure_index": lambda index: index.ensure_index(),
+    "upsert": lambda index: index.upsert([make_doc()]),
+    "search": lambda index: index.search(make_query()),
+    "delete": lambda index: index.delete("t1", ["m1"]),
+    "revisions": lambda index: index.revisions("t1", ["m1"]),
+}
+
+
+@pytest.mark.parametrize("custom_ids", [True, False])
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_server_errors_become_index_unavailable(fake: FakeOpenSearch, operation: str, custom_ids: bool) -> None:
+    """Given OpenSearch answers 503, when any operation runs, then IndexUnavailable."""
+    fake.status = 503
+
+    with pytest.raises(IndexUnavailable):
+        OPERATIONS[operation](adapter(fake, custom_ids=custom_ids))
+    assert fake.requests  # it did try
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_unreachable_cluster_becomes_index_unavailable(operation: str) -> None:
+    """Given nothing listens on the endpoint's port, when any operation runs, then IndexUnavailable."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    index = OpenSearchIndex(build_client(f"http://127.0.0.1:{port}", "us-east-1", "es", "none"), INDEX, 3)
+
+    with pytest.raises(IndexUnavailable):
+        OPERATIONS[operation](index)
+
+
+def test_missing_index_becomes_index_unavailable(fake: FakeOpenSearch) -> None:
+    """Given the index does not exist, when searching, then IndexUnavailable (not a crash)."""
+    missing = {"error": {"type": "index_not_found_exception"}, "status": 404}
+    fake.reply("POST", f"/{INDEX}/_search", missing, status=404)
+
+    with pytest.raises(IndexUnavailable):
+        adapter(fake).search(make_query())
+
+
+def test_refused_credentials_become_configuration_error(fake: FakeOpenSearch) -> None:
+    """Given OpenSearch answers 403, when searching, then ConfigurationError."""
+    fake.reply("POST", f"/{INDEX}/_search", {"error": {"type": "security_exception"}, "status": 403}, 403)
+
+    with pytest.raises(ConfigurationError):
+        adapter(fake).search(make_query())
+
+
+def test_search_rejects_a_query_vector_of_the_wrong_size(fake: FakeOpenSearch) -> None:
+    """Given an index of 3 dimensions, when searching with 2, then ConfigurationError and nothing sent."""
+    with pytest.raises(ConfigurationError):
+        adapter(fake).search(make_query(vector=[1.0, 0.0]))
+    assert fake.requests == []
+
+
+# --- client factory -----------------------------------------------------------------------------
+
+
+def test_build_client_is_cached() -> None:
+    """Given the same arguments twice, when building the client, then the same client returns."""
+    first = build_client("http://127.0.0.1:9", "us-east-1", "es", "none")
+
+    assert build_client("http://127.0.0.1:9", "us-east-1", "es", "none") is first
+    assert build_client("http://127.0.0.1:10", "us-east-1", "es", "none") is not first
+
+
+@pytest.mark.parametrize("service", ["es", "aoss"])
+def test_sigv4_client_signs_requests_for_its_service(fake: FakeOpenSearch, service: str) -> None:
+    """Given a SigV4 client for a service (test credentials from the environment),
+    when it sends a request,
+    then the request carries a SigV4 Authorization for that service and region and the payload hash."""
+    client = build_client(fake.url, "eu-west-1", service, "sigv4")  # type: ignore[arg-type]
+    fake.reply("POST", f"/{INDEX}/_search", {"hits": {"hits": []}})
+
+    OpenSearchIndex(client, INDEX, 3, clock=FixedClock()).search(make_query())
+
+    headers = {k.lower(): v for k, v in fake.requests[0].headers.items()}
+    assert headers["authorization"].startswith("AWS4-HMAC-SHA256 Credential=testing/")
+    assert f"/eu-west-1/{service}/aws4_request" in headers["authorization"]
+    assert "x-amz-content-sha256" in headers
+
+
+def test_unknown_auth_is_a_configuration_error() -> None:
+    """Given an auth mode that is neither sigv4 nor none, when building a client, then ConfigurationError."""
+    with pytest.raises(ConfigurationError):
+        build_client("http://127.0.0.1:9", "us-east-1", "es", "basic")  # type: ignore[arg-type]
+
+
+def test_expiry_filter_uses_the_clock() -> None:
+    """Given two instants an hour apart, when building query bodies, then each filters on its own now."""
+    later = NOW + timedelta(hours=1)
+    body = knn_query_body(make_query(), later)
+
+    expiry = body["query"]["knn"]["embedding"]["filter"]["bool"]["filter"][-1]
+    assert expiry["bool"]["should"][1] == {"range": {"expire_time": {"gt": "2026-01-02T04:04:05.678Z"}}}

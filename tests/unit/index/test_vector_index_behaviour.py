@@ -1,0 +1,463 @@
+"""The behaviour every ``VectorIndex`` adapter must show, run on each adapter that can run here.
+
+The embedded ``LocalIndex`` always runs. ``OpenSearchIndex`` runs against a real cluster only when
+``OPENSEARCH_URL`` is set and the ``opensearch`` marker is selected (``pytest -m opensearch``).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from engram.adapters.local_index import LocalIndex
+from engram.errors import ConfigurationError
+from engram.ports import IndexDocument, IndexHit, IndexQuery, VectorIndex
+
+DIM = 8
+NOW = datetime(2026, 3, 4, 12, 0, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self, now: datetime) -> None:
+        self.current = now
+
+    def now(self) -> datetime:
+        return self.current
+
+
+def at(degrees: float, dim: int = DIM) -> list[float]:
+    """A unit vector at ``degrees`` from the first axis in the plane of the first two axes, so its
+    cosine with ``at(0)`` is ``cos(degrees)``."""
+    radians = math.radians(degrees)
+    return [math.cos(radians), math.sin(radians)] + [0.0] * (dim - 2)
+
+
+def doc(
+    memory_id: str,
+    vector: list[float],
+    *,
+    tenant: str = "tenant-a",
+    scope: str = "scope-1",
+    topics: Sequence[str] = (),
+    model: str = "model-1",
+    revision: str = "rev-1",
+    expire: datetime | None = None,
+) -> IndexDocument:
+    return IndexDocument(
+        tenant_id=tenant,
+        memory_id=memory_id,
+        scope_hash=scope,
+        fact=f"fact of {memory_id}",
+        topics=list(topics),
+        embedding=vector,
+        embedding_model=model,
+        revision_id=revision,
+        update_time=NOW,
+        expire_time=expire,
+    )
+
+
+def query(
+    vector: list[float],
+    *,
+    tenant: str = "tenant-a",
+    scope: str = "scope-1",
+    model: str = "model-1",
+    k: int = 10,
+    topics: list[str] | None = None,
+    exclude: Sequence[str] = (),
+) -> IndexQuery:
+    return IndexQuery(
+        tenant_id=tenant,
+        scope_hash=scope,
+        vector=vector,
+        embedding_model=model,
+        k=k,
+        topics=topics,
+        exclude_ids=list(exclude),
+    )
+
+
+@dataclass
+class Subject:
+    """An adapter under test, with the fake clock it reads and a way to make writes searchable."""
+
+    index: VectorIndex
+    clock: FakeClock
+    settle: Callable[[], None]
+
+    def upsert(self, documents: Sequence[IndexDocument]) -> None:
+        self.index.upsert(documents)
+        self.settle()
+
+    def delete(self, tenant_id: str, memory_ids: Sequence[str]) -> None:
+        self.index.delete(tenant_id, memory_ids)
+        self.settle()
+
+    def ids(self, q: IndexQuery) -> list[str]:
+        return [hit.memory_id for hit in self.index.search(q)]
+
+
+def _opensearch_subject(engine: str, custom_ids: bool) -> Iterator[Subject]:
+    url = os.environ.get("OPENSEARCH_URL")
+    if not url:
+        pytest.skip("OPENSEARCH_URL is not set")
+    from engram.adapters.opensearch import OpenSearchIndex, build_client
+
+    client = build_client(url, "us-east-1", "es", "none")
+    name = f"engram-test-{uuid.uuid4().hex[:12]}"
+    clock = FakeClock(NOW)
+    index = OpenSearchIndex(client, name, DIM, engine=engine, custom_ids=custom_ids, clock=clock)  # type: ignore[arg-type]
+    index.ensure_index()
+    try:
+        yield Subject(index, clock, settle=lambda: client.indices.refresh(index=name))
+    finally:
+        client.indices.delete(index=name)
+
+
+@pytest.fixture(
+    params=[
+        "local",
+        pytest.param("opensearch-lucene", marks=pytest.mark.opensearch),
+        pytest.param("opensearch-faiss", marks=pytest.mark.opensearch),
+        pytest.param("opensearch-serverless-ids", marks=pytest.mark.opensearch),
+    ]
+)
+def subject(request: pytest.FixtureRequest, tmp_path) -> Iterator[Subject]:
+    if request.param == "local":
+        clock = FakeClock(NOW)
+        index = LocalIndex(tmp_path, clock=clock)
+        index.ensure_index()
+        yield Subject(index, clock, settle=lambda: None)
+    elif request.param == "opensearch-lucene":
+        yield from _opensearch_subject("lucene", custom_ids=True)
+    elif request.param == "opensearch-faiss":
+        yield from _opensearch_subject("faiss", custom_ids=True)
+    else:
+        yield from _opensearch_subject("lucene", custom_ids=False)
+
+
+# --- ranking ------------------------------------------------------------------------------------
+
+
+def test_nearest_first_with_cosine_scores(subject: Subject) -> None:
+    """Given memories at 10°, 30°, 60° and 120° from the query,
+    when searching,
+    then they come back nearest first with their cosine similarity as score (negative beyond 90°)."""
+    subject.upsert([doc("m60", at(60)), doc("m120", at(120)), doc("m10", at(10)), doc("m30", at(30))])
+
+    hits = subject.index.search(query(at(0)))
+
+    assert [h.memory_id for h in hits] == ["m10", "m30", "m60", "m120"]
+    assert [h.score for h in hits] == pytest.approx(
+        [math.cos(math.radians(d)) for d in (10, 30, 60, 120)], abs=1e-4
+    )
+    assert all(h.revision_id == "rev-1" for h in hits)
+
+
+def test_equal_scores_are_ordered_by_memory_id(subject: Subject) -> None:
+    """Given three memories with the same vector,
+    when searching,
+    then their order is by memory id."""
+    subject.upsert([doc("b", at(20)), doc("c", at(20)), doc("a", at(20))])
+
+    assert subject.ids(query(at(0))) == ["a", "b", "c"]
+
+
+def test_k_limits_the_number_of_hits(subject: Subject) -> None:
+    """Given five memories, when searching with k=2, then only the two nearest come back."""
+    subject.upsert([doc(f"m{d}", at(d)) for d in (50, 10, 40, 20, 30)])
+
+    assert subject.ids(query(at(0), k=2)) == ["m10", "m20"]
+
+
+# --- isolation and filters ----------------------------------------------------------------------
+
+
+def test_tenant_isolation(subject: Subject) -> None:
+    """Given tenants A and B holding the same memory id, scope hash and vector,
+    when B searches, reads revisions and deletes that id,
+    then B only ever sees and touches its own document, and A's stays intact."""
+    subject.upsert(
+        [
+            doc("same", at(0), tenant="tenant-a", revision="rev-a"),
+            doc("same", at(0), tenant="tenant-b", revision="rev-b"),
+            doc("only-a", at(5), tenant="tenant-a"),
+        ]
+    )
+
+    assert subject.index.search(query(at(0), tenant="tenant-b")) == [
+        IndexHit(memory_id="same", revision_id="rev-b", score=pytest.approx(1.0, abs=1e-4))
+    ]
+    assert subject.index.search(query(at(0), tenant="tenant-c")) == []
+    assert subject.index.revisions("tenant-b", ["same", "only-a"]) == {"same": "rev-b"}
+
+    subject.delete("tenant-b", ["same", "only-a"])
+
+    assert subject.ids(query(at(0), tenant="tenant-b")) == []
+    assert subject.ids(query(at(0), tenant="tenant-a")) == ["same", "only-a"]
+    assert subject.index.revisions("tenant-a", ["same"]) == {"same": "rev-a"}
+
+
+def test_scope_isolation(subject: Subject) -> None:
+    """Given memories in two scopes of one tenant, when searching scope 2, then only its memory returns."""
+    subject.upsert([doc("s1", at(0), scope="scope-1"), doc("s2", at(45), scope="scope-2")])
+
+    assert subject.ids(query(at(0), scope="scope-2")) == ["s2"]
+    assert subject.ids(query(at(0), scope="scope-3")) == []
+
+
+DISTRACTORS: dict[str, dict[str, object]] = {
+    "other scope": {"scope": "scope-2"},
+    "other tenant": {"tenant": "tenant-b"},
+    "other model": {"model": "model-2"},
+    "no wanted topic": {"topics": ["other"]},
+    "expired": {"expire": NOW - timedelta(seconds=1)},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DISTRACTORS))
+def test_filters_apply_before_top_k(subject: Subject, kind: str) -> None:
+    """Given 50 memories closer to the query than the 3 wanted ones, all failing one filter,
+    when searching with k=3,
+    then the 3 wanted memories come back (the filter ran before the top k were chosen)."""
+    fails_one_filter = {"topics": ["wanted"], **DISTRACTORS[kind]}
+    closer = [doc(f"x{i:02d}", at(1 + i * 0.01), **fails_one_filter) for i in range(50)]  # type: ignore[arg-type]
+    wanted = [doc(f"w{d}", at(d), topics=["wanted"]) for d in (60, 70, 80)]
+    subject.upsert(closer + wanted)
+
+    assert subject.ids(query(at(0), k=3, topics=["wanted"])) == ["w60", "w70", "w80"]
+
+
+def test_excluded_ids_apply_before_top_k(subject: Subject) -> None:
+    """Given 50 near memories that are excluded and 3 far ones,
+    when searching with k=3 excluding the 50,
+    then the 3 far ones come back."""
+    near = [doc(f"x{i:02d}", at(1 + i * 0.01)) for i in range(50)]
+    subject.upsert(near + [doc(f"w{d}", at(d)) for d in (60, 70, 80)])
+
+    hits = subject.ids(query(at(0), k=3, exclude=[d.memory_id for d in near]))
+
+    assert hits == ["w60", "w70", "w80"]
+
+
+def test_topics_filter_matches_any_topic(subject: Subject) -> None:
+    """Given memories with various topics,
+    when searching for topics [a, c],
+    then exactly the memories holding a or c come back."""
+    subject.upsert(
+        [
+            doc("has-a", at(10), topics=["a"]),
+            doc("has-b", at(20), topics=["b"]),
+            doc("has-b-c", at(30), topics=["b", "c"]),
+            doc("none", at(40)),
+        ]
+    )
+
+    assert subject.ids(query(at(0), topics=["a", "c"])) == ["has-a", "has-b-c"]
+
+
+def test_no_or_empty_topics_means_no_topic_filter(subject: Subject) -> None:
+    """Given memories with and without topics, when searching with topics None or [], then all return."""
+    subject.upsert([doc("has-a", at(10), topics=["a"]), doc("none", at(20))])
+
+    assert subject.ids(query(at(0), topics=None)) == ["has-a", "none"]
+    assert subject.ids(query(at(0), topics=[])) == ["has-a", "none"]
+
+
+def test_exclude_ids(subject: Subject) -> None:
+    """Given three memories, when excluding the nearest, then the next two come back."""
+    subject.upsert([doc("m10", at(10)), doc("m20", at(20)), doc("m30", at(30))])
+
+    assert subject.ids(query(at(0), k=2, exclude=["m10"])) == ["m20", "m30"]
+
+
+def test_embedding_model_filter(subject: Subject) -> None:
+    """Given memories embedded by two models, when searching with model 2, then only its memories return."""
+    subject.upsert([doc("m1", at(0), model="model-1"), doc("m2", at(30), model="model-2")])
+
+    assert subject.ids(query(at(0), model="model-2")) == ["m2"]
+    assert subject.ids(query(at(0), model="model-3")) == []
+
+
+def test_expired_memories_are_not_returned(subject: Subject) -> None:
+    """Given a memory expired a second ago, one expiring in an hour and one without expiry,
+    when searching now and again two hours later,
+    then the expired one never returns and the second disappears once its time passed."""
+    subject.upsert(
+        [
+            doc("expired", at(5), expire=NOW - timedelta(seconds=1)),
+            doc("later", at(10), expire=NOW + timedelta(hours=1)),
+            doc("forever", at(20)),
+        ]
+    )
+
+    assert subject.ids(query(at(0))) == ["later", "forever"]
+
+    subject.clock.current = NOW + timedelta(hours=2)
+
+    assert subject.ids(query(at(0))) == ["forever"]
+
+
+# --- writes -------------------------------------------------------------------------------------
+
+
+def test_upsert_replaces_the_previous_revision(subject: Subject) -> None:
+    """Given a memory indexed at revision 1,
+    when it is upserted again at revision 2 with a new vector,
+    then search returns it once, at revision 2, scored by the new vector, and revisions() agrees."""
+    subject.upsert([doc("m", at(60), revision="rev-1"), doc("other", at(30))])
+
+    subject.upsert([doc("m", at(10), revision="rev-2")])
+
+    hits = subject.index.search(query(at(0)))
+    assert [(h.memory_id, h.revision_id) for h in hits] == [("m", "rev-2"), ("other", "rev-1")]
+    assert hits[0].score == pytest.approx(math.cos(math.radians(10)), abs=1e-4)
+    assert subject.index.revisions("tenant-a", ["m"]) == {"m": "rev-2"}
+
+
+def test_delete(subject: Subject) -> None:
+    """Given two memories,
+    when one is deleted (along with an unknown id),
+    then only the other is found and an empty delete is harmless."""
+    subject.upsert([doc("keep", at(10)), doc("gone", at(5))])
+
+    subject.delete("tenant-a", ["gone", "never-existed"])
+    subject.delete("tenant-a", [])
+
+    assert subject.ids(query(at(0))) == ["keep"]
+    assert subject.index.revisions("tenant-a", ["keep", "gone"]) == {"keep": "rev-1"}
+
+
+def test_revisions(subject: Subject) -> None:
+    """Given memories at different revisions, one expired,
+    when asking for their revisions plus an unknown id,
+    then each held memory maps to its revision (expired included) and the unknown id is absent."""
+    subject.upsert(
+        [
+            doc("m1", at(0), revision="r-1"),
+            doc("m2", at(0), revision="r-2", scope="scope-2"),
+            doc("m3", at(0), revision="r-3", expire=NOW - timedelta(days=1)),
+        ]
+    )
+
+    assert subject.index.revisions("tenant-a", ["m1", "m2", "m3", "unknown"]) == {
+        "m1": "r-1",
+        "m2": "r-2",
+        "m3": "r-3",
+    }
+    assert subject.index.revisions("tenant-a", []) == {}
+
+
+# --- LocalIndex only ----------------------------------------------------------------------------
+
+
+def test_local_index_survives_a_restart(tmp_path) -> None:
+    """Given a LocalIndex that upserted, replaced and deleted memories,
+    when a new LocalIndex opens the same folder,
+    then it finds exactly the surviving memories, with the same scores and revisions."""
+    first = LocalIndex(tmp_path, clock=FakeClock(NOW))
+    first.upsert([doc("a", at(10)), doc("b", at(20), topics=["t"]), doc("c", at(30))])
+    first.upsert([doc("b", at(15), topics=["t"], revision="rev-2", expire=NOW + timedelta(days=1))])
+    first.delete("tenant-a", ["c"])
+
+    second = LocalIndex(tmp_path, clock=FakeClock(NOW))
+
+    assert second.search(query(at(0))) == first.search(query(at(0)))
+    assert second.revisions("tenant-a", ["a", "b", "c"]) == {"a": "rev-1", "b": "rev-2"}
+    assert second.search(query(at(0), topics=["t"]))[0].memory_id == "b"
+    later = LocalIndex(tmp_path, clock=FakeClock(NOW + timedelta(days=2)))
+    assert [h.memory_id for h in later.search(query(at(0)))] == ["a"]
+    assert sorted(p.name for p in (tmp_path / "index").iterdir()) == [".lock", "documents.json"]
+
+
+def test_local_index_clear_is_persisted(tmp_path) -> None:
+    """Given a LocalIndex with memories, when it is cleared, then it and a reopened one are empty."""
+    index = LocalIndex(tmp_path)
+    index.upsert([doc("a", at(10))])
+
+    index.clear()
+
+    assert index.search(query(at(0))) == []
+    assert len(LocalIndex(tmp_path)) == 0
+
+
+def test_two_local_indexes_on_one_folder_see_each_others_writes(tmp_path) -> None:
+    """Given two LocalIndex instances opened on the same folder,
+    when each writes,
+    then each sees the other's writes and neither loses the other's."""
+    one, two = LocalIndex(tmp_path), LocalIndex(tmp_path)
+
+    one.upsert([doc("from-one", at(10))])
+    two.upsert([doc("from-two", at(20))])
+
+    assert [h.memory_id for h in one.search(query(at(0)))] == ["from-one", "from-two"]
+    assert [h.memory_id for h in two.search(query(at(0)))] == ["from-one", "from-two"]
+
+
+def test_local_index_never_mixes_dimensions(tmp_path) -> None:
+    """Given memories of a 4-dimension model and an 8-dimension model,
+    when searching each model with its own vector size,
+    then each search returns only its model's memories."""
+    index = LocalIndex(tmp_path)
+    index.upsert([doc("small", at(0, dim=4), model="small-4"), doc("big", at(0), model="big-8")])
+
+    assert [h.memory_id for h in index.search(query(at(0, dim=4), model="small-4"))] == ["small"]
+    assert [h.memory_id for h in index.search(query(at(0), model="big-8"))] == ["big"]
+    assert index.search(query(at(0, dim=4), model="big-8")) == []
+
+
+def test_local_index_is_thread_safe(tmp_path) -> None:
+    """Given 8 threads each upserting 25 memories one at a time while searching,
+    when they finish,
+    then all 200 memories are indexed, in memory and on disk."""
+    index = LocalIndex(tmp_path)
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for i in range(25):
+                index.upsert([doc(f"w{worker}-{i:02d}", at(worker + i))])
+                index.search(query(at(0), k=5))
+        except BaseException as e:  # collected and asserted on below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    assert len(index.search(query(at(0), k=1000))) == 200
+    assert len(LocalIndex(tmp_path)) == 200
+
+
+def test_local_index_rejects_an_unreadable_file(tmp_path) -> None:
+    """Given an index file that is not valid JSON, when a LocalIndex opens it, then ConfigurationError."""
+    (tmp_path / "index").mkdir()
+    (tmp_path / "index" / "documents.json").write_text("{not json", encoding="utf-8")
+
+    with pytest.raises(ConfigurationError):
+        LocalIndex(tmp_path)
+
+
+def test_local_index_file_holds_float32_embeddings(tmp_path) -> None:
+    """Given one upserted memory, when reading the file, then it holds the document with a base64
+    float32 embedding (4 bytes per dimension) and no other copy."""
+    LocalIndex(tmp_path).upsert([doc("a", at(10))])
+
+    data = json.loads((tmp_path / "index" / "documents.json").read_text(encoding="utf-8"))
+
+    assert data["format"] == 1
+    assert [d["memory_id"] for d in data["documents"]] == ["a"]
+    assert len(base64.b64decode(data["documents"][0]["embedding"])) == DIM * 4
