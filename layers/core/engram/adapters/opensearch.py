@@ -328,9 +328,7 @@ class OpenSearchIndex:
 
         try:
             with _index_errors(self.index_name):
-                self._client.indices.create(
-                    index=self.index_name, body=index_body(self.dimension, self.engine)
-                )
+                self._client.indices.create(index=self.index_name, body=index_body(self.dimension, self.engine))
         except RequestError as e:
             if e.error != "resource_already_exists_exception":
                 raise
@@ -373,9 +371,7 @@ class OpenSearchIndex:
             return []
         self._check_dimension(len(query.vector), "the query vector")
         with _index_errors(self.index_name):
-            response = self._client.search(
-                index=self.index_name, body=knn_query_body(query, self._clock.now())
-            )
+            response = self._client.search(index=self.index_name, body=knn_query_body(query, self._clock.now()))
         best: dict[str, tuple[str, float, str]] = {}  # memory_id -> (update_time, cosine, revision)
         for hit in response["hits"]["hits"]:
             source = hit["_source"]
@@ -416,9 +412,7 @@ class OpenSearchIndex:
 
     def _check_dimension(self, size: int, what: str) -> None:
         if size != self.dimension:
-            raise ConfigurationError(
-                f"{what} has {size} dimensions; index {self.index_name!r} holds {self.dimension}"
-            )
+            raise ConfigurationError(f"{what} has {size} dimensions; index {self.index_name!r} holds {self.dimension}")
 
     def _bulk(self, operations: list[dict[str, Any]], *, ignore_not_found: bool) -> None:
         if not operations:
@@ -429,6 +423,4 @@ class OpenSearchIndex:
 
     def _delete_by_query(self, tenant_id: str, memory_ids: Sequence[str]) -> None:
         with _index_errors(self.index_name):
-            self._client.delete_by_query(
-                index=self.index_name, body=delete_query_body(tenant_id, memory_ids)
-            )
+            self._client.delete_by_query(index=self.index_name, body=delete_query_body(tenant_id, memory_ids))

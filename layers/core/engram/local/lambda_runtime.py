@@ -86,15 +86,24 @@ class LambdaRuntime:
     def invoke(self, logical_id: str, event: dict) -> Any:
         """Call the handler; raises ``FunctionError`` when it raises."""
         handler = self.handler(logical_id)
+        _no_cold_start_metric()
         with self._lock:
             self.invocations[logical_id] = self.invocations.get(logical_id, 0) + 1
-        if self.before_invoke is not None:
-            self.before_invoke(logical_id, event)
         timeout = int(functions()[logical_id].get("Timeout", 30))
         try:
+            if self.before_invoke is not None:  # test hook: fault injection
+                self.before_invoke(logical_id, event)
             return handler(event, LambdaContext(function_name=logical_id, timeout_seconds=timeout))
         except Exception as error:  # the Lambda service turns any exception into a function error
             raise FunctionError(type(error).__name__, str(error)) from error
+
+
+def _no_cold_start_metric() -> None:
+    """Many functions share this process, and Powertools prints its ColdStart metric even when metrics
+    are disabled; the local stack publishes no metrics, so it marks the cold start as done."""
+    from aws_lambda_powertools.metrics.provider import cold_start
+
+    cold_start.is_cold_start = False
 
 
 def _to_json(value: Any) -> str:

@@ -1,0 +1,204 @@
+"""The ``LLM`` and ``Embedder`` ports on the OpenAI API, or any OpenAI-compatible server (``base_url``).
+
+- ``OpenAILLM``: structured outputs through ``client.chat.completions.parse`` (a strict JSON schema
+  generated from the pydantic model, ``temperature=0``); token usage from the response.
+- ``OpenAIEmbedder``: one ``embeddings.create`` call per ``embed()``, vectors unit-normalized.
+- ``build_client``: the cached ``openai.OpenAI`` factory. Transient faults (connection errors, timeouts,
+  408/409/429/5xx) are retried by the SDK itself, with exponential backoff and ``Retry-After`` honoured,
+  ``max_retries`` times; the workflow retries on top of that (bounded, with jitter).
+
+Error mapping (SDK exception → domain error):
+
+| SDK | raised |
+|---|---|
+| ``APITimeoutError``, ``APIConnectionError``, ``RateLimitError``, 408/409, any status ≥ 500 | ``LLMUnavailable`` / ``EmbeddingUnavailable`` |
+| invalid JSON, schema mismatch (pydantic ``ValidationError``), ``LengthFinishReasonError``, ``ContentFilterFinishReasonError``, a refusal, no parsed output | ``LLMOutputInvalid`` |
+| any other 4xx (bad request, authentication, permission, unknown model) | ``ConfigurationError`` (not retried) |
+
+Nothing here does I/O at import time; importing this module imports ``openai`` (the API function never
+imports it, see ``engram.wiring``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TypeVar, cast
+
+import openai
+import pydantic
+
+from engram.errors import ConfigurationError, EmbeddingUnavailable, LLMOutputInvalid, LLMUnavailable
+from engram.models.extraction import ConsolidationOutput, ExtractionOutput
+from engram.ports import LLMResult
+
+if TYPE_CHECKING:
+    from engram.errors import RetryableError
+    from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt
+
+T = TypeVar("T", bound=pydantic.BaseModel)
+
+PLACEHOLDER_API_KEY = "engram-no-key"
+"""Sent when only a base URL is configured (local OpenAI-compatible servers usually ignore the key)."""
+
+_TRANSIENT_STATUS = frozenset({408, 409, 429})
+
+
+@functools.cache
+def build_client(
+    api_key: str | None, base_url: str | None, timeout: float = 60.0, max_retries: int = 2
+) -> openai.OpenAI:
+    """The process's OpenAI client for these settings (cached; building it does no network I/O).
+
+    ``api_key``: the OpenAI key; with only ``base_url`` set, ``PLACEHOLDER_API_KEY`` is used.
+    ``base_url``: e.g. ``http://127.0.0.1:8000/v1`` for an OpenAI-compatible server; None → OpenAI.
+    ``timeout``: seconds per HTTP request. ``max_retries``: the SDK's own retries of transient faults.
+    Raises ``ConfigurationError`` when neither a key nor a base URL is given.
+    """
+    if not api_key and not base_url:
+        raise ConfigurationError("the OpenAI adapters need OPENAI_API_KEY or OPENAI_BASE_URL")
+    try:
+        return openai.OpenAI(
+            api_key=api_key or PLACEHOLDER_API_KEY,
+            base_url=base_url or None,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+    except openai.OpenAIError as error:
+        raise ConfigurationError(f"cannot build the OpenAI client: {error}") from error
+
+
+def _map_api_error(
+    error: openai.APIError, unavailable: type[RetryableError], what: str
+) -> ConfigurationError | RetryableError:
+    """The domain error for an SDK error raised after the SDK's own retries."""
+    if isinstance(error, openai.APIStatusError):
+        status = error.status_code
+        if status >= 500 or status in _TRANSIENT_STATUS:
+            return unavailable(f"{what} failed with HTTP {status} after retries: {error.message}")
+        return ConfigurationError(
+            f"{what} rejected the request with HTTP {status} (check the API key, base URL, model name and "
+            f"that the server supports this request): {error.message}"
+        )
+    if isinstance(error, openai.APITimeoutError):
+        return unavailable(f"{what} timed out after retries")
+    if isinstance(error, openai.APIConnectionError):
+        return unavailable(f"{what} could not be reached after retries: {error.message}")
+    return unavailable(f"{what} failed: {error.message}")
+
+
+class OpenAILLM:
+    """The ``LLM`` port on a chat-completions model with structured outputs.
+
+    ``client``: an ``openai.OpenAI`` (see ``build_client``); ``model``: e.g. ``gpt-4o-mini``.
+    Each call sends ``prompt.messages()`` with ``response_format`` = the strict JSON schema of
+    ``ExtractionOutput`` / ``ConsolidationOutput`` and ``temperature=0``, and returns the parsed model
+    with the response's prompt/completion token counts. Errors: see the module docstring.
+    """
+
+    offline = False
+
+    def __init__(self, client: openai.OpenAI, model: str) -> None:
+        self._client = client
+        self.model_id = model
+
+    def extract(self, prompt: ExtractionPrompt) -> LLMResult[ExtractionOutput]:
+        return self._parse(prompt.messages(), ExtractionOutput)
+
+    def consolidate(self, prompt: ConsolidationPrompt) -> LLMResult[ConsolidationOutput]:
+        return self._parse(prompt.messages(), ConsolidationOutput)
+
+    def _parse(self, messages: list[dict[str, str]], schema: type[T]) -> LLMResult[T]:
+        what = f"the LLM ({self.model_id})"
+        try:
+            completion = self._client.chat.completions.parse(
+                model=self.model_id,
+                messages=cast(Any, messages),
+                response_format=schema,
+                temperature=0,
+            )
+        except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as error:
+            raise LLMOutputInvalid(f"{what} stopped before a complete answer: {error}") from error
+        except (pydantic.ValidationError, json.JSONDecodeError) as error:
+            raise LLMOutputInvalid(
+                f"{what} answered with JSON that does not match {schema.__name__}: {_short(error)}"
+            ) from error
+        except openai.APIResponseValidationError as error:
+            raise LLMOutputInvalid(f"{what} sent a response of an unexpected shape: {error.message}") from error
+        except openai.APIError as error:
+            raise _map_api_error(error, LLMUnavailable, what) from error
+        if not completion.choices:
+            raise LLMOutputInvalid(f"{what} returned no choices")
+        message = completion.choices[0].message
+        if message.refusal:
+            raise LLMOutputInvalid(f"{what} refused: {message.refusal[:200]}")
+        if message.parsed is None:
+            raise LLMOutputInvalid(f"{what} returned no {schema.__name__}")
+        usage = completion.usage
+        return LLMResult(
+            output=message.parsed,
+            input_tokens=usage.prompt_tokens if usage else 0,
+            output_tokens=usage.completion_tokens if usage else 0,
+        )
+
+
+def _short(error: Exception, limit: int = 300) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class OpenAIEmbedder:
+    """The ``Embedder`` port on an embeddings model.
+
+    ``client``: an ``openai.OpenAI``; ``model``: e.g. ``text-embedding-3-small``; ``dimension``: the
+    vector size the index expects. For ``text-embedding-3*`` models the request asks for ``dimension``
+    (they can shorten their vectors); other models must natively return ``dimension`` floats.
+
+    ``embed(texts)``: one request for the whole batch (``[]`` → ``[]`` without a request); returns one
+    unit-length vector per text, in input order. Texts must not be empty strings (the API rejects them).
+    Errors: ``EmbeddingUnavailable`` (timeouts, throttling, 5xx after retries, a malformed response),
+    ``ConfigurationError`` (other 4xx, or vectors of the wrong size).
+    """
+
+    offline = False
+
+    def __init__(self, client: openai.OpenAI, model: str, dimension: int) -> None:
+        self._client = client
+        self.model_id = model
+        self.dimension = dimension
+        self._send_dimensions = model.startswith("text-embedding-3")
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        batch = list(texts)
+        if not batch:
+            return []
+        what = f"the embedding model ({self.model_id})"
+        extra: dict[str, Any] = {"dimensions": self.dimension} if self._send_dimensions else {}
+        try:
+            response = self._client.embeddings.create(
+                model=self.model_id, input=batch, encoding_format="float", **extra
+            )
+        except openai.APIResponseValidationError as error:
+            raise EmbeddingUnavailable(f"{what} sent a malformed response: {error.message}") from error
+        except openai.APIError as error:
+            raise _map_api_error(error, EmbeddingUnavailable, what) from error
+        data = sorted(response.data, key=lambda item: item.index)
+        if [item.index for item in data] != list(range(len(batch))):
+            raise EmbeddingUnavailable(f"{what} returned {len(data)} vectors for {len(batch)} texts")
+        vectors = []
+        for item in data:
+            vector = [float(v) for v in item.embedding]
+            if len(vector) != self.dimension:
+                raise ConfigurationError(
+                    f"{what} returned vectors of {len(vector)} floats; ENGRAM_EMBEDDING_DIMENSION is "
+                    f"{self.dimension}"
+                )
+            vectors.append(_unit(vector))
+        return vectors
+
+
+def _unit(vector: list[float]) -> list[float]:
+    norm = math.sqrt(sum(v * v for v in vector))
+    return [v / norm for v in vector] if norm > 0 else vector
