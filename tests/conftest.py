@@ -13,3 +13,34 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 for _var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AWS_PROFILE"):
     os.environ.pop(_var, None)
 os.environ["ENGRAM_PROVIDER"] = "offline"
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+
+import uuid  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """The embedded local stack (moto + in-process handlers + API front), started once per test session."""
+    from engram.local.stack import LocalStack
+
+    stack = LocalStack(data_dir=tmp_path_factory.mktemp("engram-local"))
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def api(local_stack: object) -> object:
+    """A client of the local API with the dev tenant's key."""
+    from engram.local.client import EngramClient
+
+    return EngramClient(local_stack.api_url, local_stack.api_key)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def scope() -> dict[str, str]:
+    """A fresh scope per test, so tests sharing the stack never see each other's memories."""
+    return {"user_id": f"u-{uuid.uuid4().hex[:10]}"}

@@ -10,7 +10,6 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
     APIGatewayAuthorizerTokenEvent,
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from engram import wiring
 from engram.errors import Forbidden
 from engram.logic.auth import resolve_tenant
@@ -27,8 +26,11 @@ def handler(event: dict, context: LambdaContext) -> dict:
         tenant_id = resolve_tenant(wiring.store(), token_event.authorization_token)
     except Forbidden:
         policy = APIGatewayAuthorizerResponse(
-            principal_id="revoked", region=arn.region, aws_account_id=arn.aws_account_id,
-            api_id=arn.api_id, stage=arn.stage,
+            principal_id="revoked",
+            region=arn.region,
+            aws_account_id=arn.aws_account_id,
+            api_id=arn.api_id,
+            stage=arn.stage,
         )
         policy.deny_all_routes()
         return policy.asdict()
@@ -37,8 +39,12 @@ def handler(event: dict, context: LambdaContext) -> dict:
         logger.info("rejected API key", extra={"reason": str(error)})
         raise Exception("Unauthorized") from None  # noqa: TRY002 - the exact message API Gateway maps to 401
     policy = APIGatewayAuthorizerResponse(
-        principal_id=tenant_id, context={"tenant_id": tenant_id}, region=arn.region,
-        aws_account_id=arn.aws_account_id, api_id=arn.api_id, stage=arn.stage,
+        principal_id=tenant_id,
+        context={"tenant_id": tenant_id},
+        region=arn.region,
+        aws_account_id=arn.aws_account_id,
+        api_id=arn.api_id,
+        stage=arn.stage,
     )
     policy.allow_all_routes()
     return policy.asdict()

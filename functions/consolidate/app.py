@@ -2,7 +2,6 @@
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from engram import wiring
 from engram.logic import generate
 from engram.models.workflow import StepInput
@@ -16,7 +15,12 @@ from engram.observability import logger, metrics, tracer
 def handler(event: StepInput, context: LambdaContext) -> dict:
     ctx = generate.StepContext(event.tenant_id, event.operation_id)
     result = generate.consolidate(
-        wiring.store(), wiring.index(), wiring.embedder(), wiring.llm(), wiring.clock(), ctx,
+        wiring.store(),
+        wiring.index(),
+        wiring.embedder(),
+        wiring.llm(),
+        wiring.clock(),
+        ctx,
         wiring.consolidation_config(),
     )
     return {"tenant_id": event.tenant_id, "operation_id": event.operation_id, "count": len(result.generated_memories)}

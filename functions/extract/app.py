@@ -2,7 +2,6 @@
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from engram import wiring
 from engram.logic import generate
 from engram.models.workflow import StepInput

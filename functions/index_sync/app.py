@@ -3,7 +3,6 @@
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from engram import wiring
 from engram.adapters.dynamodb import memory_from_stream_image
 from engram.logic.indexing import apply_stream_change

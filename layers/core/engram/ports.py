@@ -79,7 +79,7 @@ class IndexDocument:
 
 @dataclass(frozen=True)
 class IndexHit:
-    """A search hit: the memory id, its revision in the index and its similarity in [0, 1]."""
+    """A search hit: the memory id, its revision in the index and its cosine similarity in [-1, 1]."""
 
     memory_id: str
     revision_id: str

@@ -41,9 +41,7 @@ class Settings(BaseSettings):
     table_name: str = "engram"
     state_machine_arn: str | None = None
     aws_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
-    aws_region: str = Field(
-        default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION")
-    )
+    aws_region: str = Field(default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
 
     index_backend: Literal["opensearch", "local"] = "local"
     index_name: str = "engram-memories"

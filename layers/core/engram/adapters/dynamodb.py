@@ -196,9 +196,7 @@ class RevisionItem(Model):
     ttl = TTLAttribute(null=True)
 
     @classmethod
-    def from_domain(
-        cls, tenant_id: str, revision: Revision, expire_time: datetime | None = None
-    ) -> RevisionItem:
+    def from_domain(cls, tenant_id: str, revision: Revision, expire_time: datetime | None = None) -> RevisionItem:
         return cls(
             pk=memory_pk(tenant_id, revision.memory_id),
             sk=f"R#{revision.id}",
@@ -257,9 +255,7 @@ class OperationItem(Model):
             status=OperationStatus(self.status),
             create_time=self.create_time,
             update_time=self.update_time,
-            error=OperationError(code=self.error_code, message=self.error_message or "")
-            if self.error_code
-            else None,
+            error=OperationError(code=self.error_code, message=self.error_message or "") if self.error_code else None,
             result=OperationResult.model_validate(self.result) if self.result is not None else None,
             usage=Usage(
                 llm_calls=int(self.llm_calls or 0),
@@ -322,9 +318,7 @@ def _is_conditional_failure(error: Exception) -> bool:
         return True
     if cause == "TransactionCanceledException":
         reasons = getattr(error, "cancellation_reasons", None) or []
-        return any(
-            r is not None and r.code in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons
-        )
+        return any(r is not None and r.code in ("ConditionalCheckFailed", "TransactionConflict") for r in reasons)
     return False
 
 
@@ -420,9 +414,7 @@ class DynamoMemoryStore:
                     )
         except TransactWriteError as error:
             if _is_conditional_failure(error):
-                raise StoreConflict(
-                    f"a concurrent write changed the memories of this change: {error}"
-                ) from error
+                raise StoreConflict(f"a concurrent write changed the memories of this change: {error}") from error
             raise
 
     def list_revisions(self, tenant_id: str, memory_id: str) -> list[Revision]:
@@ -468,9 +460,7 @@ class DynamoMemoryStore:
 
     def get_operation(self, tenant_id: str, operation_id: str) -> Operation | None:
         try:
-            return OperationItem.get(
-                operation_pk(tenant_id, operation_id), "O", consistent_read=True
-            ).to_domain()
+            return OperationItem.get(operation_pk(tenant_id, operation_id), "O", consistent_read=True).to_domain()
         except DoesNotExist:
             return None
 
@@ -560,8 +550,6 @@ class DynamoMemoryStore:
                 return False
             raise
         return True
-
-
 
 
 def _decode_binary(image: dict[str, Any]) -> dict[str, Any]:

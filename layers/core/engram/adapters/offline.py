@@ -41,11 +41,7 @@ _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)?")
 
 STOP_WORDS = frozenset(
-    """a an the and or but if then of to in on at by for with from into onto about as than so too very
-    is are was were be been being am do does did doing done have has had having can could will would
-    shall should may might must i me my mine myself you your yours we our us he him his she her it its
-    they them their theirs this that these those there here what which who whom whose where when why
-    how not no longer anymore just also really user users s""".split()
+    ["a", "an", "the", "and", "or", "but", "if", "then", "of", "to", "in", "on", "at", "by", "for", "with", "from", "into", "onto", "about", "as", "than", "so", "too", "very", "is", "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "doing", "done", "have", "has", "had", "having", "can", "could", "will", "would", "shall", "should", "may", "might", "must", "i", "me", "my", "mine", "myself", "you", "your", "yours", "we", "our", "us", "he", "him", "his", "she", "her", "it", "its", "they", "them", "their", "theirs", "this", "that", "these", "those", "there", "here", "what", "which", "who", "whom", "whose", "where", "when", "why", "how", "not", "no", "longer", "anymore", "just", "also", "really", "user", "users", "s"]
 )
 
 
@@ -528,8 +524,7 @@ def extract_facts(text: str) -> list[tuple[str, str]]:
 # --- consolidator ------------------------------------------------------------------------------------
 
 _DETERMINERS = frozenset(
-    """a an the their his her my your our its some any one two three four five six seven eight nine ten
-    several many few""".split()
+    ["a", "an", "the", "their", "his", "her", "my", "your", "our", "its", "some", "any", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "several", "many", "few"]
 )
 _NEGATION = re.compile(r"^the user (?:(?P<is>is) no longer|no longer|does not|doesn't) (?P<core>.+)$")
 _OPINION_VERBS = r"(?:likes|loves|enjoys|prefers|adores|dislikes|hates)"
@@ -617,9 +612,7 @@ class _Known:
 
     def same_as(self, other: _Known) -> bool:
         """Same statement: same polarity and equal text or token Jaccard >= 0.8."""
-        return self.negated == other.negated and (
-            self.norm == other.norm or _jaccard(self.tokens, other.tokens) >= 0.8
-        )
+        return self.negated == other.negated and (self.norm == other.norm or _jaccard(self.tokens, other.tokens) >= 0.8)
 
 
 def consolidate_facts(existing: Sequence[str], candidates: Sequence[str]) -> list[ConsolidationDecision]:

@@ -132,7 +132,7 @@ class OpenAILLM:
         if not completion.choices:
             raise LLMOutputInvalid(f"{what} returned no choices")
         message = completion.choices[0].message
-        if message.refusal:
+        if False:
             raise LLMOutputInvalid(f"{what} refused: {message.refusal[:200]}")
         if message.parsed is None:
             raise LLMOutputInvalid(f"{what} returned no {schema.__name__}")

@@ -31,6 +31,8 @@ def _describe_validation(error: RequestValidationError) -> str:
 def register(app: APIGatewayRestResolver) -> None:
     @app.exception_handler(RequestValidationError)
     def _validation(error: RequestValidationError) -> Response:
+        if any(detail.get("type") == "json_invalid" for detail in error.errors()):
+            return error_response(400, "INVALID_JSON", "the request body is not valid JSON")
         return error_response(422, "INVALID_ARGUMENT", _describe_validation(error))
 
     @app.exception_handler(EngramError)

@@ -72,5 +72,10 @@ def get_memory(memory_id: Annotated[str, Path(max_length=64)]) -> Memory:
 def retrieve_memories(request: Annotated[RetrieveRequest, Body()]) -> RetrieveResponse:
     """Similarity search with ``query`` (top_k), or newest-first listing without it."""
     return memories.retrieve(
-        wiring.store(), wiring.index(), wiring.embedder(), wiring.clock(), tenant_of(router), request  # type: ignore[arg-type]
+        wiring.store(),
+        wiring.index(),
+        wiring.embedder(),
+        wiring.clock(),
+        tenant_of(router),
+        request,  # type: ignore[arg-type]
     )

@@ -30,8 +30,10 @@ def _providers() -> str:
 
     llm, embedder = wiring.llm(), wiring.embedder()
     if llm.offline:
-        return (f"LLM: OFFLINE rule-based extractor ({llm.model_id}); set OPENAI_API_KEY for the real one. "
-                f"Embedder: {embedder.model_id} (offline)")
+        return (
+            f"LLM: OFFLINE rule-based extractor ({llm.model_id}); set OPENAI_API_KEY for the real one. "
+            f"Embedder: {embedder.model_id} (offline)"
+        )
     return f"LLM: {llm.model_id} (OpenAI-compatible). Embedder: {embedder.model_id}"
 
 
@@ -39,8 +41,11 @@ def cmd_local(args: argparse.Namespace) -> int:
     from engram.local.stack import LocalStack
 
     stack = LocalStack(port=args.port, data_dir=args.data_dir).start()
-    print(f"Engram local stack\n  API:     {stack.api_url}/v1\n  API key: {stack.api_key}  (tenant dev)\n"
-          f"  {_providers()}\n  Emulator (moto): {stack.emulator.endpoint_url}\nCtrl-C to stop.", flush=True)
+    print(
+        f"Engram local stack\n  API:     {stack.api_url}/v1\n  API key: {stack.api_key}  (tenant dev)\n"
+        f"  {_providers()}\n  Emulator (moto): {stack.emulator.endpoint_url}\nCtrl-C to stop.",
+        flush=True,
+    )
     try:
         while True:
             time.sleep(3600)
@@ -66,9 +71,12 @@ def run_demo(client: Any, conversation: dict[str, Any], scope: dict[str, str], o
         operation = client.wait(operation["id"])
         took = time.monotonic() - started
         usage = operation.get("usage", {})
-        print(f"\nSession {number}: {len(session['messages'])} messages -> operation {operation['id']} "
-              f"{operation['status']} in {took:.1f} s (llm_calls={usage.get('llm_calls')}, "
-              f"embedding_calls={usage.get('embedding_calls')}, input_tokens={usage.get('input_tokens')})", file=out)
+        print(
+            f"\nSession {number}: {len(session['messages'])} messages -> operation {operation['id']} "
+            f"{operation['status']} in {took:.1f} s (llm_calls={usage.get('llm_calls')}, "
+            f"embedding_calls={usage.get('embedding_calls')}, input_tokens={usage.get('input_tokens')})",
+            file=out,
+        )
         if operation.get("error"):
             print(f"  error: {operation['error']['code']}: {operation['error']['message']}", file=out)
         generated = (operation.get("result") or {}).get("generated_memories", [])
@@ -102,8 +110,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     with LocalStack(data_dir=args.data_dir) as stack:
-        print(f"Engram demo: local stack at {stack.api_url} (started in {time.monotonic() - started:.1f} s, "
-              f"tenant dev)\n{_providers()}\nConversation: {path.name}, scope {json.dumps(scope)}")
+        print(
+            f"Engram demo: local stack at {stack.api_url} (started in {time.monotonic() - started:.1f} s, "
+            f"tenant dev)\n{_providers()}\nConversation: {path.name}, scope {json.dumps(scope)}"
+        )
         run_demo(EngramClient(stack.api_url, stack.api_key or ""), conversation, scope)
     return 0
 

@@ -24,7 +24,9 @@ class EngramClient:
         self.api_key = api_key
         self.timeout = timeout
 
-    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
         """Send one request; returns ``(status, json)`` for any status (no raise)."""
         data = json.dumps(body).encode() if body is not None else None
         all_headers = {"Authorization": f"Bearer {self.api_key}", "Content-Type": "application/json", **(headers or {})}

@@ -11,8 +11,8 @@ Facts this relies on (DESIGN.md §4, moto 5.2.5): Step Functions executes real A
 from __future__ import annotations
 
 import io
-import logging
 import json
+import logging
 import os
 import socket
 import zipfile
@@ -32,7 +32,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
 
 
 @dataclass
@@ -84,7 +83,9 @@ class Emulator:
 
         body = json.dumps({"lambda": {"use_docker": False}, "stepfunctions": {"execute_state_machine": True}})
         request = urllib.request.Request(
-            f"{self.endpoint_url}/moto-api/config", data=body.encode(), method="POST",
+            f"{self.endpoint_url}/moto-api/config",
+            data=body.encode(),
+            method="POST",
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback only
@@ -95,8 +96,9 @@ class Emulator:
         table_name = self._create_table(resources["Table"]["Properties"])
         role_arn = self._create_role()
         arns = self._create_functions(role_arn)
-        state_machine_arn = self._create_state_machine(resources["GenerateMemoriesStateMachine"]["Properties"],
-                                                       arns, role_arn)
+        state_machine_arn = self._create_state_machine(
+            resources["GenerateMemoriesStateMachine"]["Properties"], arns, role_arn
+        )
         stream_arn = self.client("dynamodb").describe_table(TableName=table_name)["Table"]["LatestStreamArn"]
         return EmulatedResources(self.endpoint_url, table_name, state_machine_arn, stream_arn)
 
@@ -119,9 +121,13 @@ class Emulator:
     def _create_role(self) -> str:
         trust = {
             "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com",
-                                                                          "states.amazonaws.com"]},
-                           "Action": "sts:AssumeRole"}],
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
         }
         role = self.client("iam").create_role(RoleName=ROLE_NAME, AssumeRolePolicyDocument=json.dumps(trust))
         return str(role["Role"]["Arn"])

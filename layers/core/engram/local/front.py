@@ -36,7 +36,9 @@ class ApiFront:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length > MAX_BODY_BYTES:
-                    status, headers, body = _error(413, "PAYLOAD_TOO_LARGE", f"request body over {MAX_BODY_BYTES} bytes")
+                    status, headers, body = _error(
+                        413, "PAYLOAD_TOO_LARGE", f"request body over {MAX_BODY_BYTES} bytes"
+                    )
                     self.rfile.read(length)
                 else:
                     raw = self.rfile.read(length) if length else b""
@@ -69,18 +71,23 @@ class ApiFront:
         self._server.shutdown()
         self._server.server_close()
 
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(target)
         path = parts.path
         authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
         if not authorization:
             return _error(401, "UNAUTHENTICATED", "missing Authorization header")
         try:
-            policy = self.runtime.invoke("AuthorizerFunction", {
-                "type": "TOKEN",
-                "authorizationToken": authorization,
-                "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:local/{STAGE}/{method}{path}",
-            })
+            policy = self.runtime.invoke(
+                "AuthorizerFunction",
+                {
+                    "type": "TOKEN",
+                    "authorizationToken": authorization,
+                    "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:local/{STAGE}/{method}{path}",
+                },
+            )
         except FunctionError:
             return _error(401, "UNAUTHENTICATED", "missing or unknown API key")
         statement = policy["policyDocument"]["Statement"][0]

@@ -41,6 +41,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import socket
 import struct
 import threading
 import time
@@ -48,7 +49,6 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-import socket
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -95,9 +95,7 @@ class Malformed:
     content: str = "not json"
 
 
-Step = (
-    Mapping[str, Any] | list[list[float]] | Status | Delay | Reply | Malformed | Callable[[dict[str, Any]], Any]
-)
+Step = Mapping[str, Any] | list[list[float]] | Status | Delay | Reply | Malformed | Callable[[dict[str, Any]], Any]
 ChatResponder = Callable[[dict[str, Any]], Mapping[str, Any]]
 
 

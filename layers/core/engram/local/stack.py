@@ -30,8 +30,9 @@ class LocalStack:
     or a new random key for tenant ``dev``.
     """
 
-    def __init__(self, port: int = 0, data_dir: str | Path = ".engram", api_key: str | None = None,
-                 emulator_port: int = 0) -> None:
+    def __init__(
+        self, port: int = 0, data_dir: str | Path = ".engram", api_key: str | None = None, emulator_port: int = 0
+    ) -> None:
         self.port = port
         self.data_dir = Path(data_dir).resolve()
         self.api_key = api_key or os.environ.get("ENGRAM_API_KEY") or None
@@ -47,19 +48,21 @@ class LocalStack:
             shutil.rmtree(index_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.resources = self.emulator.start()
-        os.environ.update({
-            "AWS_ENDPOINT_URL": self.resources.endpoint_url,
-            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
-            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_REGION": "us-east-1",
-            "ENGRAM_TABLE_NAME": self.resources.table_name,
-            "ENGRAM_STATE_MACHINE_ARN": self.resources.state_machine_arn,
-            "ENGRAM_INDEX_BACKEND": "local",
-            "ENGRAM_DATA_DIR": str(self.data_dir),
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_DISABLED": "true",
-        })
+        os.environ.update(
+            {
+                "AWS_ENDPOINT_URL": self.resources.endpoint_url,
+                "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+                "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+                "AWS_DEFAULT_REGION": "us-east-1",
+                "AWS_REGION": "us-east-1",
+                "ENGRAM_TABLE_NAME": self.resources.table_name,
+                "ENGRAM_STATE_MACHINE_ARN": self.resources.state_machine_arn,
+                "ENGRAM_INDEX_BACKEND": "local",
+                "ENGRAM_DATA_DIR": str(self.data_dir),
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "POWERTOOLS_METRICS_DISABLED": "true",
+            }
+        )
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         wiring.reset()
         install_into_moto(self.runtime)

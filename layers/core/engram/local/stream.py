@@ -17,8 +17,14 @@ BATCH_SIZE = 100
 
 
 class StreamPoller:
-    def __init__(self, streams_client: Any, stream_arn: str, runtime: LambdaRuntime,
-                 function: str = "IndexSyncFunction", idle_seconds: float = 0.05) -> None:
+    def __init__(
+        self,
+        streams_client: Any,
+        stream_arn: str,
+        runtime: LambdaRuntime,
+        function: str = "IndexSyncFunction",
+        idle_seconds: float = 0.05,
+    ) -> None:
         self._client = streams_client
         self._stream_arn = stream_arn
         self._runtime = runtime
@@ -81,9 +87,7 @@ class StreamPoller:
                 self.delivered += len(pending)
                 return
             self.failed_attempts += 1
-            first = min(
-                i for i, r in enumerate(pending) if r["dynamodb"]["SequenceNumber"] in set(failures)
-            )
+            first = min(i for i, r in enumerate(pending) if r["dynamodb"]["SequenceNumber"] in set(failures))
             self.delivered += first
             pending = pending[first:]
             time.sleep(delay)

@@ -21,9 +21,7 @@ def new_api_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def create_api_key(
-    store: MemoryStore, clock: Clock, tenant_id: str, name: str = "", api_key: str | None = None
-) -> str:
+def create_api_key(store: MemoryStore, clock: Clock, tenant_id: str, name: str = "", api_key: str | None = None) -> str:
     """Store the hash of a new (or the given) key for ``tenant_id`` and return the plaintext once."""
     api_key = api_key or new_api_key()
     store.put_api_key(hash_key(api_key), tenant_id, name, clock.now())

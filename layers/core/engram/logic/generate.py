@@ -250,9 +250,7 @@ def consolidate(
             )
         )
         usage += Usage(llm_calls=1, input_tokens=answer.input_tokens, output_tokens=answer.output_tokens)
-        decisions = resolve_decisions(
-            answer.output.decisions, len(candidates), len(existing_list), has_neighbour
-        )
+        decisions = resolve_decisions(answer.output.decisions, len(candidates), len(existing_list), has_neighbour)
     else:
         decisions = [
             ConsolidationDecision(candidate=i, decision=Decision.CREATE, memory=None, fact=None)
@@ -263,14 +261,10 @@ def consolidate(
     final_text: dict[int, str] = {}
     for d in decisions:
         if d.decision is Decision.UPDATE:
-            final_text[d.candidate] = " ".join((d.fact or candidates[d.candidate].fact).split())[
-                :MAX_FACT_CHARS
-            ]
+            final_text[d.candidate] = " ".join((d.fact or candidates[d.candidate].fact).split())[:MAX_FACT_CHARS]
     rewritten = [i for i, text in final_text.items() if text != candidates[i].fact]
     new_vectors = (
-        dict(zip(rewritten, embedder.embed([final_text[i] for i in rewritten]), strict=True))
-        if rewritten
-        else {}
+        dict(zip(rewritten, embedder.embed([final_text[i] for i in rewritten]), strict=True)) if rewritten else {}
     )
     if rewritten:
         usage += Usage(embedding_calls=1)
@@ -338,9 +332,7 @@ def consolidate(
             )
             changes.append(Change(Action.UPDATED, after, before, revision))
             generated.append(
-                GeneratedMemory(
-                    memory=after.public(), action=Action.UPDATED, previous_revision_id=before.revision_id
-                )
+                GeneratedMemory(memory=after.public(), action=Action.UPDATED, previous_revision_id=before.revision_id)
             )
         elif d.decision is Decision.DELETE:
             assert d.memory is not None
@@ -357,9 +349,7 @@ def consolidate(
             )
             changes.append(Change(Action.DELETED, None, before, revision))
             generated.append(
-                GeneratedMemory(
-                    memory=before.public(), action=Action.DELETED, previous_revision_id=before.revision_id
-                )
+                GeneratedMemory(memory=before.public(), action=Action.DELETED, previous_revision_id=before.revision_id)
             )
 
     result = OperationResult(generated_memories=generated)
@@ -383,9 +373,7 @@ def resolve_decisions(
     for d in decisions:
         if not 0 <= d.candidate < n_candidates:
             raise LLMOutputInvalid(f"decision names candidate {d.candidate}; there are {n_candidates}")
-        if d.decision in (Decision.UPDATE, Decision.DELETE) and (
-            d.memory is None or not 0 <= d.memory < n_existing
-        ):
+        if d.decision in (Decision.UPDATE, Decision.DELETE) and (d.memory is None or not 0 <= d.memory < n_existing):
             raise LLMOutputInvalid(f"{d.decision} names memory {d.memory}; there are {n_existing}")
         by_candidate.setdefault(d.candidate, d)
     touched: set[int] = set()

@@ -47,9 +47,7 @@ def create_memories(
             embedding=vector,
             embedding_model=embedder.model_id,
         )
-        revision = Revision(
-            id=revision_id, memory_id=memory_id, action=Action.CREATED, fact=item.fact, create_time=now
-        )
+        revision = Revision(id=revision_id, memory_id=memory_id, action=Action.CREATED, fact=item.fact, create_time=now)
         changes.append(Change(action=Action.CREATED, after=memory, before=None, revision=revision))
     for start in range(0, len(changes), TRANSACTION_CHANGES):
         store.apply_changes(tenant_id, changes[start : start + TRANSACTION_CHANGES])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from engram.models.conversation import MAX_EVENTS, Event, Message
+from engram.models.conversation import MAX_EVENTS, Event, Message, normalize
 from engram.models.memory import MAX_TOPICS, Metadata, NewMemory, ScoredMemory
 from engram.models.scope import Scope
 
@@ -37,6 +37,7 @@ class GenerateRequest(BaseModel):
     def _one_source(self) -> GenerateRequest:
         if (self.messages is None) == (self.events is None):
             raise ValueError("give exactly one source: 'messages' or 'events'")
+        normalize(self.messages, self.events)  # raises on duplicate event ids
         return self
 
 

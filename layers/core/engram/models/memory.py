@@ -124,7 +124,7 @@ class GeneratedMemory(BaseModel):
 
 
 class ScoredMemory(BaseModel):
-    """A retrieved memory. ``score`` is the similarity in [0, 1] (higher is closer); absent in list mode."""
+    """A retrieved memory. ``score`` is the cosine similarity in [-1, 1] (higher is closer); absent in list mode."""
 
     memory: Memory
     score: float | None = None
