@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 
 import pytest
-
 from engram.adapters.offline import OfflineLLM
 from engram.adapters.openai import OpenAIEmbedder, OpenAILLM, build_client
 from engram.errors import ConfigurationError, EmbeddingUnavailable, LLMOutputInvalid, LLMUnavailable
@@ -242,6 +242,21 @@ def test_the_offline_responder_answers_like_the_offline_llm(server: ScriptedLLMS
     assert [f.fact for f in extracted.output.facts] == ["The user lives in Lisbon.", "The user loves jazz."]
     assert consolidated.output == offline.consolidate(consolidation_prompt()).output
     assert [d.decision for d in consolidated.output.decisions] == [Decision.UPDATE, Decision.DELETE]
+
+
+def test_concurrent_requests_each_get_one_scripted_answer(server: ScriptedLLMServer) -> None:
+    # Given eight scripted answers, each with a different fact
+    answers = [{**FACT, "fact": f"The user has {n} books."} for n in range(8)]
+    server.script_chat(*answers)
+    adapter = llm(server)
+
+    # When eight extractions run at the same time
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda _: adapter.extract(extraction_prompt()), range(8)))
+
+    # Then every answer was used exactly once
+    assert sorted(r.output.facts[0].fact for r in results) == sorted(a["fact"] for a in answers)
+    assert server.pending() == 0 and len(server.requests) == 8
 
 
 # --- embeddings ------------------------------------------------------------------------------------

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 from datetime import date
 
 import pytest
-
 from engram.adapters.offline import OfflineEmbedder, OfflineLLM
 from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt, TopicSpec, managed_topics
 from engram.models.conversation import ConversationEvent
@@ -124,6 +127,8 @@ def test_negations_plans_and_explicit_instructions() -> None:
         "I have a question.",
         "I'll think about it.",
         "What is the capital of France?",
+        "I love jazz, do you?",
+        "I live in Lisbon, is that far from Porto?",
     ],
 )
 def test_questions_greetings_and_small_talk_yield_nothing(text: str) -> None:
@@ -210,6 +215,16 @@ def test_a_negated_candidate_deletes_the_fact_it_negates() -> None:
     assert decisions == [(Decision.DELETE, 1, None), (Decision.CREATE, None, None)]
 
 
+def test_a_long_negation_is_not_mistaken_for_the_fact_it_negates() -> None:
+    # Given a long stored fact, and its negation, which shares almost every word with it
+    existing = ["The user has a red bicycle with a basket and a bell from their grandmother."]
+    candidate = "The user no longer has a red bicycle with a basket and a bell from their grandmother."
+
+    # When consolidated
+    # Then the memory is deleted, not treated as already known
+    assert consolidate(existing, [candidate]) == [(Decision.DELETE, 0, None)]
+
+
 def test_unrelated_candidates_are_created() -> None:
     # Given stored facts
     existing = ["The user lives in Lisbon.", "The user likes jazz."]
@@ -283,6 +298,23 @@ def test_embeddings_are_deterministic_unit_vectors_of_the_dimension() -> None:
     assert OfflineEmbedder().embed([]) == []
 
 
+def test_vectors_are_the_same_in_another_process() -> None:
+    # Given a vector computed here
+    text = "The user lives in Lisbon."
+    here = OfflineEmbedder(32).embed([text])[0]
+
+    # When another interpreter, with another string-hash seed, embeds the same text
+    code = (
+        "import json; from engram.adapters.offline import OfflineEmbedder; "
+        f"print(json.dumps(OfflineEmbedder(32).embed([{text!r}])[0]))"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+
+    # Then it is the same vector (stored embeddings stay comparable across Lambda instances)
+    assert json.loads(out.stdout) == pytest.approx(here)
+
+
 def test_a_question_is_closest_to_the_fact_that_answers_it() -> None:
     # Given two facts and a question about one of them
     embedder = OfflineEmbedder()
@@ -298,7 +330,12 @@ def test_similar_wording_is_close_and_unrelated_text_is_far() -> None:
     # Given paraphrases and unrelated facts
     embedder = OfflineEmbedder()
     works, working, jazz, cats = embedder.embed(
-        ["The user works as a nurse.", "The user is working as a nurse.", "The user likes jazz.", "The user has two cats."]
+        [
+            "The user works as a nurse.",
+            "The user is working as a nurse.",
+            "The user likes jazz.",
+            "The user has two cats.",
+        ]
     )
 
     # Then inflections meet (works / working) and unrelated facts are far apart

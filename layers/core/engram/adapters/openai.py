@@ -132,7 +132,7 @@ class OpenAILLM:
         if not completion.choices:
             raise LLMOutputInvalid(f"{what} returned no choices")
         message = completion.choices[0].message
-        if False:
+        if message.refusal:
             raise LLMOutputInvalid(f"{what} refused: {message.refusal[:200]}")
         if message.parsed is None:
             raise LLMOutputInvalid(f"{what} returned no {schema.__name__}")
@@ -192,8 +192,7 @@ class OpenAIEmbedder:
             vector = [float(v) for v in item.embedding]
             if len(vector) != self.dimension:
                 raise ConfigurationError(
-                    f"{what} returned vectors of {len(vector)} floats; ENGRAM_EMBEDDING_DIMENSION is "
-                    f"{self.dimension}"
+                    f"{what} returned vectors of {len(vector)} floats; ENGRAM_EMBEDDING_DIMENSION is {self.dimension}"
                 )
             vectors.append(_unit(vector))
         return vectors

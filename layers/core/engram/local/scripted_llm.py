@@ -39,6 +39,7 @@ scripted errors with ``retry_after_ms=1`` keep retry tests fast.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 import socket
@@ -203,7 +204,7 @@ class ScriptedLLMServer:
         self._requests: list[tuple[str, Any]] = []
         self._embedders: dict[int, OfflineEmbedder] = {}
         self._connections: set[socket.socket] = set()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._ids = 0
 
@@ -213,9 +214,8 @@ class ScriptedLLMServer:
         if self._server is not None:
             return self
         self._stopping.clear()
-        server = ThreadingHTTPServer(("127.0.0.1", self._port), _Handler)
-        server.daemon_threads = True
-        server.scripted = self  # type: ignore[attr-defined]
+        server = _Server(("127.0.0.1", self._port), _Handler)
+        server.scripted = self
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="scripted-llm", daemon=True
@@ -233,10 +233,8 @@ class ScriptedLLMServer:
         with self._lock:
             connections, self._connections = list(self._connections), set()
         for connection in connections:  # ends keep-alive handler threads waiting for a next request
-            try:
+            with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
@@ -410,13 +408,19 @@ def _json_response(
     return code, {"content-type": "application/json", **(headers or {})}, json.dumps(body).encode()
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a handler still inside a Delay never blocks stop()
+    request_queue_size = 128  # benchmarks open many connections at once
+    scripted: ScriptedLLMServer
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the SDK reuses connections
     server_version = "EngramScriptedLLM/1"
 
     @property
     def scripted(self) -> ScriptedLLMServer:
-        return self.server.scripted  # type: ignore[attr-defined,no-any-return]
+        return self.server.scripted  # type: ignore[attr-defined,no-any-return]  # always a _Server
 
     def setup(self) -> None:
         super().setup()
@@ -426,10 +430,8 @@ class _Handler(BaseHTTPRequestHandler):
     def finish(self) -> None:
         with self.scripted._lock:
             self.scripted._connections.discard(self.connection)
-        try:
+        with contextlib.suppress(OSError):
             super().finish()
-        except OSError:
-            pass
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's name
         """Silent: tests and benchmarks read ``requests`` instead."""
