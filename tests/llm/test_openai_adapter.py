@@ -246,8 +246,8 @@ def test_the_offline_responder_answers_like_the_offline_llm(server: ScriptedLLMS
 
 def test_concurrent_requests_each_get_one_scripted_answer(server: ScriptedLLMServer) -> None:
     # Given eight scripted answers, each with a different fact
-    answers = [{**FACT, "fact": f"The user has {n} books."} for n in range(8)]
-    server.script_chat(*answers)
+    facts = [f"The user has {n} books." for n in range(8)]
+    server.script_chat(*({"facts": [{**FACT, "fact": fact}]} for fact in facts))
     adapter = llm(server)
 
     # When eight extractions run at the same time
@@ -255,7 +255,7 @@ def test_concurrent_requests_each_get_one_scripted_answer(server: ScriptedLLMSer
         results = list(pool.map(lambda _: adapter.extract(extraction_prompt()), range(8)))
 
     # Then every answer was used exactly once
-    assert sorted(r.output.facts[0].fact for r in results) == sorted(a["fact"] for a in answers)
+    assert sorted(r.output.facts[0].fact for r in results) == sorted(facts)
     assert server.pending() == 0 and len(server.requests) == 8
 
 
