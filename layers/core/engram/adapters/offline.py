@@ -595,8 +595,13 @@ def _extract_clause(clause: str) -> tuple[str, str] | None:
     return f"{text[0].upper()}{text[1:]}.", topic
 
 
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+|;\s*")
-_CLAUSE_SPLIT = re.compile(r",?\s+(?:and|but)\s+(?=(?:i|i'm|i've|i'll|my)\b)", re.IGNORECASE)
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+|;\s*|:\s+")
+# Split before a new first-person clause ("..., and I ..."), and cut off a trailing subordinate clause
+# (", so fresh fish is everywhere"), which the rules would otherwise copy into the fact.
+_CLAUSE_SPLIT = re.compile(
+    r",?\s+(?:and|but|so)\s+(?=(?:i|i'm|i've|i'll|my)\b)|,\s+(?:so|but|because|although|while|since|which)\s+",
+    re.IGNORECASE,
+)
 
 
 def _clauses(text: str) -> list[str]:

@@ -1,0 +1,101 @@
+"""The whole generation with the real ``openai`` client against a scripted OpenAI-compatible server on
+loopback: structured outputs in, memories out, token usage recorded, the SDK's retry on 429."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from engram import wiring
+from engram.local.scripted_llm import EMBEDDINGS_PATH, ScriptedLLMServer, Status
+
+CHAT_PATH = "/v1/chat/completions"
+
+
+@pytest.fixture
+def scripted_llm(local_stack) -> Iterator[ScriptedLLMServer]:
+    """Point the stack's handlers at a scripted server (OpenAI adapters), then restore offline mode."""
+    saved = {k: os.environ.get(k) for k in ("ENGRAM_PROVIDER", "OPENAI_BASE_URL", "OPENAI_API_KEY")}
+    with ScriptedLLMServer() as server:
+        os.environ.update({"ENGRAM_PROVIDER": "openai", "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test"})
+        wiring.reset()
+        try:
+            yield server
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            wiring.reset()
+
+
+def test_generation_through_openai_structured_outputs_with_usage_and_a_429_retry(api, scope, scripted_llm):
+    # Given an LLM that throttles once, then extracts one fact from event "e2"
+    scripted_llm.script_chat(
+        Status(429, retry_after_ms=1),
+        {"facts": [{"fact": "The user is training for the Berlin marathon.",
+                    "topics": ["KEY_CONVERSATION_DETAILS"], "event_ids": ["e2"]}]},
+    )
+    messages = [
+        {"role": "user", "content": "Hi", "event_id": "e1"},
+        {"role": "user", "content": "I'm training for the Berlin marathon in September.", "event_id": "e2"},
+    ]
+    # When generating
+    operation = api.generate(scope, messages=messages, wait_seconds=20)
+    # Then the SDK retried the 429 inside one Task attempt, the fact was stored with its provenance,
+    # and the operation's usage counts one LLM call with the server's token counts
+    assert operation["status"] == "SUCCEEDED", operation
+    [generated] = operation["result"]["generated_memories"]
+    assert generated["action"] == "CREATED"
+    assert generated["memory"]["fact"] == "The user is training for the Berlin marathon."
+    assert generated["memory"]["source"]["event_ids"] == ["e2"]
+    chat = scripted_llm.requests_to(CHAT_PATH)
+    assert len(chat) == 2  # the 429 and its retry
+    assert chat[-1]["response_format"]["type"] == "json_schema"
+    assert len(scripted_llm.requests_to(EMBEDDINGS_PATH)) == 1
+    usage = operation["usage"]
+    assert usage["llm_calls"] == 1 and usage["embedding_calls"] == 1
+    assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
+
+
+def test_consolidation_call_updates_the_existing_memory(api, scope, scripted_llm):
+    # Given a memory about the user's city, indexed with the scripted server's embeddings
+    scripted_llm.script_chat(
+        {"facts": [{"fact": "The user lives in Lisbon.", "topics": ["USER_PERSONAL_INFO"], "event_ids": ["0"]}]}
+    )
+    first = api.generate(scope, messages=[{"role": "user", "content": "I live in Lisbon."}], wait_seconds=20)
+    assert first["status"] == "SUCCEEDED", first
+    [created] = first["result"]["generated_memories"]
+    # When a later conversation yields a conflicting fact and the model decides UPDATE of memory 0
+    scripted_llm.script_chat(
+        {"facts": [{"fact": "The user lives in Porto.", "topics": ["USER_PERSONAL_INFO"], "event_ids": ["0"]}]},
+        {"decisions": [{"candidate": 0, "decision": "UPDATE", "memory": 0,
+                        "fact": "The user lives in Porto (moved from Lisbon)."}]},
+    )
+    second = api.generate(scope, messages=[{"role": "user", "content": "I moved to Porto."}], wait_seconds=20)
+    # Then the memory keeps its id and gets the model's text; the prompt showed it as "0", never its id
+    assert second["status"] == "SUCCEEDED", second
+    [updated] = second["result"]["generated_memories"]
+    assert updated["action"] == "UPDATED" and updated["memory"]["id"] == created["memory"]["id"]
+    assert updated["memory"]["fact"] == "The user lives in Porto (moved from Lisbon)."
+    consolidation_prompt = scripted_llm.requests_to(CHAT_PATH)[-1]["messages"][-1]["content"]
+    assert "0: The user lives in Lisbon." in consolidation_prompt
+    assert created["memory"]["id"] not in consolidation_prompt
+    # Two chat calls (extract + consolidate); two embedding calls (candidates + the rewritten text)
+    assert second["usage"]["llm_calls"] == 2 and second["usage"]["embedding_calls"] == 2
+
+
+def test_malformed_llm_output_is_retried_then_recorded_as_failure(api, scope, scripted_llm):
+    # Given an LLM that only ever answers with text that is not JSON
+    scripted_llm.chat_responder = lambda request: {"not": "the schema"}
+    operation = api.generate(scope, messages=[{"role": "user", "content": "I live in Lisbon."}])
+    operation = api.wait(operation["id"], timeout=90)
+    # Then, after the workflow's bounded retries, the operation is FAILED with the error recorded
+    assert operation["status"] == "FAILED"
+    assert operation["error"]["code"] == "LLMOutputInvalid"
+    assert operation["error"]["message"]
+    extract_attempts = len(scripted_llm.requests_to(CHAT_PATH))
+    assert 2 <= extract_attempts <= 4  # 1 + the ASL's 3 retries at most; the SDK does not retry a 200
