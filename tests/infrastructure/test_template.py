@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-
 from engram.local.project import functions, load_template, project_root
 
 TEMPLATE = load_template()

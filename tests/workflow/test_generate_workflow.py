@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import boto3
-
 from engram.errors import ConfigurationError, LLMUnavailable
 
 MESSAGES = [{"role": "user", "content": "I live in Lisbon."}]
@@ -19,8 +18,11 @@ def test_states_run_in_order_and_the_operation_succeeds(api, scope, local_stack)
     operation = api.generate(scope, messages=MESSAGES)
     operation = api.wait(operation["id"], timeout=60)
     assert operation["status"] == "SUCCEEDED"
-    entered = [e["stateEnteredEventDetails"]["name"] for e in _history(local_stack, operation["id"])
-               if e["type"] == "TaskStateEntered"]
+    entered = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in _history(local_stack, operation["id"])
+        if e["type"] == "TaskStateEntered"
+    ]
     assert entered == ["LoadSource", "Extract", "Consolidate", "Finalize"]
 
 
@@ -59,9 +61,14 @@ def test_a_non_retryable_error_is_caught_and_recorded_on_the_operation(api, scop
     operation = api.wait(operation["id"], timeout=60)
     # Then the Catch recorded the error on the operation, which is FAILED, and nothing was stored
     assert operation["status"] == "FAILED"
-    assert operation["error"] == {"code": "ConfigurationError",
-                                  "message": "scripted: the embedding model does not exist"}
+    assert operation["error"] == {
+        "code": "ConfigurationError",
+        "message": "scripted: the embedding model does not exist",
+    }
     assert api.retrieve(scope)["memories"] == []
-    states = [e["stateEnteredEventDetails"]["name"] for e in _history(local_stack, operation["id"])
-              if e["type"] == "TaskStateEntered"]
+    states = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in _history(local_stack, operation["id"])
+        if e["type"] == "TaskStateEntered"
+    ]
     assert states == ["LoadSource", "Extract", "Consolidate", "RecordFailure"]

@@ -7,7 +7,6 @@ import os
 from collections.abc import Iterator
 
 import pytest
-
 from engram import wiring
 from engram.local.scripted_llm import EMBEDDINGS_PATH, ScriptedLLMServer, Status
 
@@ -36,8 +35,15 @@ def test_generation_through_openai_structured_outputs_with_usage_and_a_429_retry
     # Given an LLM that throttles once, then extracts one fact from event "e2"
     scripted_llm.script_chat(
         Status(429, retry_after_ms=1),
-        {"facts": [{"fact": "The user is training for the Berlin marathon.",
-                    "topics": ["KEY_CONVERSATION_DETAILS"], "event_ids": ["e2"]}]},
+        {
+            "facts": [
+                {
+                    "fact": "The user is training for the Berlin marathon.",
+                    "topics": ["KEY_CONVERSATION_DETAILS"],
+                    "event_ids": ["e2"],
+                }
+            ]
+        },
     )
     messages = [
         {"role": "user", "content": "Hi", "event_id": "e1"},
@@ -72,8 +78,16 @@ def test_consolidation_call_updates_the_existing_memory(api, scope, scripted_llm
     # When a later conversation yields a conflicting fact and the model decides UPDATE of memory 0
     scripted_llm.script_chat(
         {"facts": [{"fact": "The user lives in Porto.", "topics": ["USER_PERSONAL_INFO"], "event_ids": ["0"]}]},
-        {"decisions": [{"candidate": 0, "decision": "UPDATE", "memory": 0,
-                        "fact": "The user lives in Porto (moved from Lisbon)."}]},
+        {
+            "decisions": [
+                {
+                    "candidate": 0,
+                    "decision": "UPDATE",
+                    "memory": 0,
+                    "fact": "The user lives in Porto (moved from Lisbon).",
+                }
+            ]
+        },
     )
     second = api.generate(scope, messages=[{"role": "user", "content": "I moved to Porto."}], wait_seconds=20)
     # Then the memory keeps its id and gets the model's text; the prompt showed it as "0", never its id
