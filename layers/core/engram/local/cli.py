@@ -118,6 +118,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_modules() -> list[Any]:
+    """Other command groups: each module has ``register(subparsers)``, which adds its subcommands
+    (with ``set_defaults(func=...)``) and imports nothing heavy until its command runs."""
+    import importlib
+
+    registers = []
+    for name in COMMAND_MODULES:
+        registers.append(importlib.import_module(name).register)
+    return registers
+
+
+COMMAND_MODULES: list[str] = []
+
+
 def main(argv: list[str] | None = None) -> int:
     _quiet_local_process()
     parser = argparse.ArgumentParser(prog="engram", description="Engram: a memory bank for AI agents")
@@ -135,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--api-key", help="API key for --url (default $ENGRAM_API_KEY)")
     demo.add_argument("--data-dir", default=".engram/demo", help="local index folder (default .engram/demo)")
     demo.set_defaults(func=cmd_demo)
+
+    for register in _command_modules():
+        register(commands)
 
     args = parser.parse_args(argv)
     return int(args.func(args))
