@@ -146,3 +146,10 @@ def test_batch_bounds(api, scope):
 def test_unknown_route_is_404(api):
     status, body = api.request("GET", "/v1/nothing-here")
     assert status == 404 and body["error"]["code"] == "NOT_FOUND"
+
+
+def test_direct_create_keeps_client_provenance(api, scope):
+    created = api.create(scope, "The user adopted a cat.", source={"event_ids": ["D1:3"]})
+    assert created["source"] == {"operation_id": None, "event_ids": ["D1:3"]}
+    status, body = api.request("POST", "/v1/memories", {"scope": scope, "fact": "x", "source": {"operation_id": "o"}})
+    assert status == 422

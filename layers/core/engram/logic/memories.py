@@ -43,7 +43,7 @@ def create_memories(
             create_time=now,
             update_time=now,
             revision_id=revision_id,
-            source=Source(),
+            source=Source(event_ids=item.source.event_ids),
             embedding=vector,
             embedding_model=embedder.model_id,
         )

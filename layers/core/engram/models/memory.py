@@ -86,6 +86,14 @@ class StoredMemory(Memory):
         return Memory.model_validate(self.model_dump(include=set(Memory.model_fields)))
 
 
+class NewSource(BaseModel):
+    """Provenance a client gives a directly created memory: the ids of the events it came from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(default_factory=list, max_length=100)
+
+
 class NewMemory(BaseModel):
     """The fields of a memory a client may set when creating it directly (``POST /v1/memories``)."""
 
@@ -95,6 +103,7 @@ class NewMemory(BaseModel):
     fact: str = Field(min_length=1, max_length=MAX_FACT_CHARS, description="The memory text, 1-2000 chars.")
     topics: list[str] = Field(default_factory=list, max_length=MAX_TOPICS)
     metadata: Metadata = Field(default_factory=dict)
+    source: NewSource = Field(default_factory=NewSource, description="Optional provenance: {event_ids}.")
 
     @field_validator("fact")
     @classmethod
