@@ -157,7 +157,6 @@ class MemoryStore(Protocol):
         changes: Sequence[Change],
         operation_id: str | None = None,
         result: OperationResult | None = None,
-        revision_expire_time: datetime | None = None,
     ) -> None: ...
 
     def list_revisions(self, tenant_id: str, memory_id: str) -> list[Revision]: ...

@@ -20,11 +20,14 @@ from this table alone. ``ttl`` (epoch seconds) is the table's TTL attribute.
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
+import operator
 import json
 import struct
 import zlib
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from pynamodb.attributes import (
@@ -32,6 +35,7 @@ from pynamodb.attributes import (
     BooleanAttribute,
     JSONAttribute,
     ListAttribute,
+    MapAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -39,18 +43,22 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import Connection
+from pynamodb.expressions.condition import Condition
 from pynamodb.exceptions import (
     DoesNotExist,
     PutError,
     TransactWriteError,
     UpdateError,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
 from engram.errors import Conflict, InvalidInput, PayloadTooLarge, StoreConflict
+from engram.clock import new_id
+from engram.models.conversation import Content
 from engram.models.memory import Action, Revision, Source, StoredMemory
+from engram.models.session import SessionEvent
 from engram.models.operation import (
     Operation,
     OperationError,
@@ -58,6 +66,7 @@ from engram.models.operation import (
     OperationStatus,
     Usage,
 )
+from engram.logic.filters import And, Comparison, Node, Not, Or
 from engram.models.scope import canonical_scope, scope_hash
 from engram.ports import Change
 
@@ -101,6 +110,57 @@ class ScopeIndex(GlobalSecondaryIndex["MemoryItem"]):
     gsi1sk = UnicodeAttribute(range_key=True, attr_name="GSI1SK")
 
 
+class TenantIndex(GlobalSecondaryIndex["MemoryItem"]):
+    """Every memory of a tenant, newest first (tenant-wide list and purge)."""
+
+    class Meta:
+        index_name = "GSI2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True, attr_name="GSI2PK")
+    gsi2sk = UnicodeAttribute(range_key=True, attr_name="GSI2SK")
+
+
+EXPIRY_SHARDS = 16
+
+
+class ExpiryIndex(GlobalSecondaryIndex["ExpiringKey"]):
+    """Sparse index of everything that expires (memories, revisions, session events), by expiry time,
+    spread over ``EXPIRY_SHARDS`` partitions. The retention job reads it; DynamoDB TTL may lag by days."""
+
+    class Meta:
+        index_name = "GSI3"
+        projection = KeysOnlyProjection()
+
+    gsi3pk = UnicodeAttribute(hash_key=True, attr_name="GSI3PK")
+    gsi3sk = UnicodeAttribute(range_key=True, attr_name="GSI3SK")
+
+
+def _time_key(ts: datetime) -> str:
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def expiry_keys(pk: str, sk: str, expire_time: datetime | None) -> dict[str, str | None]:
+    """``GSI3PK``/``GSI3SK`` for an item expiring at ``expire_time`` (both None when it never expires)."""
+    if expire_time is None:
+        return {"gsi3pk": None, "gsi3sk": None}
+    shard = int(hashlib.sha256(pk.encode()).hexdigest()[:4], 16) % EXPIRY_SHARDS
+    return {"gsi3pk": f"EXP#{shard:02d}", "gsi3sk": f"{_time_key(expire_time)}#{pk}#{sk}"}
+
+
+class ExpiringKey(Model):
+    """The keys-only view of GSI3 (what the retention job deletes)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    gsi3pk = UnicodeAttribute(attr_name="GSI3PK", null=True)
+    gsi3sk = UnicodeAttribute(attr_name="GSI3SK", null=True)
+    by_expiry = ExpiryIndex()
+
+
 class MemoryItem(Model):
     class Meta(_Meta):
         pass
@@ -109,7 +169,12 @@ class MemoryItem(Model):
     sk = UnicodeAttribute(range_key=True, attr_name="SK", default="M")
     gsi1pk = UnicodeAttribute(attr_name="GSI1PK")
     gsi1sk = UnicodeAttribute(attr_name="GSI1SK")
+    gsi2pk = UnicodeAttribute(attr_name="GSI2PK", null=True)
+    gsi2sk = UnicodeAttribute(attr_name="GSI2SK", null=True)
+    gsi3pk = UnicodeAttribute(attr_name="GSI3PK", null=True)
+    gsi3sk = UnicodeAttribute(attr_name="GSI3SK", null=True)
     by_scope = ScopeIndex()
+    by_tenant = TenantIndex()
 
     tenant_id = UnicodeAttribute()
     memory_id = UnicodeAttribute()
@@ -117,7 +182,7 @@ class MemoryItem(Model):
     scope_hash = UnicodeAttribute()
     fact = UnicodeAttribute()
     topics = ListAttribute(of=UnicodeAttribute, default=list)
-    metadata = JSONAttribute(default=dict)
+    metadata = MapAttribute(default=dict)  # a map, so filters reach metadata.<key> in DynamoDB
     create_time = UTCDateTimeAttribute()
     update_time = UTCDateTimeAttribute()
     expire_time = UTCDateTimeAttribute(null=True)
@@ -132,11 +197,16 @@ class MemoryItem(Model):
     @classmethod
     def from_domain(cls, memory: StoredMemory) -> MemoryItem:
         key = scope_hash(memory.scope)
+        pk = memory_pk(memory.tenant_id, memory.id)
+        order = f"M#{_time_key(memory.create_time)}#{memory.id}"
         item = cls(
-            pk=memory_pk(memory.tenant_id, memory.id),
+            pk=pk,
             sk="M",
             gsi1pk=scope_pk(memory.tenant_id, key),
-            gsi1sk=f"M#{memory.create_time.isoformat()}#{memory.id}",
+            gsi1sk=order,
+            gsi2pk=f"T#{memory.tenant_id}#MEMORIES",
+            gsi2sk=order,
+            **expiry_keys(pk, "M", memory.expire_time),
             tenant_id=memory.tenant_id,
             memory_id=memory.id,
             scope=canonical_scope(memory.scope),
@@ -165,7 +235,7 @@ class MemoryItem(Model):
             scope=json.loads(self.scope),
             fact=self.fact,
             topics=list(self.topics or []),
-            metadata=dict(self.metadata or {}),
+            metadata=_as_dict(self.metadata),
             create_time=self.create_time,
             update_time=self.update_time,
             expire_time=self.expire_time,
@@ -192,14 +262,27 @@ class RevisionItem(Model):
     operation_id = UnicodeAttribute(null=True)
     labels = JSONAttribute(default=dict)
     candidate_facts = ListAttribute(of=UnicodeAttribute, default=list)
+    scope = UnicodeAttribute(null=True)  # canonical JSON: what a rollback of a deleted memory restores
+    topics = ListAttribute(of=UnicodeAttribute, default=list)
+    metadata = MapAttribute(default=dict)
     create_time = UTCDateTimeAttribute()
+    expire_time = UTCDateTimeAttribute(null=True)
     ttl = TTLAttribute(null=True)
+    gsi3pk = UnicodeAttribute(attr_name="GSI3PK", null=True)
+    gsi3sk = UnicodeAttribute(attr_name="GSI3SK", null=True)
 
     @classmethod
-    def from_domain(cls, tenant_id: str, revision: Revision, expire_time: datetime | None = None) -> RevisionItem:
+    def from_domain(cls, tenant_id: str, revision: Revision) -> RevisionItem:
+        pk = memory_pk(tenant_id, revision.memory_id)
+        sk = f"R#{revision.id}"
         return cls(
-            pk=memory_pk(tenant_id, revision.memory_id),
-            sk=f"R#{revision.id}",
+            pk=pk,
+            sk=sk,
+            scope=canonical_scope(revision.scope) if revision.scope else None,
+            topics=list(revision.topics),
+            metadata=dict(revision.metadata),
+            expire_time=revision.expire_time,
+            **expiry_keys(pk, sk, revision.expire_time),
             tenant_id=tenant_id,
             memory_id=revision.memory_id,
             revision_id=revision.id,
@@ -210,7 +293,7 @@ class RevisionItem(Model):
             labels=dict(revision.labels),
             candidate_facts=list(revision.candidate_facts),
             create_time=revision.create_time,
-            ttl=expire_time,
+            ttl=revision.expire_time,
         )
 
     def to_domain(self) -> Revision:
@@ -223,7 +306,11 @@ class RevisionItem(Model):
             operation_id=self.operation_id,
             labels=dict(self.labels or {}),
             candidate_facts=list(self.candidate_facts or []),
+            scope=json.loads(self.scope) if self.scope else None,
+            topics=list(self.topics or []),
+            metadata=_as_dict(self.metadata),
             create_time=self.create_time,
+            expire_time=self.expire_time,
         )
 
 
@@ -290,18 +377,113 @@ class ApiKeyItem(Model):
     revoked = BooleanAttribute(default=False)
 
 
-_MODELS: tuple[type[Model], ...] = (MemoryItem, RevisionItem, OperationItem, BlobItem, ApiKeyItem)
+class ConfigItem(Model):
+    """The tenant's configuration document (``PK = T#<tenant>``, ``SK = CONFIG``)."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default="CONFIG")
+    body = JSONAttribute()
+    update_time = UTCDateTimeAttribute()
+
+
+def session_pk(tenant_id: str, session_id: str) -> str:
+    return f"T#{tenant_id}#SES#{session_id}"
+
+
+class SessionEventItem(Model):
+    """One session event: ``PK = T#<tenant>#SES#<session_id>``, ``SK = E#<event_id>`` (the conditional
+    put on that key makes re-sends idempotent); ordered by ``timestamp`` then ``seq`` when read."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    event_id = UnicodeAttribute()
+    seq = UnicodeAttribute()
+    role = UnicodeAttribute()
+    timestamp = UTCDateTimeAttribute()
+    content = JSONAttribute()
+    expire_time = UTCDateTimeAttribute(null=True)
+    ttl = TTLAttribute(null=True)
+    gsi3pk = UnicodeAttribute(attr_name="GSI3PK", null=True)
+    gsi3sk = UnicodeAttribute(attr_name="GSI3SK", null=True)
+
+
+_MODELS: tuple[type[Model], ...] = (
+    MemoryItem,
+    RevisionItem,
+    OperationItem,
+    BlobItem,
+    ApiKeyItem,
+    ExpiringKey,
+    ConfigItem,
+    SessionEventItem,
+)
 
 
 def configure(table_name: str, region: str, host: str | None) -> None:
     """Point every item model at ``table_name`` (and an emulator ``host``); drops cached connections."""
-    for model in (*_MODELS, ScopeIndex):
+    for model in (*_MODELS, ScopeIndex, TenantIndex, ExpiryIndex):
         meta = model.Meta
         meta.table_name = table_name  # type: ignore[attr-defined]
         meta.region = region  # type: ignore[attr-defined]
         meta.host = host  # type: ignore[attr-defined]
         if hasattr(model, "_connection"):
             model._connection = None  # type: ignore[attr-defined]
+
+
+def to_condition(node: Node | None) -> Condition | None:
+    """The filter as a PynamoDB condition on memory items (a DynamoDB FilterExpression).
+
+    Semantics match ``engram.logic.filters.matches``: DynamoDB compares values of different types as
+    unequal, and ``$ne``/``$nin`` also hold where the key is absent.
+    """
+    if node is None:
+        return None
+    if isinstance(node, And):
+        conditions = [to_condition(n) for n in node.items]
+        return functools.reduce(operator.and_, conditions)  # type: ignore[arg-type]
+    if isinstance(node, Or):
+        conditions = [to_condition(n) for n in node.items]
+        return functools.reduce(operator.or_, conditions)  # type: ignore[arg-type]
+    if isinstance(node, Not):
+        return ~to_condition(node.item)  # type: ignore[operator]
+    return _comparison(node)
+
+
+def _comparison(node: Comparison) -> Condition:
+    if node.is_time:
+        path: Any = MemoryItem.create_time if node.field == "create_time" else MemoryItem.update_time
+        convert: Any = lambda v: datetime.fromisoformat(v.replace("Z", "+00:00"))  # noqa: E731
+    else:
+        path = MemoryItem.metadata[node.metadata_key]
+        convert = lambda v: v  # noqa: E731
+    value = tuple(convert(v) for v in node.value) if node.op in ("$in", "$nin") else convert(node.value)
+    if node.op == "$eq":
+        return path == value
+    if node.op == "$ne":
+        return path.does_not_exist() | (path != value)
+    if node.op == "$gt":
+        return path > value
+    if node.op == "$gte":
+        return path >= value
+    if node.op == "$lt":
+        return path < value
+    if node.op == "$lte":
+        return path <= value
+    if node.op == "$in":
+        return path.is_in(*value)
+    return path.does_not_exist() | ~path.is_in(*value)
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    return value.as_dict() if isinstance(value, MapAttribute) else dict(value)
 
 
 def _encode_blob(document: Any) -> bytes:
@@ -350,25 +532,59 @@ class DynamoMemoryStore:
         return found
 
     def list_memories(
-        self, tenant_id: str, scope: dict[str, str], page_size: int, page_token: str | None
+        self,
+        tenant_id: str,
+        scope: dict[str, str] | None,
+        page_size: int,
+        page_token: str | None,
+        filter: Node | None = None,  # noqa: A002 - the API's name
     ) -> tuple[list[StoredMemory], str | None]:
-        """Newest first. ``page_token`` is opaque (base64 of the last evaluated key)."""
+        """Newest first; ``scope`` None lists the whole tenant. The filter runs inside DynamoDB (a
+        FilterExpression), so a page may hold fewer than ``page_size`` items; follow ``next_page_token``.
+        ``page_token`` is opaque. Raises ``InvalidInput`` for a bad token."""
         last_key = None
         if page_token:
             try:
                 last_key = json.loads(base64.urlsafe_b64decode(page_token.encode()))
+                if not isinstance(last_key, dict):
+                    raise ValueError("not an object")
             except ValueError as error:
                 raise InvalidInput("page_token is not valid") from error
-        results = MemoryItem.by_scope.query(
-            scope_pk(tenant_id, scope_hash(scope)),
-            scan_index_forward=False,
-            limit=page_size,
-            last_evaluated_key=last_key,
-        )
+        condition = to_condition(filter)
+        if scope is not None:
+            results = MemoryItem.by_scope.query(
+                scope_pk(tenant_id, scope_hash(scope)),
+                scan_index_forward=False,
+                limit=page_size,
+                last_evaluated_key=last_key,
+                filter_condition=condition,
+            )
+        else:
+            results = MemoryItem.by_tenant.query(
+                f"T#{tenant_id}#MEMORIES",
+                scan_index_forward=False,
+                limit=page_size,
+                last_evaluated_key=last_key,
+                filter_condition=condition,
+            )
         items = [item.to_domain() for item in results]
         next_key = results.last_evaluated_key
         token = base64.urlsafe_b64encode(json.dumps(next_key).encode()).decode() if next_key else None
         return items, token
+
+    def iter_memories(
+        self,
+        tenant_id: str,
+        scope: dict[str, str] | None,
+        filter: Node | None = None,  # noqa: A002
+    ) -> Iterator[StoredMemory]:
+        """Every memory of the scope (or tenant) that matches ``filter``, page by page."""
+        token: str | None = None
+        while True:
+            items, token = self.list_memories(tenant_id, scope, 100, token, filter)
+            yield from items
+            if token is None:
+                return
 
     def apply_changes(
         self,
@@ -376,7 +592,6 @@ class DynamoMemoryStore:
         changes: Sequence[Change],
         operation_id: str | None = None,
         result: OperationResult | None = None,
-        revision_expire_time: datetime | None = None,
     ) -> None:
         """Write ``changes`` atomically (one transaction, at most 49 changes), each guarded by the memory's
         version; with ``operation_id``, the same transaction records ``result`` on the operation and fails
@@ -400,7 +615,7 @@ class DynamoMemoryStore:
                         else:
                             transaction.save(item)
                     transaction.save(
-                        RevisionItem.from_domain(tenant_id, change.revision, revision_expire_time),
+                        RevisionItem.from_domain(tenant_id, change.revision),
                         condition=RevisionItem.pk.does_not_exist(),
                     )
                 if operation_id is not None:
@@ -550,6 +765,89 @@ class DynamoMemoryStore:
                 return False
             raise
         return True
+
+    # --- tenant config ------------------------------------------------------------------------
+
+    def get_config(self, tenant_id: str) -> dict[str, Any] | None:
+        try:
+            return dict(ConfigItem.get(f"T#{tenant_id}", "CONFIG", consistent_read=True).body)
+        except DoesNotExist:
+            return None
+
+    def put_config(self, tenant_id: str, config: dict[str, Any], now: datetime) -> None:
+        ConfigItem(f"T#{tenant_id}", "CONFIG", body=config, update_time=now).save()
+
+    # --- sessions -----------------------------------------------------------------------------
+
+    def append_session_events(self, tenant_id: str, session_id: str, events: Sequence[SessionEvent]) -> list[bool]:
+        """Store each event unless one with its ``event_id`` exists; returns, per event, whether it was new."""
+        pk = session_pk(tenant_id, session_id)
+        added = []
+        for event in events:
+            sk = f"E#{event.event_id}"
+            item = SessionEventItem(
+                pk,
+                sk,
+                event_id=event.event_id,
+                seq=new_id(),
+                role=event.content.role,
+                timestamp=event.timestamp,
+                content=event.content.model_dump(mode="json", exclude_none=True),
+                expire_time=event.expire_time,
+                ttl=event.expire_time,
+                **expiry_keys(pk, sk, event.expire_time),
+            )
+            try:
+                item.save(condition=SessionEventItem.pk.does_not_exist())
+                added.append(True)
+            except PutError as error:
+                if not _is_conditional_failure(error):
+                    raise
+                added.append(False)
+        return added
+
+    def list_session_events(self, tenant_id: str, session_id: str) -> list[SessionEvent]:
+        """Every event of the session, oldest first (by timestamp, then arrival)."""
+        items = list(SessionEventItem.query(session_pk(tenant_id, session_id), SessionEventItem.sk.startswith("E#")))
+        items.sort(key=lambda i: (i.timestamp, i.seq))
+        return [
+            SessionEvent(
+                event_id=i.event_id,
+                timestamp=i.timestamp,
+                content=Content.model_validate(i.content),
+                expire_time=i.expire_time,
+            )
+            for i in items
+        ]
+
+    def delete_session(self, tenant_id: str, session_id: str) -> int:
+        """Delete every event of the session; returns how many there were."""
+        keys = [(i.pk, i.sk) for i in SessionEventItem.query(session_pk(tenant_id, session_id))]
+        self.delete_keys(keys)
+        return len(keys)
+
+    # --- retention ----------------------------------------------------------------------------
+
+    def expired_keys(self, now: datetime, limit: int) -> list[tuple[str, str]]:
+        """Up to ``limit`` ``(PK, SK)`` of items whose expiry has passed, oldest expiry first per shard."""
+        bound = _time_key(now)
+        keys: list[tuple[str, str]] = []
+        for shard in range(EXPIRY_SHARDS):
+            if len(keys) >= limit:
+                break
+            for item in ExpiringKey.by_expiry.query(
+                f"EXP#{shard:02d}", ExpiringKey.gsi3sk < bound, limit=limit - len(keys)
+            ):
+                keys.append((item.pk, item.sk))
+                if len(keys) >= limit:
+                    break
+        return keys
+
+    def delete_keys(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Delete items by key in batches of 25 (PynamoDB retries unprocessed items)."""
+        with ExpiringKey.batch_write() as batch:
+            for pk, sk in keys:
+                batch.delete(ExpiringKey(pk, sk))
 
 
 def _decode_binary(image: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""What the LLM is asked for and must answer (structured outputs), for extraction and consolidation.
+"""What the LLM is asked for and must answer (structured outputs), for extraction, consolidation and image
+description.
 
 The prompts are built in ``engram.logic.prompts``; these schemas are what the model's JSON must match.
 """
@@ -55,3 +56,14 @@ class ConsolidationOutput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     decisions: list[ConsolidationDecision]
+
+
+class ImageDescription(BaseModel):
+    """What a vision model says an image of the conversation shows, as text extraction can read."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(
+        description="A factual description of the image: what it shows, any readable text in it, and what it "
+        "tells about the user. No speculation beyond what is visible."
+    )

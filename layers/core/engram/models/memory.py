@@ -154,4 +154,8 @@ class Revision(BaseModel):
     operation_id: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     candidate_facts: list[str] = Field(default_factory=list)
+    scope: dict[str, str] | None = None
+    topics: list[str] = Field(default_factory=list)
+    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
     create_time: datetime
+    expire_time: datetime | None = None
