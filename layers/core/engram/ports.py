@@ -3,7 +3,7 @@ one adapter module in ``engram.adapters`` implementing one of these; tests use i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -14,8 +14,11 @@ from engram.models.memory import Action, Revision, StoredMemory
 from engram.models.operation import Operation, OperationError, OperationResult, OperationStatus, Usage
 
 if TYPE_CHECKING:
+    from engram.logic.filters import Node
+    from engram.models.session import SessionEvent
     from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt
-    from engram.models.extraction import ConsolidationOutput, ExtractionOutput
+    from engram.models.conversation import InlineData
+    from engram.models.extraction import ConsolidationOutput, ExtractionOutput, ImageDescription
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -46,6 +49,16 @@ class LLM(Protocol):
     def extract(self, prompt: ExtractionPrompt) -> LLMResult[ExtractionOutput]: ...
 
     def consolidate(self, prompt: ConsolidationPrompt) -> LLMResult[ConsolidationOutput]: ...
+
+    def describe_image(self, image: InlineData) -> LLMResult[ImageDescription]:
+        """Describe one image (a validated ``InlineData``: PNG/JPEG/GIF/WebP, ≤ 256 KiB, its optional
+        ``caption`` given as context) as plain text for extraction: ``ImageDescription(text=...)``.
+
+        One model call per image. A model without vision (offline) returns the caption or a placeholder,
+        labelled as not analysed. Errors as for ``extract``: ``LLMUnavailable``, ``LLMOutputInvalid``;
+        ``ConfigurationError`` when the provider rejects the request (e.g. a model without image input).
+        """
+        ...
 
 
 class Embedder(Protocol):
@@ -148,8 +161,17 @@ class MemoryStore(Protocol):
     def get_memories(self, tenant_id: str, memory_ids: Iterable[str]) -> dict[str, StoredMemory]: ...
 
     def list_memories(
-        self, tenant_id: str, scope: dict[str, str], page_size: int, page_token: str | None
+        self,
+        tenant_id: str,
+        scope: dict[str, str] | None,
+        page_size: int,
+        page_token: str | None,
+        filter: Node | None = None,  # noqa: A002
     ) -> tuple[list[StoredMemory], str | None]: ...
+
+    def iter_memories(
+        self, tenant_id: str, scope: dict[str, str] | None, filter: Node | None = None  # noqa: A002
+    ) -> Iterator[StoredMemory]: ...
 
     def apply_changes(
         self,
@@ -189,3 +211,17 @@ class MemoryStore(Protocol):
     def get_api_key(self, key_hash: str) -> tuple[str, bool] | None: ...
 
     def revoke_api_key(self, key_hash: str) -> bool: ...
+
+    def get_config(self, tenant_id: str) -> dict[str, Any] | None: ...
+
+    def put_config(self, tenant_id: str, config: dict[str, Any], now: datetime) -> None: ...
+
+    def append_session_events(self, tenant_id: str, session_id: str, events: Sequence[SessionEvent]) -> list[bool]: ...
+
+    def list_session_events(self, tenant_id: str, session_id: str) -> list[SessionEvent]: ...
+
+    def delete_session(self, tenant_id: str, session_id: str) -> int: ...
+
+    def expired_keys(self, now: datetime, limit: int) -> list[tuple[str, str]]: ...
+
+    def delete_keys(self, keys: Sequence[tuple[str, str]]) -> None: ...

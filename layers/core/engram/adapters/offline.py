@@ -10,7 +10,8 @@ first-person English statements, and the embedder is a bag of hashed words and c
   unit-length vector. Same text → same vector, in every process (hashlib, never ``hash()``).
 - ``OfflineLLM``: ``extract`` turns first-person statements of the user into third-person facts;
   ``consolidate`` decides NOOP / UPDATE / DELETE / CREATE by text overlap, single-valued "slots" and
-  negation. Usage tokens are always 0.
+  negation; ``describe_image`` cannot see images: it returns the image's caption, or a placeholder,
+  labelled as not analysed. Usage tokens are always 0.
 """
 
 from __future__ import annotations
@@ -22,18 +23,24 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from engram.models.conversation import DESCRIBED_IMAGE
 from engram.models.extraction import (
     CandidateFact,
     ConsolidationDecision,
     ConsolidationOutput,
     Decision,
     ExtractionOutput,
+    ImageDescription,
 )
 from engram.models.memory import ManagedTopic
 from engram.ports import LLMResult
 
 if TYPE_CHECKING:
     from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt
+    from engram.models.conversation import InlineData
+
+NOT_ANALYSED = "image not analysed offline"
+"""The label on every offline image description: the offline model never looks at the pixels."""
 
 # --- text helpers shared by the embedder and the consolidator --------------------------------------
 
@@ -806,6 +813,11 @@ class OfflineLLM:
     5. fills the slot of an existing memory ("The user lives in ...") → UPDATE it with the candidate text;
     6. else CREATE.
     An existing memory is updated or deleted at most once; indexes are always within the prompt's lists.
+
+    ``describe_image``: ``"Caption (image not analysed offline): <caption>"``, or without a caption
+    ``"An image/png image (image not analysed offline; no caption given)."``. ``extract`` reads the
+    ``[Image: ...]`` lines these become like any other line of the event, so a first-person caption
+    ("I adopted a dog named Rex.") yields facts.
     """
 
     model_id = "engram-offline-rules-v1"
@@ -817,7 +829,7 @@ class OfflineLLM:
         for event in prompt.events:
             if event.role != "user":
                 continue
-            for text, topic in extract_facts(event.text):
+            for text, topic in extract_facts(DESCRIBED_IMAGE.sub(r"\1", event.text)):
                 if topic not in allowed:
                     continue
                 key = text.lower()
@@ -831,3 +843,10 @@ class OfflineLLM:
     def consolidate(self, prompt: ConsolidationPrompt) -> LLMResult[ConsolidationOutput]:
         decisions = consolidate_facts(prompt.existing, prompt.candidates)
         return LLMResult(output=ConsolidationOutput(decisions=decisions))
+
+    def describe_image(self, image: InlineData) -> LLMResult[ImageDescription]:
+        if image.caption and image.caption.strip():
+            text = f"Caption ({NOT_ANALYSED}): {' '.join(image.caption.split())}"
+        else:
+            text = f"An {image.mime_type} image ({NOT_ANALYSED}; no caption given)."
+        return LLMResult(output=ImageDescription(text=text))

@@ -1,7 +1,9 @@
 """The ``LLM`` and ``Embedder`` ports on the OpenAI API, or any OpenAI-compatible server (``base_url``).
 
 - ``OpenAILLM``: structured outputs through ``client.chat.completions.parse`` (a strict JSON schema
-  generated from the pydantic model, ``temperature=0``); token usage from the response.
+  generated from the pydantic model, ``temperature=0``); token usage from the response. Images are
+  described with OpenAI image input (an ``image_url`` content part holding a ``data:`` URL), so the
+  model must accept images (e.g. ``gpt-4o-mini``).
 - ``OpenAIEmbedder``: one ``embeddings.create`` call per ``embed()``, vectors unit-normalized.
 - ``build_client``: the cached ``openai.OpenAI`` factory. Transient faults (connection errors, timeouts,
   408/409/429/5xx) are retried by the SDK itself, with exponential backoff and ``Retry-After`` honoured,
@@ -31,12 +33,14 @@ import openai
 import pydantic
 
 from engram.errors import ConfigurationError, EmbeddingUnavailable, LLMOutputInvalid, LLMUnavailable
-from engram.models.extraction import ConsolidationOutput, ExtractionOutput
+from engram.logic.multimodal import describe_image_messages
+from engram.models.extraction import ConsolidationOutput, ExtractionOutput, ImageDescription
 from engram.ports import LLMResult
 
 if TYPE_CHECKING:
     from engram.errors import RetryableError
     from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt
+    from engram.models.conversation import InlineData
 
 T = TypeVar("T", bound=pydantic.BaseModel)
 
@@ -95,7 +99,9 @@ class OpenAILLM:
     ``client``: an ``openai.OpenAI`` (see ``build_client``); ``model``: e.g. ``gpt-4o-mini``.
     Each call sends ``prompt.messages()`` with ``response_format`` = the strict JSON schema of
     ``ExtractionOutput`` / ``ConsolidationOutput`` and ``temperature=0``, and returns the parsed model
-    with the response's prompt/completion token counts. Errors: see the module docstring.
+    with the response's prompt/completion token counts. ``describe_image`` sends
+    ``engram.logic.multimodal.describe_image_messages(image)`` (an instruction, the caption as context,
+    the image as a ``data:`` URL) for an ``ImageDescription``. Errors: see the module docstring.
     """
 
     offline = False
@@ -110,7 +116,10 @@ class OpenAILLM:
     def consolidate(self, prompt: ConsolidationPrompt) -> LLMResult[ConsolidationOutput]:
         return self._parse(prompt.messages(), ConsolidationOutput)
 
-    def _parse(self, messages: list[dict[str, str]], schema: type[T]) -> LLMResult[T]:
+    def describe_image(self, image: InlineData) -> LLMResult[ImageDescription]:
+        return self._parse(describe_image_messages(image), ImageDescription)
+
+    def _parse(self, messages: list[dict[str, Any]], schema: type[T]) -> LLMResult[T]:
         what = f"the LLM ({self.model_id})"
         try:
             completion = self._client.chat.completions.parse(

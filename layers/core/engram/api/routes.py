@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
 from engram import wiring
 from engram.api.context import tenant_of
-from engram.logic import generate, memories
+from engram.logic import config, generate, memories, sessions
 from engram.models.api import (
     BatchCreateRequest,
     BatchCreateResponse,
     CreateMemoryRequest,
     GenerateRequest,
+    PurgeRequest,
+    PurgeResponse,
     RetrieveRequest,
     RetrieveResponse,
+    RevisionsResponse,
+    RollbackRequest,
+    UpdateMemoryRequest,
 )
+from engram.models.config import TenantConfig
 from engram.models.memory import Memory, ScoredMemory
 from engram.models.operation import Operation
+from engram.models.session import MAX_LIST, AppendEventsRequest, SessionEventsResponse
 
 router = APIGatewayRouter()
 
 
-def _json(status: int, model: Operation | Memory | BatchCreateResponse) -> Response:
+def _json(status: int, model: Operation | Memory | BatchCreateResponse | SessionEventsResponse) -> Response:
     return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=model)
 
 
@@ -79,3 +87,107 @@ def retrieve_memories(request: Annotated[RetrieveRequest, Body()]) -> RetrieveRe
         tenant_of(router),
         request,  # type: ignore[arg-type]
     )
+
+
+@router.patch("/v1/memories/<memory_id>")
+def update_memory(
+    memory_id: Annotated[str, Path(max_length=64)], request: Annotated[UpdateMemoryRequest, Body()]
+) -> Memory:
+    """Change a memory's fact, topics, metadata or TTL (a new fact is re-embedded); writes a revision."""
+    return memories.update_memory(
+        wiring.store(),
+        wiring.embedder(),
+        wiring.clock(),
+        tenant_of(router),
+        memory_id,
+        request,  # type: ignore[arg-type]
+    )
+
+
+@router.delete("/v1/memories/<memory_id>", responses={204: {"description": "Deleted"}})
+def delete_memory(memory_id: Annotated[str, Path(max_length=64)]) -> Response[None]:
+    """Delete a memory; its revisions stay (with a DELETED one) for the revision TTL."""
+    memories.delete_memory(wiring.store(), wiring.clock(), tenant_of(router), memory_id)  # type: ignore[arg-type]
+    return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
+
+
+@router.get("/v1/memories/<memory_id>/revisions")
+def list_revisions(memory_id: Annotated[str, Path(max_length=64)]) -> RevisionsResponse:
+    """Every revision of a memory, newest first (also after it was deleted)."""
+    revisions = memories.list_revisions(wiring.store(), tenant_of(router), memory_id)  # type: ignore[arg-type]
+    return RevisionsResponse(revisions=revisions)
+
+
+@router.post("/v1/memories/<memory_id>/rollback")
+def rollback_memory(
+    memory_id: Annotated[str, Path(max_length=64)], request: Annotated[RollbackRequest, Body()]
+) -> Response[Memory]:
+    """Restore the memory as it was after ``revision_id`` (200 with it; 204 if that state is deleted)."""
+    memory = memories.rollback(
+        wiring.store(),
+        wiring.embedder(),
+        wiring.clock(),
+        tenant_of(router),
+        memory_id,
+        request,  # type: ignore[arg-type]
+    )
+    if memory is None:
+        return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")
+    return _json(200, memory)
+
+
+@router.post("/v1/memories/purge")
+def purge_memories(request: Annotated[PurgeRequest, Body()]) -> PurgeResponse:
+    """Delete (``force: true``) or count (dry run) the memories of a scope and/or matching a filter."""
+    count = memories.purge(wiring.store(), wiring.clock(), tenant_of(router), request)  # type: ignore[arg-type]
+    return PurgeResponse(purge_count=count)
+
+
+@router.get("/v1/config")
+def get_config() -> TenantConfig:
+    """The tenant's configuration (defaults if never set)."""
+    return config.get_config(wiring.store(), tenant_of(router))  # type: ignore[arg-type]
+
+
+@router.put("/v1/config")
+def put_config(request: Annotated[TenantConfig, Body()]) -> TenantConfig:
+    """Replace the tenant's configuration: topics, few-shot examples, TTL defaults."""
+    return config.put_config(wiring.store(), wiring.clock(), tenant_of(router), request)  # type: ignore[arg-type]
+
+
+@router.post("/v1/sessions/<session_id>/events", responses={201: {"description": "Appended"}})
+def append_session_events(
+    session_id: Annotated[str, Path(min_length=1, max_length=128)], request: Annotated[AppendEventsRequest, Body()]
+) -> Response[SessionEventsResponse]:
+    """Append events to a session (idempotent on ``event_id``); returns them with their ids."""
+    events = sessions.append_events(wiring.store(), wiring.clock(), tenant_of(router), session_id, request)  # type: ignore[arg-type]
+    return _json(201, SessionEventsResponse(events=events))
+
+
+@router.get("/v1/sessions/<session_id>/events")
+def list_session_events(
+    session_id: Annotated[str, Path(min_length=1, max_length=128)],
+    limit: Annotated[int | None, Query(ge=1, le=MAX_LIST)] = None,
+    role: Annotated[str | None, Query(pattern="^(user|assistant|system|tool)$")] = None,
+    start_time: Annotated[datetime | None, Query()] = None,
+    end_time: Annotated[datetime | None, Query()] = None,
+) -> SessionEventsResponse:
+    """A session's events, oldest first: the last ``limit`` (1-1000), of ``role``, in ``[start_time, end_time)``."""
+    events = sessions.list_events(
+        wiring.store(),
+        wiring.clock(),
+        tenant_of(router),
+        session_id,
+        limit,
+        role,
+        start_time,
+        end_time,  # type: ignore[arg-type]
+    )
+    return SessionEventsResponse(events=events)
+
+
+@router.delete("/v1/sessions/<session_id>", responses={204: {"description": "Deleted"}})
+def delete_session(session_id: Annotated[str, Path(min_length=1, max_length=128)]) -> Response[None]:
+    """Delete every event of a session."""
+    sessions.delete_session(wiring.store(), tenant_of(router), session_id)  # type: ignore[arg-type]
+    return Response(status_code=204, content_type=content_types.APPLICATION_JSON, body="")

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlsplit
 from engram.local.lambda_runtime import ACCOUNT_ID, FunctionError, LambdaRuntime
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+LOCAL_RETENTION_PATH = "/_local/retention"  # dev only: what the schedule does in AWS
 STAGE = "prod"
 
 
@@ -79,6 +80,8 @@ class ApiFront:
         authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
         if not authorization:
             return _error(401, "UNAUTHENTICATED", "missing Authorization header")
+        if path == LOCAL_RETENTION_PATH and method == "POST":
+            return self._run_retention(authorization)
         try:
             policy = self.runtime.invoke(
                 "AuthorizerFunction",

@@ -3,7 +3,8 @@
 It speaks enough of the OpenAI API for the ``openai`` SDK (and so for ``engram.adapters.openai``):
 
 - ``POST /v1/chat/completions`` → a ``chat.completion`` whose message content is the scripted JSON,
-  with ``usage`` (``len(text) // 4`` tokens for the prompt and the completion);
+  with ``usage`` (``len(text) // 4`` tokens for the prompt and the completion, plus ``IMAGE_TOKENS``
+  per ``image_url`` part: message content may be a list of text and image parts, as in vision requests);
 - ``POST /v1/embeddings`` → a ``list`` of ``embedding`` objects (``encoding_format`` ``float`` or
   ``base64``), with ``usage``;
 - ``GET /v1/models`` → one model, ``scripted``.
@@ -21,9 +22,9 @@ default responder answers. A step is one of:
 | ``Delay(seconds, then=step)`` | wait, then answer with ``then`` (default responder when None) | same |
 | a callable ``f(request_json)`` | returns any step above | same |
 
-Defaults: chat → ``chat_responder(request_json)``, by default ``{"facts": []}`` or ``{"decisions": []}``
-chosen by the ``response_format`` schema name (``offline_chat_responder`` answers with Engram's offline
-rules instead); embeddings → ``OfflineEmbedder`` vectors of the requested ``dimensions`` (default
+Defaults: chat → ``chat_responder(request_json)``, by default ``{"facts": []}``, ``{"decisions": []}`` or
+``{"text": DEFAULT_IMAGE_DESCRIPTION}`` chosen by the ``response_format`` schema name
+(``offline_chat_responder`` answers with Engram's offline rules instead); embeddings → ``OfflineEmbedder`` vectors of the requested ``dimensions`` (default
 ``embedding_dimension`` = 1536), deterministic and unit length.
 
 Every request is recorded in ``requests`` as ``(path, json_body)``. Usage::
@@ -58,6 +59,9 @@ from engram.adapters.offline import OfflineEmbedder, OfflineLLM
 CHAT_PATH = "/v1/chat/completions"
 EMBEDDINGS_PATH = "/v1/embeddings"
 MODELS_PATH = "/v1/models"
+IMAGE_TOKENS = 85
+"""Prompt tokens counted per image part (what OpenAI charges for a low-detail image)."""
+DEFAULT_IMAGE_DESCRIPTION = "An image (scripted description)."
 
 
 @dataclass(frozen=True)
@@ -111,28 +115,35 @@ def schema_name(request: Mapping[str, Any]) -> str | None:
 
 def default_chat_responder(request: dict[str, Any]) -> dict[str, Any]:
     """An empty but valid answer: ``{"facts": []}`` for extraction, ``{"decisions": []}`` for
-    consolidation (by the schema name), ``{}`` otherwise."""
+    consolidation, ``{"text": DEFAULT_IMAGE_DESCRIPTION}`` for an image description (by the schema
+    name), ``{}`` otherwise."""
     name = schema_name(request)
     if name == "ExtractionOutput":
         return {"facts": []}
     if name == "ConsolidationOutput":
         return {"decisions": []}
+    if name == "ImageDescription":
+        return {"text": DEFAULT_IMAGE_DESCRIPTION}
     return {}
 
 
 _TODAY = re.compile(r"today's date: (\d{4}-\d{2}-\d{2})")
 _NUMBERED = re.compile(r"^(\d+): (.*)$")
+_CAPTION = re.compile(r"^The sender's caption \(context only\): (.*)$", re.MULTILINE)
+_DATA_URL = re.compile(r"^data:([^;,]+);base64,")
 
 
 def offline_chat_responder(request: dict[str, Any]) -> dict[str, Any]:
     """Answer Engram's extraction and consolidation prompts with the offline rules (``OfflineLLM``).
 
-    Reads the prompt back from the rendered messages (``engram.logic.prompts``), so a benchmark can run
-    the real OpenAI code path with meaningful, instant answers. Other requests get the default answer.
+    Reads the prompt back from the rendered messages (``engram.logic.prompts``,
+    ``engram.logic.multimodal``), so a benchmark can run the real OpenAI code path with meaningful,
+    instant answers; an image description is the offline one (the caption, labelled). Other requests
+    get the default answer.
     """
     # Imported here: the prompt module pulls in the models, which this server does not otherwise need.
     from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt, TopicSpec
-    from engram.models.conversation import ConversationEvent
+    from engram.models.conversation import ConversationEvent, InlineData
 
     name = schema_name(request)
     messages = request.get("messages") or []
@@ -162,16 +173,44 @@ def offline_chat_responder(request: dict[str, Any]) -> dict[str, Any]:
         candidates = [m[2] for line in candidates_text.splitlines() if (m := _NUMBERED.match(line))]
         prompt_c = ConsolidationPrompt(existing=existing, candidates=candidates)
         return OfflineLLM().consolidate(prompt_c).output.model_dump(mode="json")
+    if name == "ImageDescription":
+        caption = _CAPTION.search(user)
+        url = next((_image_url(m.get("content")) for m in messages if m.get("role") == "user"), "")
+        mime_type = _DATA_URL.match(url)
+        image = InlineData.model_construct(  # not validated: only the type and caption are read
+            mime_type=mime_type[1] if mime_type else "image",
+            data="",
+            caption=json.loads(caption[1]) if caption else None,
+        )
+        return OfflineLLM().describe_image(image).output.model_dump(mode="json")
     return default_chat_responder(request)
 
 
 def _text(content: Any) -> str:
-    """The text of a message ``content``: a string, or a list of ``{"type": "text", "text"}`` parts."""
+    """The text of a message ``content``: a string, or the ``{"type": "text", "text"}`` parts of a list
+    (image parts are skipped)."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+        return "\n".join(
+            str(p.get("text", "")) for p in content if isinstance(p, Mapping) and p.get("type", "text") == "text"
+        )
     return ""
+
+
+def _image_url(content: Any) -> str:
+    """The URL of the first ``image_url`` part of a message ``content`` ("" when there is none)."""
+    for part in _image_parts(content):
+        image_url = part.get("image_url")
+        url = image_url.get("url") if isinstance(image_url, Mapping) else image_url
+        return url if isinstance(url, str) else ""
+    return ""
+
+
+def _image_parts(content: Any) -> list[Mapping[str, Any]]:
+    if not isinstance(content, list):
+        return []
+    return [p for p in content if isinstance(p, Mapping) and p.get("type") == "image_url"]
 
 
 def count_tokens(text: str) -> int:
@@ -339,8 +378,10 @@ class ScriptedLLMServer:
             step = Reply(content=step)
         content = step.content
         text = content if isinstance(content, str) or content is None else json.dumps(content)
-        prompt_text = "\n".join(_text(m.get("content")) for m in request.get("messages") or [] if isinstance(m, dict))
-        prompt_tokens, completion_tokens = count_tokens(prompt_text), count_tokens(text or "")
+        messages = [m for m in request.get("messages") or [] if isinstance(m, dict)]
+        prompt_text = "\n".join(_text(m.get("content")) for m in messages)
+        images = sum(len(_image_parts(m.get("content"))) for m in messages)
+        prompt_tokens, completion_tokens = count_tokens(prompt_text) + IMAGE_TOKENS * images, count_tokens(text or "")
         return {
             "id": f"chatcmpl-scripted-{self._next_id()}",
             "object": "chat.completion",

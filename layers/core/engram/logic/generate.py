@@ -21,12 +21,15 @@ from typing import Any
 
 from engram.clock import new_id
 from engram.errors import IndexNotReady, LLMOutputInvalid, NotFound, RetryableError
-from engram.logic.memories import is_live
+from engram.logic import sessions
+from engram.logic.config import expire_at, get_config
+from engram.logic.memories import is_live, revision_for
 from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt, TopicSpec, managed_topics
-from engram.models.api import GenerateRequest
+from engram.models.api import GenerateRequest, MetadataMergeStrategy
+from engram.models.config import TenantConfig
 from engram.models.conversation import ConversationEvent, normalize
 from engram.models.extraction import CandidateFact, ConsolidationDecision, Decision
-from engram.models.memory import MAX_FACT_CHARS, Action, GeneratedMemory, Revision, Source, StoredMemory
+from engram.models.memory import MAX_FACT_CHARS, Action, GeneratedMemory, ManagedTopic, Revision, Source, StoredMemory
 from engram.models.operation import Operation, OperationError, OperationResult, OperationStatus, Usage
 from engram.models.scope import scope_hash
 from engram.ports import (
@@ -113,16 +116,39 @@ def _request(store: MemoryStore, ctx: StepContext) -> GenerateRequest:
     return GenerateRequest.model_validate(body)
 
 
-def load_source(store: MemoryStore, ctx: StepContext) -> int:
-    """Normalize the request's conversation into events (with ids) and store them. Returns the count."""
+def load_source(store: MemoryStore, clock: Clock, ctx: StepContext) -> int:
+    """Turn the request's source into conversation events (with ids) and store them. Returns the count.
+
+    ``messages``/``events``: normalized; ``session``: the session's events in ``[start_time, end_time)``
+    (ids kept, so provenance names session events); ``facts``: nothing to load.
+    """
     request = _request(store, ctx)
-    events = normalize(request.messages, request.events)
+    if request.facts is not None:
+        return len(request.facts)
+    if request.session is not None:
+        session = request.session
+        try:
+            stored = sessions.list_events(
+                store,
+                clock,
+                ctx.tenant_id,
+                session.session_id,
+                start_time=session.start_time,
+                end_time=session.end_time,
+            )
+        except NotFound:
+            stored = []
+        events = sessions.as_conversation(stored)
+    else:
+        events = normalize(request.messages, request.events)
     store.put_blob(ctx.tenant_id, ctx.operation_id, SOURCE, [e.model_dump() for e in events])
     return len(events)
 
 
-def _allowed_topics(request: GenerateRequest) -> list[TopicSpec]:
-    topics = managed_topics()
+def _allowed_topics(request: GenerateRequest, config: TenantConfig) -> list[TopicSpec]:
+    """The tenant's enabled managed topics and custom topics, limited to ``request.topics`` if given."""
+    topics = [t for t in managed_topics() if t.label in {str(m) for m in config.managed_topics}]
+    topics += [TopicSpec(label=t.label, description=t.description) for t in config.custom_topics]
     if request.topics:
         wanted = set(request.topics)
         topics = [t for t in topics if t.label in wanted]
@@ -139,12 +165,22 @@ def extract(store: MemoryStore, llm: LLM, clock: Clock, ctx: StepContext) -> int
     if stored is not None:
         return len(stored)
     request = _request(store, ctx)
+    config = get_config(store, ctx.tenant_id)
+    topics = _allowed_topics(request, config)
+    if request.facts is not None:  # pre-extracted: consolidated like extracted ones, no LLM call
+        known = {t.label for t in topics} | {str(m) for m in ManagedTopic}
+        candidates = [
+            CandidateFact(fact=f.fact, topics=[t for t in f.topics if t in known], event_ids=[]) for f in request.facts
+        ]
+        candidates = clean_candidates(candidates, [], [TopicSpec(label=t, description="") for t in known])
+        store.put_blob(ctx.tenant_id, ctx.operation_id, CANDIDATES, [c.model_dump() for c in candidates])
+        return len(candidates)
     raw_events = store.get_blob(ctx.tenant_id, ctx.operation_id, SOURCE) or []
     events = [ConversationEvent.model_validate(e) for e in raw_events]
-    topics = _allowed_topics(request)
-    candidates: list[CandidateFact] = []
+    candidates = []
     if events and topics:
-        result = llm.extract(ExtractionPrompt(events=events, topics=topics, today=clock.now().date()))
+        prompt = ExtractionPrompt(events=events, topics=topics, today=clock.now().date(), examples=config.examples)
+        result = llm.extract(prompt)
         store.add_usage(
             ctx.tenant_id,
             ctx.operation_id,
@@ -159,6 +195,7 @@ def extract(store: MemoryStore, llm: LLM, clock: Clock, ctx: StepContext) -> int
 def clean_candidates(
     facts: list[CandidateFact], events: list[ConversationEvent], topics: list[TopicSpec]
 ) -> list[CandidateFact]:
+    """Normalize whitespace, drop blank and duplicate facts, unknown event ids and topics; keep 40."""
     known_events = {e.event_id for e in events}
     known_topics = {t.label for t in topics}
     seen: set[str] = set()
@@ -220,7 +257,7 @@ def consolidate(
     existing: dict[str, StoredMemory] = {}
     has_neighbour = [False] * len(candidates)
     neighbour_ids: list[str] = []
-    for i, vector in enumerate(vectors):
+    for i, vector in enumerate([] if request.disable_consolidation else vectors):
         hits = index.search(
             IndexQuery(
                 tenant_id=ctx.tenant_id,
@@ -237,8 +274,12 @@ def consolidate(
         found = store.get_memories(ctx.tenant_id, neighbour_ids)
         for memory_id in dict.fromkeys(neighbour_ids):
             memory = found.get(memory_id)
-            if memory is not None and is_live(memory, clock) and memory.scope == scope:
-                existing[memory_id] = memory
+            if memory is None or not is_live(memory, clock) or memory.scope != scope:
+                continue
+            exact = request.metadata_merge_strategy is MetadataMergeStrategy.REQUIRE_EXACT_MATCH
+            if exact and memory.metadata != request.metadata:
+                continue
+            existing[memory_id] = memory
     existing_list = list(existing.values())
 
     if existing_list:
@@ -270,17 +311,32 @@ def consolidate(
         usage += Usage(embedding_calls=1)
 
     now = clock.now()
+    config = get_config(store, ctx.tenant_id)
+    created_expire = expire_at(now, request.ttl_seconds or config.ttl.generate_created_ttl_seconds)
+    updated_expire = expire_at(now, request.ttl_seconds or config.ttl.generate_updated_ttl_seconds)
+    revision_expire = expire_at(now, config.ttl.revision_ttl_seconds)
     candidate_facts = [c.fact for c in candidates]
     changes: list[Change] = []
     generated: list[GeneratedMemory] = []
+
+    def record(action: Action, memory: StoredMemory, previous_fact: str | None) -> Revision:
+        return revision_for(
+            memory,
+            action,
+            now,
+            previous_fact,
+            request.revision_labels,
+            revision_expire,
+            operation_id=ctx.operation_id,
+            candidate_facts=candidate_facts,
+        )
+
     for d in decisions:
         candidate = candidates[d.candidate]
         source = Source(operation_id=ctx.operation_id, event_ids=candidate.event_ids)
-        revision_id = new_id()
         if d.decision is Decision.CREATE:
-            memory_id = new_id()
             after = StoredMemory(
-                id=memory_id,
+                id=new_id(),
                 tenant_id=ctx.tenant_id,
                 scope=scope,
                 fact=candidate.fact,
@@ -288,66 +344,43 @@ def consolidate(
                 metadata=request.metadata,
                 create_time=now,
                 update_time=now,
-                revision_id=revision_id,
+                expire_time=created_expire,
+                revision_id=new_id(),
                 source=source,
                 embedding=vectors[d.candidate],
                 embedding_model=embedder.model_id,
             )
-            revision = Revision(
-                id=revision_id,
-                memory_id=memory_id,
-                action=Action.CREATED,
-                fact=after.fact,
-                operation_id=ctx.operation_id,
-                candidate_facts=candidate_facts,
-                create_time=now,
-            )
-            changes.append(Change(Action.CREATED, after, None, revision))
+            changes.append(Change(Action.CREATED, after, None, record(Action.CREATED, after, None)))
             generated.append(GeneratedMemory(memory=after.public(), action=Action.CREATED))
         elif d.decision is Decision.UPDATE:
             assert d.memory is not None
             before = existing_list[d.memory]
-            text = final_text[d.candidate]
+            metadata = (
+                dict(request.metadata)
+                if request.metadata_merge_strategy is MetadataMergeStrategy.OVERWRITE
+                else {**before.metadata, **request.metadata}
+            )
             after = before.model_copy(
                 update={
-                    "fact": text,
+                    "fact": final_text[d.candidate],
                     "topics": list(dict.fromkeys([*before.topics, *candidate.topics])),
-                    "metadata": {**before.metadata, **request.metadata},
+                    "metadata": metadata,
                     "update_time": now,
-                    "revision_id": revision_id,
+                    "expire_time": updated_expire,
+                    "revision_id": new_id(),
                     "source": source,
                     "embedding": new_vectors.get(d.candidate, vectors[d.candidate]),
                     "embedding_model": embedder.model_id,
                 }
             )
-            revision = Revision(
-                id=revision_id,
-                memory_id=before.id,
-                action=Action.UPDATED,
-                fact=text,
-                previous_fact=before.fact,
-                operation_id=ctx.operation_id,
-                candidate_facts=candidate_facts,
-                create_time=now,
-            )
-            changes.append(Change(Action.UPDATED, after, before, revision))
+            changes.append(Change(Action.UPDATED, after, before, record(Action.UPDATED, after, before.fact)))
             generated.append(
                 GeneratedMemory(memory=after.public(), action=Action.UPDATED, previous_revision_id=before.revision_id)
             )
         elif d.decision is Decision.DELETE:
             assert d.memory is not None
             before = existing_list[d.memory]
-            revision = Revision(
-                id=revision_id,
-                memory_id=before.id,
-                action=Action.DELETED,
-                fact=before.fact,
-                previous_fact=before.fact,
-                operation_id=ctx.operation_id,
-                candidate_facts=candidate_facts,
-                create_time=now,
-            )
-            changes.append(Change(Action.DELETED, None, before, revision))
+            changes.append(Change(Action.DELETED, None, before, record(Action.DELETED, before, before.fact)))
             generated.append(
                 GeneratedMemory(memory=before.public(), action=Action.DELETED, previous_revision_id=before.revision_id)
             )

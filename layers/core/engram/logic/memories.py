@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
 from engram.clock import new_id
-from engram.errors import NotFound
-from engram.models.api import RetrieveRequest, RetrieveResponse
+from engram.errors import Conflict, InvalidInput, NotFound, StoreConflict
+from engram.logic.config import expire_at, get_config
+from engram.logic.filters import parse as parse_filter
+from engram.models.api import (
+    PurgeRequest,
+    RetrieveRequest,
+    RetrieveResponse,
+    RollbackRequest,
+    UpdateMemoryRequest,
+)
 from engram.models.memory import Action, Memory, NewMemory, Revision, ScoredMemory, Source, StoredMemory
 from engram.models.scope import scope_hash
 from engram.ports import Change, Clock, Embedder, IndexQuery, MemoryStore, VectorIndex
@@ -20,15 +30,22 @@ def is_live(memory: StoredMemory, clock: Clock) -> bool:
     return memory.expire_time is None or memory.expire_time > clock.now()
 
 
+def _revision_expiry(store: MemoryStore, tenant_id: str, now: datetime) -> datetime | None:
+    return expire_at(now, get_config(store, tenant_id).ttl.revision_ttl_seconds)
+
+
 def create_memories(
     store: MemoryStore, embedder: Embedder, clock: Clock, tenant_id: str, new: Sequence[NewMemory]
 ) -> list[Memory]:
     """Create memories directly (no LLM), embedding all facts in one call.
 
+    A memory expires after its ``ttl_seconds``, else the tenant's ``create_ttl_seconds`` (if any).
     Each block of 49 memories is written atomically with its revisions.
     """
     vectors = embedder.embed([m.fact for m in new])
     now = clock.now()
+    config = get_config(store, tenant_id)
+    revision_expire = expire_at(now, config.ttl.revision_ttl_seconds)
     changes = []
     for item, vector in zip(new, vectors, strict=True):
         memory_id = new_id()
@@ -42,16 +59,182 @@ def create_memories(
             metadata=item.metadata,
             create_time=now,
             update_time=now,
+            expire_time=expire_at(now, item.ttl_seconds or config.ttl.create_ttl_seconds),
             revision_id=revision_id,
             source=Source(event_ids=item.source.event_ids),
             embedding=vector,
             embedding_model=embedder.model_id,
         )
-        revision = Revision(id=revision_id, memory_id=memory_id, action=Action.CREATED, fact=item.fact, create_time=now)
-        changes.append(Change(action=Action.CREATED, after=memory, before=None, revision=revision))
+        changes.append(
+            Change(
+                Action.CREATED,
+                memory,
+                None,
+                revision_for(memory, Action.CREATED, now, None, item.revision_labels, revision_expire),
+            )
+        )
     for start in range(0, len(changes), TRANSACTION_CHANGES):
         store.apply_changes(tenant_id, changes[start : start + TRANSACTION_CHANGES])
     return [c.after.public() for c in changes if c.after is not None]
+
+
+def revision_for(
+    memory: StoredMemory,
+    action: Action,
+    now: datetime,
+    previous_fact: str | None,
+    labels: dict[str, str],
+    expire_time: datetime | None,
+    operation_id: str | None = None,
+    candidate_facts: list[str] | None = None,
+) -> Revision:
+    """The revision recording ``action`` on ``memory`` (its state after the change; for DELETED, before)."""
+    return Revision(
+        id=memory.revision_id if action is not Action.DELETED else new_id(),
+        memory_id=memory.id,
+        action=action,
+        fact=memory.fact,
+        previous_fact=previous_fact,
+        operation_id=operation_id,
+        labels=labels,
+        candidate_facts=candidate_facts or [],
+        scope=memory.scope,
+        topics=memory.topics,
+        metadata=memory.metadata,
+        create_time=now,
+        expire_time=expire_time,
+    )
+
+
+def _live_or_404(store: MemoryStore, clock: Clock, tenant_id: str, memory_id: str) -> StoredMemory:
+    memory = store.get_memory(tenant_id, memory_id)
+    if memory is None or not is_live(memory, clock):
+        raise NotFound(f"memory {memory_id} not found")
+    return memory
+
+
+def update_memory(
+    store: MemoryStore, embedder: Embedder, clock: Clock, tenant_id: str, memory_id: str, request: UpdateMemoryRequest
+) -> Memory:
+    """Change the given fields; a new fact is re-embedded (one call). Writes an UPDATED revision.
+
+    Raises ``NotFound`` (absent, expired or another tenant's) and ``Conflict`` when a concurrent
+    change won (retry with fresh state).
+    """
+    before = _live_or_404(store, clock, tenant_id, memory_id)
+    now = clock.now()
+    changes: dict[str, Any] = {"update_time": now, "revision_id": new_id()}
+    fields = request.model_fields_set
+    if request.fact is not None and request.fact.strip() != before.fact:
+        changes["fact"] = request.fact.strip()
+        [changes["embedding"]] = embedder.embed([changes["fact"]])
+        changes["embedding_model"] = embedder.model_id
+    if request.topics is not None:
+        changes["topics"] = request.topics
+    if request.metadata is not None:
+        changes["metadata"] = request.metadata
+    if "ttl_seconds" in fields:
+        changes["expire_time"] = expire_at(now, request.ttl_seconds)
+    after = before.model_copy(update=changes)
+    revision = revision_for(
+        after, Action.UPDATED, now, before.fact, request.revision_labels, _revision_expiry(store, tenant_id, now)
+    )
+    _apply_one(store, tenant_id, Change(Action.UPDATED, after, before, revision))
+    return after.public()
+
+
+def delete_memory(store: MemoryStore, clock: Clock, tenant_id: str, memory_id: str) -> None:
+    """Delete a memory, keeping its revisions (with a DELETED one) for the revision TTL. Raises ``NotFound``."""
+    before = _live_or_404(store, clock, tenant_id, memory_id)
+    now = clock.now()
+    revision = revision_for(before, Action.DELETED, now, before.fact, {}, _revision_expiry(store, tenant_id, now))
+    _apply_one(store, tenant_id, Change(Action.DELETED, None, before, revision))
+
+
+def _apply_one(store: MemoryStore, tenant_id: str, change: Change) -> None:
+    try:
+        store.apply_changes(tenant_id, [change])
+    except StoreConflict as error:
+        raise Conflict("the memory changed concurrently; read it again and retry") from error
+
+
+def list_revisions(store: MemoryStore, tenant_id: str, memory_id: str) -> list[Revision]:
+    """Newest first; also for a deleted memory. Raises ``NotFound`` when it never existed for this tenant."""
+    revisions = store.list_revisions(tenant_id, memory_id)
+    if not revisions:
+        raise NotFound(f"memory {memory_id} not found")
+    return revisions
+
+
+def rollback(
+    store: MemoryStore, embedder: Embedder, clock: Clock, tenant_id: str, memory_id: str, request: RollbackRequest
+) -> Memory | None:
+    """Restore the memory to its state after revision ``revision_id`` (re-creating it if it was deleted).
+
+    Rolling back to a DELETED revision deletes the memory (returns None). The rollback is itself a
+    new revision labelled ``rollback_to=<revision_id>``. Raises ``NotFound`` for an unknown memory or
+    revision, ``Conflict`` on a concurrent change.
+    """
+    revisions = list_revisions(store, tenant_id, memory_id)
+    target = next((r for r in revisions if r.id == request.revision_id), None)
+    if target is None:
+        raise NotFound(f"revision {request.revision_id} of memory {memory_id} not found")
+    now = clock.now()
+    labels = {**request.revision_labels, "rollback_to": target.id}
+    revision_expire = _revision_expiry(store, tenant_id, now)
+    current = store.get_memory(tenant_id, memory_id)
+    if target.action is Action.DELETED:
+        if current is None:
+            return None
+        revision = revision_for(current, Action.DELETED, now, current.fact, labels, revision_expire)
+        _apply_one(store, tenant_id, Change(Action.DELETED, None, current, revision))
+        return None
+    if target.scope is None:
+        raise InvalidInput(f"revision {target.id} predates rollback support")
+    [vector] = embedder.embed([target.fact])
+    restored = {
+        "fact": target.fact,
+        "topics": target.topics,
+        "metadata": target.metadata,
+        "update_time": now,
+        "revision_id": new_id(),
+        "embedding": vector,
+        "embedding_model": embedder.model_id,
+    }
+    if current is not None:
+        after = current.model_copy(update=restored)
+        action = Action.UPDATED
+    else:
+        after = StoredMemory(
+            id=memory_id, tenant_id=tenant_id, scope=target.scope, create_time=now, source=Source(), **restored
+        )
+        action = Action.CREATED
+    revision = revision_for(after, action, now, current.fact if current else None, labels, revision_expire)
+    _apply_one(store, tenant_id, Change(action, after, current, revision))
+    return after.public()
+
+
+def purge(store: MemoryStore, clock: Clock, tenant_id: str, request: PurgeRequest) -> int:
+    """Delete (``force``) or count (dry run) the memories of ``scope`` (or the tenant) matching ``filter``.
+
+    Each deleted memory gets a DELETED revision labelled ``purge=true``; the index follows through the
+    stream. Blocks of 49 are atomic. Returns the count.
+    """
+    node = parse_filter(request.filter)
+    matching = list(store.iter_memories(tenant_id, request.scope, node))
+    if not request.force:
+        return len(matching)
+    now = clock.now()
+    revision_expire = _revision_expiry(store, tenant_id, now)
+    changes = [
+        Change(
+            Action.DELETED, None, m, revision_for(m, Action.DELETED, now, m.fact, {"purge": "true"}, revision_expire)
+        )
+        for m in matching
+    ]
+    for start in range(0, len(changes), TRANSACTION_CHANGES):
+        store.apply_changes(tenant_id, changes[start : start + TRANSACTION_CHANGES])
+    return len(changes)
 
 
 def get_memory(store: MemoryStore, clock: Clock, tenant_id: str, memory_id: str) -> Memory:
@@ -76,8 +259,9 @@ def retrieve(
     The index only ranks: what is returned is read from the store, so a memory deleted or changed
     after indexing is never served stale.
     """
+    node = parse_filter(request.filter)
     if request.query is None:
-        memories, token = store.list_memories(tenant_id, request.scope, request.page_size, request.page_token)
+        memories, token = store.list_memories(tenant_id, request.scope, request.page_size, request.page_token, node)
         wanted = set(request.topics or [])
         live = [
             ScoredMemory(memory=m.public())

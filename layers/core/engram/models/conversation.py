@@ -48,6 +48,8 @@ _MIME_ALIASES = {"image/jpg": "image/jpeg", "image/pjpeg": "image/jpeg", "image/
 _URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
 IMAGE_MARKER = re.compile(r"^\[image (\d+)\]$", re.MULTILINE)
 """Matches the marker lines ``normalize`` puts where images were (group 1: the 1-based number)."""
+DESCRIBED_IMAGE = re.compile(r"^\[Image: (.*)\]$", re.MULTILINE)
+"""Matches the lines that replace the markers once the images are described (group 1: the description)."""
 
 Role = Literal["user", "assistant", "system", "tool"]
 
@@ -59,6 +61,11 @@ def _normalize_role(role: object) -> object:
 def image_marker(number: int) -> str:
     """The text that stands for an event's ``number``-th image (1-based): ``[image 1]``."""
     return f"[image {number}]"
+
+
+def described_image(description: str) -> str:
+    """The line that replaces an image's marker: ``[Image: <description>]`` (the description on one line)."""
+    return f"[Image: {' '.join(description.split()) or '(no description)'}]"
 
 
 def _sniff_image_type(data: bytes) -> str | None:
@@ -149,7 +156,7 @@ class InlineData(BaseModel):
             )
         actual = _sniff_image_type(raw)
         if actual != self.mime_type:
-            found = f"a {actual} image" if actual else "not a PNG, JPEG, GIF or WebP image"
+            found = actual or "not a PNG, JPEG, GIF or WebP image"
             raise ValueError(f"inline_data.mime_type is {self.mime_type} but the data is {found}")
         self.data = base64.b64encode(raw).decode("ascii")
         return self

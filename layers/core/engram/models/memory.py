@@ -104,6 +104,10 @@ class NewMemory(BaseModel):
     topics: list[str] = Field(default_factory=list, max_length=MAX_TOPICS)
     metadata: Metadata = Field(default_factory=dict)
     source: NewSource = Field(default_factory=NewSource, description="Optional provenance: {event_ids}.")
+    ttl_seconds: int | None = Field(
+        default=None, ge=60, le=315_360_000, description="Expire after this many seconds (default: tenant config)."
+    )
+    revision_labels: dict[str, str] = Field(default_factory=dict, max_length=10)
 
     @field_validator("fact")
     @classmethod

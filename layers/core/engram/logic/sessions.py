@@ -1,0 +1,75 @@
+"""Short-term memory: append, read and delete the events of a session."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from engram.clock import new_id
+from engram.errors import NotFound
+from engram.logic.config import expire_at, get_config
+from engram.models.conversation import ConversationEvent, Event
+from engram.models.session import AppendEventsRequest, SessionEvent
+from engram.ports import Clock, MemoryStore
+
+
+def append_events(
+    store: MemoryStore, clock: Clock, tenant_id: str, session_id: str, request: AppendEventsRequest
+) -> list[SessionEvent]:
+    """Append events (ids assigned where missing; timestamps default to now). An event whose
+    ``event_id`` is already stored is not stored again: re-sending a batch is safe. Events expire after
+    the tenant's ``session_event_ttl_seconds`` (default 90 days). Returns the events as given, with ids."""
+    now = clock.now()
+    expire_time = expire_at(now, get_config(store, tenant_id).ttl.session_event_ttl_seconds)
+    events = [
+        SessionEvent(
+            event_id=e.event_id or new_id(),
+            timestamp=e.timestamp or now,
+            content=e.content,
+            expire_time=expire_time,
+        )
+        for e in request.events
+    ]
+    store.append_session_events(tenant_id, session_id, events)
+    return events
+
+
+def list_events(
+    store: MemoryStore,
+    clock: Clock,
+    tenant_id: str,
+    session_id: str,
+    limit: int | None = None,
+    role: str | None = None,
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+) -> list[SessionEvent]:
+    """Events oldest first, keeping ``role`` and ``[start_time, end_time)`` if given, then the last ``limit``.
+    Expired events are never returned. Raises ``NotFound`` when the session has no events."""
+    events = store.list_session_events(tenant_id, session_id)
+    if not events:
+        raise NotFound(f"session {session_id} not found")
+    now = clock.now()
+    kept = [
+        e
+        for e in events
+        if (e.expire_time is None or e.expire_time > now)
+        and (role is None or e.content.role == role)
+        and (start_time is None or e.timestamp >= start_time)
+        and (end_time is None or e.timestamp < end_time)
+    ]
+    return kept[-limit:] if limit else kept
+
+
+def delete_session(store: MemoryStore, tenant_id: str, session_id: str) -> int:
+    """Delete every event of the session. Raises ``NotFound`` when it has none."""
+    deleted = store.delete_session(tenant_id, session_id)
+    if not deleted:
+        raise NotFound(f"session {session_id} not found")
+    return deleted
+
+
+def as_conversation(events: list[SessionEvent]) -> list[ConversationEvent]:
+    """Session events as the conversation the generation workflow extracts from (ids kept)."""
+    from engram.models.conversation import normalize
+
+    return normalize(None, [Event(event_id=e.event_id, content=e.content) for e in events])
