@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -99,10 +99,20 @@ class IndexHit:
     score: float
 
 
+RetrievalMode = Literal["dense", "lexical", "hybrid"]
+"""How ``VectorIndex.search`` ranks: by embedding (``dense``), by words (``lexical``, BM25) or both
+(``hybrid``). See ``VectorIndex`` for the score of each."""
+
+
 @dataclass(frozen=True)
 class IndexQuery:
-    """A k-NN query. The filter on tenant and scope is always applied inside the k-NN search
-    (never after it), so ``k`` results of the right scope come back whenever they exist."""
+    """A search of one tenant's scope. The filters (tenant, scope, embedding model, topics, excluded
+    ids, expiry) are always applied inside the search (never after it), in every mode, so ``k``
+    results of the right scope come back whenever they exist.
+
+    ``vector`` is the query's embedding (unused, and may be empty, in ``lexical`` mode); ``text`` is
+    the query's words (used by ``lexical`` and ``hybrid``; None or blank matches no word).
+    """
 
     tenant_id: str
     scope_hash: str
@@ -111,12 +121,30 @@ class IndexQuery:
     k: int = 10
     topics: list[str] | None = None
     exclude_ids: list[str] = field(default_factory=list)
+    text: str | None = None
+    mode: RetrievalMode = "dense"
 
 
 class VectorIndex(Protocol):
-    """The derived k-NN index (DESIGN.md §1), fed from the DynamoDB stream.
+    """The derived search index (DESIGN.md §1), fed from the DynamoDB stream.
 
-    Errors: ``IndexUnavailable`` when the index cannot be reached.
+    ``search`` ranks by ``query.mode``; ``IndexHit.score`` is, per mode:
+
+    - ``dense``: the cosine similarity of the embeddings, in [-1, 1] (k-NN).
+    - ``lexical``: the BM25 relevance of the memory's fact to ``query.text`` (k1 = 1.2, b = 0.75, the
+      English analyzer: lower case, possessive and stop words removed, Porter stems). Positive and
+      unbounded; only memories sharing at least one word with the query are returned. Its corpus
+      statistics are the index's own (OpenSearch: the shard; local: the scope), so compare lexical
+      scores only within one answer.
+    - ``hybrid``: min-max fusion, in [0, 1]. The dense and the lexical search each take their own top
+      ``k``; each list's scores are rescaled by ``(s - min) / (max - min)`` over that list (the list's
+      minimum becomes 0.001, a list whose scores are all equal becomes 1.0); a memory's score is the
+      0.5/0.5 weighted mean over the lists it appears in (a memory found by only one list gets that
+      list's rescaled score). This is OpenSearch's ``normalization-processor`` (``min_max``,
+      ``arithmetic_mean``, weights 0.5/0.5), which the local index reproduces.
+
+    Hits are sorted by score descending, then memory id. Errors: ``IndexUnavailable`` when the index
+    cannot be reached.
     """
 
     def ensure_index(self) -> None: ...

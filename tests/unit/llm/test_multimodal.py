@@ -11,7 +11,12 @@ from datetime import date
 import pytest
 from engram.adapters.offline import OfflineLLM
 from engram.errors import LLMUnavailable
-from engram.logic.multimodal import MAX_DESCRIPTION_CHARS, describe_attachments, describe_image_messages
+from engram.logic.multimodal import (
+    MAX_DESCRIPTION_CHARS,
+    NOT_DESCRIBED,
+    describe_attachments,
+    describe_image_messages,
+)
 from engram.logic.prompts import ExtractionPrompt, managed_topics
 from engram.models.conversation import ConversationEvent, Event, InlineData, normalize
 from engram.models.extraction import ImageDescription
@@ -154,6 +159,26 @@ def test_long_and_empty_descriptions_are_bounded() -> None:
     first, second = described.text.split("\n")
     assert len(first) == len("[Image: ]") + MAX_DESCRIPTION_CHARS and first.endswith("…]")
     assert second == "[Image: (no description)]"
+
+
+def test_images_beyond_the_limit_are_marked_not_described_without_a_call() -> None:
+    # Given a stored session with three images in two events (normalized without the request limit)
+    events = [
+        ConversationEvent(
+            event_id="s1", role="user", text="[image 1]\n[image 2]", attachments=[image("a"), image("b")]
+        ),
+        ConversationEvent(event_id="s2", role="user", text="and [image 1]", attachments=[image("c")]),
+    ]
+    llm = DescribingLLM(["A.", "B.", "C."])
+    # When describing at most two
+    described, usage = describe_attachments(llm, events, max_images=2)
+    # Then the first two are described and the third is labelled, with no call for it
+    assert [i.caption for i in llm.seen] == ["a", "b"]
+    assert [e.text for e in described] == [
+        "[Image: A.]\n[Image: B.]",
+        f"and [image 1]\n[Image: {NOT_DESCRIBED}]",
+    ]
+    assert usage.llm_calls == 2
 
 
 def test_a_failing_description_propagates() -> None:

@@ -23,7 +23,7 @@ import copy
 import json
 import math
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 from engram.adapters.offline import OfflineEmbedder
 from engram.errors import Conflict, InvalidInput, StoreConflict
+from engram.logic.filters import Node, matches
 from engram.logic.indexing import apply_stream_change
 from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt
 from engram.models.extraction import (
@@ -43,6 +44,7 @@ from engram.models.extraction import (
 from engram.models.memory import Action, Revision, StoredMemory
 from engram.models.operation import Operation, OperationError, OperationResult, OperationStatus, Usage
 from engram.models.scope import scope_hash
+from engram.models.session import SessionEvent
 from engram.ports import Change, IndexDocument, IndexHit, IndexQuery, LLMResult
 
 MAX_CHANGES = 49  # the DynamoDB adapter's transaction bound
@@ -87,6 +89,9 @@ class FakeStore:
         self.operations: dict[tuple[str, str], _OperationRecord] = {}
         self.blobs: dict[tuple[str, str, str], Any] = {}
         self.api_keys: dict[str, dict[str, Any]] = {}
+        self.configs: dict[str, dict[str, Any]] = {}
+        self.sessions: dict[tuple[str, str], dict[str, tuple[int, SessionEvent]]] = {}
+        self._sequence = 0
         self.listeners: list[Callable[[list[StreamRecord]], None]] = []
         self.transactions: list[list[Change]] = []  # every successful apply_changes, in order
         self.memory_writes = 0  # memory items written by apply_changes
@@ -106,10 +111,16 @@ class FakeStore:
         return found
 
     def list_memories(
-        self, tenant_id: str, scope: dict[str, str], page_size: int, page_token: str | None
+        self,
+        tenant_id: str,
+        scope: dict[str, str] | None,
+        page_size: int,
+        page_token: str | None,
+        filter: Node | None = None,  # noqa: A002 - the port's name
     ) -> tuple[list[StoredMemory], str | None]:
-        """Newest first (create time, then id, descending). The token is base64 of the last key returned."""
-        after: list[str] | None = None
+        """Newest first (create time, then id, descending); ``scope`` None lists the tenant. The filter is
+        applied before paging (so pages are full). The token is base64 of the last key returned."""
+        after: Any = None
         if page_token:
             try:
                 after = json.loads(base64.urlsafe_b64decode(page_token.encode()))
@@ -117,9 +128,15 @@ class FakeStore:
                 raise InvalidInput("page_token is not valid") from error
             if not (isinstance(after, list) and len(after) == 2):
                 raise InvalidInput("page_token is not valid")
-        wanted = scope_hash(scope)
+        wanted = scope_hash(scope) if scope is not None else None
         items = sorted(
-            (m for (t, _), m in self.memories.items() if t == tenant_id and scope_hash(m.scope) == wanted),
+            (
+                m
+                for (t, _), m in self.memories.items()
+                if t == tenant_id
+                and (wanted is None or scope_hash(m.scope) == wanted)
+                and matches(filter, m.metadata, m.create_time, m.update_time)
+            ),
             key=self._sort_key,
             reverse=True,
         )
@@ -131,6 +148,19 @@ class FakeStore:
             token = base64.urlsafe_b64encode(json.dumps(list(self._sort_key(page[-1]))).encode()).decode()
         return [m.model_copy(deep=True) for m in page], token
 
+    def iter_memories(
+        self,
+        tenant_id: str,
+        scope: dict[str, str] | None,
+        filter: Node | None = None,  # noqa: A002
+    ) -> Iterator[StoredMemory]:
+        token: str | None = None
+        while True:
+            items, token = self.list_memories(tenant_id, scope, 100, token, filter)
+            yield from items
+            if token is None:
+                return
+
     @staticmethod
     def _sort_key(memory: StoredMemory) -> tuple[str, str]:
         return (memory.create_time.isoformat(), memory.id)
@@ -141,7 +171,6 @@ class FakeStore:
         changes: Sequence[Change],
         operation_id: str | None = None,
         result: OperationResult | None = None,
-        revision_expire_time: datetime | None = None,
     ) -> None:
         if len(changes) > MAX_CHANGES:
             raise InvalidInput(f"{len(changes)} changes in one transaction; at most {MAX_CHANGES}")
@@ -196,8 +225,7 @@ class FakeStore:
                 update={"result": (result or OperationResult()).model_copy(deep=True)}
             )
         self.transactions.append(list(changes))
-        for listener in self.listeners:
-            listener(stream)
+        self._publish(stream)
 
     def list_revisions(self, tenant_id: str, memory_id: str) -> list[Revision]:
         revisions = self.revisions.get((tenant_id, memory_id), {})
@@ -233,7 +261,9 @@ class FakeStore:
         record = self.operations.get((tenant_id, operation_id))
         if record is None:
             raise LookupError(f"operation {operation_id} does not exist")  # the adapter's condition fails
-        record.operation = record.operation.model_copy(update={"usage": record.operation.usage + usage, "update_time": now})
+        record.operation = record.operation.model_copy(
+            update={"usage": record.operation.usage + usage, "update_time": now}
+        )
 
     def finish_operation(
         self,
@@ -268,6 +298,82 @@ class FakeStore:
             return False
         self.api_keys[key_hash]["revoked"] = True
         return True
+
+    # --- tenant config ------------------------------------------------------------------------
+
+    def get_config(self, tenant_id: str) -> dict[str, Any] | None:
+        return copy.deepcopy(self.configs.get(tenant_id))
+
+    def put_config(self, tenant_id: str, config: dict[str, Any], now: datetime) -> None:
+        self.configs[tenant_id] = _roundtrip(config)
+
+    # --- sessions -----------------------------------------------------------------------------
+
+    def append_session_events(self, tenant_id: str, session_id: str, events: Sequence[SessionEvent]) -> list[bool]:
+        session = self.sessions.setdefault((tenant_id, session_id), {})
+        added = []
+        for event in events:
+            if event.event_id in session:
+                added.append(False)
+                continue
+            self._sequence += 1
+            session[event.event_id] = (self._sequence, event.model_copy(deep=True))
+            added.append(True)
+        return added
+
+    def list_session_events(self, tenant_id: str, session_id: str) -> list[SessionEvent]:
+        """Oldest first (timestamp, then arrival)."""
+        session = self.sessions.get((tenant_id, session_id), {})
+        ordered = sorted(session.values(), key=lambda item: (item[1].timestamp, item[0]))
+        return [event.model_copy(deep=True) for _, event in ordered]
+
+    def delete_session(self, tenant_id: str, session_id: str) -> int:
+        return len(self.sessions.pop((tenant_id, session_id), {}))
+
+    # --- retention ----------------------------------------------------------------------------
+
+    def expired_keys(self, now: datetime, limit: int) -> list[tuple[str, str]]:
+        """``(PK, SK)`` in the DynamoDB layout of memories, revisions and session events expired before
+        ``now``, oldest expiry first."""
+        found: list[tuple[datetime, str, str]] = []
+        for (tenant_id, memory_id), memory in self.memories.items():
+            if memory.expire_time is not None and memory.expire_time < now:
+                found.append((memory.expire_time, f"T#{tenant_id}#M#{memory_id}", "M"))
+        for (tenant_id, memory_id), revisions in self.revisions.items():
+            for revision in revisions.values():
+                if revision.expire_time is not None and revision.expire_time < now:
+                    found.append((revision.expire_time, f"T#{tenant_id}#M#{memory_id}", f"R#{revision.id}"))
+        for (tenant_id, session_id), events in self.sessions.items():
+            for _, event in events.values():
+                if event.expire_time is not None and event.expire_time < now:
+                    found.append((event.expire_time, f"T#{tenant_id}#SES#{session_id}", f"E#{event.event_id}"))
+        found.sort()
+        return [(pk, sk) for _, pk, sk in found[:limit]]
+
+    def delete_keys(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Delete by key (absent keys are ignored); deleted memories reach the stream as removals."""
+        stream: list[StreamRecord] = []
+        for pk, sk in keys:
+            tenant_id, kind, rest = self._parse_pk(pk)
+            if kind == "M" and sk == "M":
+                old = self.memories.pop((tenant_id, rest), None)
+                if old is not None:
+                    stream.append((None, old))
+            elif kind == "M" and sk.startswith("R#"):
+                self.revisions.get((tenant_id, rest), {}).pop(sk[2:], None)
+            elif kind == "SES" and sk.startswith("E#"):
+                self.sessions.get((tenant_id, rest), {}).pop(sk[2:], None)
+        if stream:
+            self._publish(stream)
+
+    @staticmethod
+    def _parse_pk(pk: str) -> tuple[str, str, str]:
+        _, tenant_id, kind, rest = pk.split("#", 3)
+        return tenant_id, kind, rest
+
+    def _publish(self, records: list[StreamRecord]) -> None:
+        for listener in self.listeners:
+            listener(records)
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:

@@ -369,7 +369,9 @@ def test_a_candidate_with_no_allowed_topic_is_not_kept(store, llm, clock) -> Non
     # Given a request limited to preferences and a model that answers with a personal-info fact anyway
     ctx = begin(store, clock, topics=[PREFERENCES])
     load_source(store, ctx)
-    llm.queue_extract([fact("The user lives in Lisbon.", topics=(PERSONAL,)), fact("The user likes jazz.", (PREFERENCES,))])
+    llm.queue_extract(
+        [fact("The user lives in Lisbon.", topics=(PERSONAL,)), fact("The user likes jazz.", (PREFERENCES,))]
+    )
 
     # When extraction runs
     extract(store, llm, clock, ctx)
@@ -838,7 +840,9 @@ def test_finalize_is_idempotent(store, index, embedder, llm, clock) -> None:
     ">= its own, without checking the store: a memory deleted by a later writer before Finalize is never "
     "indexed again, so Finalize raises IndexNotReady until the workflow gives up and the applied operation ends FAILED",
 )
-def test_finalize_succeeds_when_a_created_memory_was_deleted_by_a_later_writer(store, index, embedder, llm, clock) -> None:
+def test_finalize_succeeds_when_a_created_memory_was_deleted_by_a_later_writer(
+    store, index, embedder, llm, clock
+) -> None:
     # Given a consolidation that created a memory, which another writer deleted before Finalize ran
     ctx = extracted(store, llm, clock, "The user lives in Lisbon.")
     [created] = run_consolidate(store, index, embedder, llm, clock, ctx).generated_memories

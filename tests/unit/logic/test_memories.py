@@ -258,9 +258,7 @@ def test_retrieve_with_topics_keeps_memories_with_one_of_them(store, index, embe
     )
 
     # When the scope is searched for two of the topics
-    response = retrieve(
-        store, index, embedder, clock, TENANT, query(FACTS[2], topics=["USER_PERSONAL_INFO", "CUSTOM"])
-    )
+    response = retrieve(store, index, embedder, clock, TENANT, query(FACTS[2], topics=["USER_PERSONAL_INFO", "CUSTOM"]))
 
     # Then only memories with one of those topics come back
     assert {m.memory.id for m in response.memories} == {personal.id, preference.id}

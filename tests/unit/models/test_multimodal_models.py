@@ -192,3 +192,14 @@ def test_more_than_the_image_limit_per_conversation_is_a_validation_error() -> N
     with pytest.raises(ValidationError, match=f"at most {MAX_IMAGES} images"):
         GenerateRequest.model_validate({"scope": {"user_id": "u1"}, "events": events})
     GenerateRequest.model_validate({"scope": {"user_id": "u1"}, "events": events[:MAX_IMAGES]})
+
+
+def test_a_stored_session_may_be_normalized_without_the_image_limit() -> None:
+    # Given more images than a request may carry (as a long session can hold)
+    events = [Event.model_validate(event(image_part())) for _ in range(MAX_IMAGES + 1)]
+    # When normalized without the limit
+    normalized = normalize(None, events, max_images=None)
+    # Then every image is kept; with the default limit it is refused
+    assert sum(len(e.attachments) for e in normalized) == MAX_IMAGES + 1
+    with pytest.raises(ValueError, match="at most"):
+        normalize(None, events)

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from engram.local.lambda_runtime import ACCOUNT_ID, FunctionError, LambdaRuntime
+from engram.observability import logger
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 LOCAL_RETENTION_PATH = "/_local/retention"  # dev only: what the schedule does in AWS
@@ -43,7 +44,11 @@ class ApiFront:
                     self.rfile.read(length)
                 else:
                     raw = self.rfile.read(length) if length else b""
-                    status, headers, body = front.handle(self.command, self.path, dict(self.headers.items()), raw)
+                    try:
+                        status, headers, body = front.handle(self.command, self.path, dict(self.headers.items()), raw)
+                    except Exception:  # the front itself must always answer, like API Gateway would
+                        logger.exception("local API front error")
+                        status, headers, body = _error(500, "INTERNAL", "local API front error; see the log")
                 self.send_response(status)
                 for name, value in headers.items():
                     self.send_header(name, value)
@@ -71,6 +76,25 @@ class ApiFront:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def _run_retention(self, authorization: str) -> tuple[int, dict[str, str], bytes]:
+        """Run the retention function now (the local stack has no scheduler); needs a valid API key."""
+        try:
+            self.runtime.invoke(
+                "AuthorizerFunction",
+                {
+                    "type": "TOKEN",
+                    "authorizationToken": authorization,
+                    "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:local/{STAGE}/POST{LOCAL_RETENTION_PATH}",
+                },
+            )
+        except FunctionError:
+            return _error(401, "UNAUTHENTICATED", "missing or unknown API key")
+        try:
+            result = self.runtime.invoke("RetentionFunction", {"source": "engram.local", "max_items": 5000})
+        except FunctionError as error:
+            return _error(500, "INTERNAL", f"retention failed: {error.message}")
+        return 200, {"Content-Type": "application/json"}, json.dumps(result).encode()
 
     def handle(
         self, method: str, target: str, headers: dict[str, str], body: bytes

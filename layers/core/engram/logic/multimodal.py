@@ -13,13 +13,14 @@ import json
 import re
 from typing import TYPE_CHECKING, Any
 
-from engram.models.conversation import IMAGE_MARKER, ConversationEvent, InlineData, described_image
+from engram.models.conversation import IMAGE_MARKER, MAX_IMAGES, ConversationEvent, InlineData, described_image
 from engram.models.operation import Usage
 
 if TYPE_CHECKING:
     from engram.ports import LLM
 
 MAX_DESCRIPTION_CHARS = 2000
+NOT_DESCRIBED = "not described: over the limit of images described per generation"
 
 DESCRIBE_IMAGE_SYSTEM = """You describe an image that was shared in a conversation between a user and an AI \
 assistant, for a memory extractor that cannot see images and will read only your text.
@@ -52,19 +53,24 @@ def describe_image_messages(image: InlineData) -> list[dict[str, Any]]:
     ]
 
 
-def describe_attachments(llm: LLM, events: list[ConversationEvent]) -> tuple[list[ConversationEvent], Usage]:
+def describe_attachments(
+    llm: LLM, events: list[ConversationEvent], max_images: int = MAX_IMAGES
+) -> tuple[list[ConversationEvent], Usage]:
     """Describe every image of ``events`` and return the events with the descriptions in their text.
 
-    One ``llm.describe_image`` call per image, in order. In each event with attachments, the marker
-    line ``[image N]`` becomes ``[Image: <description of its N-th image>]`` (whitespace collapsed, at
-    most 2,000 characters); a description whose marker is missing is appended as a last line. The
-    returned events have no attachments; events without images are returned as they are. Also returns
-    the usage: one LLM call per image and the tokens the model reported (0 for the offline model).
+    One ``llm.describe_image`` call per image, in order, for the first ``max_images`` (10) images; later
+    ones (possible only in a stored session, requests are limited) get ``NOT_DESCRIBED`` instead, with
+    no call. In each event with attachments, the marker line ``[image N]`` becomes
+    ``[Image: <description of its N-th image>]`` (whitespace collapsed, at most 2,000 characters); a
+    description whose marker is missing is appended as a last line. The returned events have no
+    attachments; events without images are returned as they are. Also returns the usage: one LLM call
+    per described image and the tokens the model reported (0 for the offline model).
 
     Errors: those of ``LLM.describe_image`` (``LLMUnavailable``, ``LLMOutputInvalid``,
     ``ConfigurationError``), raised as they come; nothing is returned for a partial run.
     """
     usage = Usage()
+    budget = max_images
     out: list[ConversationEvent] = []
     for event in events:
         if not event.attachments:
@@ -72,6 +78,10 @@ def describe_attachments(llm: LLM, events: list[ConversationEvent]) -> tuple[lis
             continue
         lines: list[str] = []
         for image in event.attachments:
+            if budget <= 0:
+                lines.append(described_image(NOT_DESCRIBED))
+                continue
+            budget -= 1
             result = llm.describe_image(image)
             usage += Usage(llm_calls=1, input_tokens=result.input_tokens, output_tokens=result.output_tokens)
             lines.append(described_image(_clip(result.output.text)))

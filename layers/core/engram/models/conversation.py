@@ -226,10 +226,14 @@ class ConversationEvent(BaseModel):
     attachments: list[InlineData] = Field(default_factory=list)
 
 
-def normalize(messages: list[Message] | None, events: list[Event] | None) -> list[ConversationEvent]:
+def normalize(
+    messages: list[Message] | None, events: list[Event] | None, max_images: int | None = MAX_IMAGES
+) -> list[ConversationEvent]:
     """Turn either input shape into ``ConversationEvent``s, assigning positional ids where missing.
 
-    Raises ``ValueError`` when two turns share an event id or there are more than 10 images.
+    Raises ``ValueError`` when two turns share an event id or there are more than ``max_images`` images
+    (10 by default; None: no limit, e.g. for a stored session, whose extra images
+    ``engram.logic.multimodal.describe_attachments`` leaves undescribed).
     """
     turns: list[tuple[str | None, Role, str, list[InlineData]]] = []
     for message in messages or []:
@@ -238,8 +242,8 @@ def normalize(messages: list[Message] | None, events: list[Event] | None) -> lis
         text, attachments = event.content.text_and_attachments()
         turns.append((event.event_id, event.content.role, text, attachments))
     images = sum(len(attachments) for *_, attachments in turns)
-    if images > MAX_IMAGES:
-        raise ValueError(f"a conversation has at most {MAX_IMAGES} images; this one has {images}")
+    if max_images is not None and images > max_images:
+        raise ValueError(f"a conversation has at most {max_images} images; this one has {images}")
     out: list[ConversationEvent] = []
     seen: set[str] = set()
     for position, (event_id, role, text, attachments) in enumerate(turns):
