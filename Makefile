@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PORT ?= 8080
 STAMP := $(VENV)/.installed
 
-.PHONY: demo local test lint format clean
+.PHONY: demo local test lint format clean openapi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,12 @@ local: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m engram.api.openapi --check
 	$(BIN)/pytest -q
+
+## openapi: regenerate docs/openapi.json and the README's API reference from the routes
+openapi: $(STAMP)
+	$(BIN)/python -m engram.api.openapi --write
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

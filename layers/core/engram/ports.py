@@ -92,7 +92,8 @@ class IndexDocument:
 
 @dataclass(frozen=True)
 class IndexHit:
-    """A search hit: the memory id, its revision in the index and its cosine similarity in [-1, 1]."""
+    """A search hit: the memory id, its revision in the index and its score (the cosine similarity in
+    [-1, 1] for a dense search; see ``VectorIndex`` for the other modes)."""
 
     memory_id: str
     revision_id: str
