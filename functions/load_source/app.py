@@ -14,5 +14,5 @@ from engram.observability import logger, metrics, tracer
 @event_parser(model=StepInput)
 def handler(event: StepInput, context: LambdaContext) -> dict:
     ctx = generate.StepContext(event.tenant_id, event.operation_id)
-    count = generate.load_source(wiring.store(), wiring.clock(), ctx)
+    count = generate.load_source(wiring.store(), wiring.llm(), wiring.clock(), ctx)
     return {"tenant_id": event.tenant_id, "operation_id": event.operation_id, "count": count}

@@ -15,7 +15,6 @@ from engram.models.conversation import MAX_IMAGE_BYTES, MAX_IMAGES
 
 CHAT_PATH = "/v1/chat/completions"
 PNG = b"\x89PNG\r\n\x1a\n"
-WAITING = pytest.mark.xfail(strict=False, reason="waiting for load_source wiring")
 
 
 def png(size: int = 64) -> str:
@@ -87,7 +86,6 @@ def test_a_valid_image_is_accepted(api, scope):
 # --- described, then extracted (needs LoadSource to describe the attachments) ------------------------
 
 
-@WAITING
 def test_offline_the_caption_is_extracted_with_the_images_event_as_provenance(api, scope):
     # Given a conversation whose second event is a photo with a first-person caption (offline model)
     events = [
@@ -123,7 +121,6 @@ def scripted_llm(local_stack) -> Iterator[ScriptedLLMServer]:
             wiring.reset()
 
 
-@WAITING
 def test_with_a_vision_model_the_description_is_extracted_from_the_images_event(api, scope, scripted_llm):
     # Given a vision model that describes the photo, then extracts a fact from event "photo-1"
     data = png()

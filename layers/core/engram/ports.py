@@ -15,10 +15,10 @@ from engram.models.operation import Operation, OperationError, OperationResult, 
 
 if TYPE_CHECKING:
     from engram.logic.filters import Node
-    from engram.models.session import SessionEvent
     from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt
     from engram.models.conversation import InlineData
     from engram.models.extraction import ConsolidationOutput, ExtractionOutput, ImageDescription
+    from engram.models.session import SessionEvent
 
 T = TypeVar("T", bound=BaseModel)
 

@@ -13,13 +13,17 @@ Every variable, its default and meaning:
 | ``ENGRAM_OPENSEARCH_ENDPOINT`` | (none) | ``https://host`` of the domain or collection |
 | ``ENGRAM_OPENSEARCH_SERVICE`` | ``es`` | SigV4 service: ``es`` (managed domain) or ``aoss`` (Serverless) |
 | ``ENGRAM_OPENSEARCH_AUTH`` | ``sigv4`` | ``sigv4``, or ``none`` for a local test cluster |
+| ``ENGRAM_OPENSEARCH_ENGINE`` | ``lucene`` | k-NN engine of the index: ``lucene`` or ``faiss`` (the template sets it) |
 | ``ENGRAM_DATA_DIR`` | ``.engram`` | where the local index persists |
-| ``OPENAI_API_KEY`` | (none) | enables the OpenAI adapters |
+| ``OPENAI_API_KEY`` | (none) | enables the OpenAI adapters (local runs) |
+| ``ENGRAM_OPENAI_SECRET_ARN`` | (none) | Secrets Manager secret holding the OpenAI key (deployed stacks); read through Powertools parameters, cached; enables the OpenAI adapters too |
+| ``ENGRAM_SECRET_MAX_AGE_SECONDS`` | ``300`` | how long a process reuses the secret it read |
 | ``OPENAI_BASE_URL`` | (none) | any OpenAI-compatible server; enables the OpenAI adapters too |
 | ``ENGRAM_LLM_MODEL`` | ``gpt-4o-mini`` | chat model for extraction and consolidation |
 | ``ENGRAM_EMBEDDING_MODEL`` | ``text-embedding-3-small`` | OpenAI embedding model |
 | ``ENGRAM_EMBEDDING_DIMENSION`` | ``1536`` | its vector size |
 | ``ENGRAM_PROVIDER`` | ``auto`` | ``openai``, ``offline``, or ``auto`` (openai when a key or base URL is set) |
+| ``ENGRAM_EMBEDDER`` | ``auto`` | ``auto`` (as ``ENGRAM_PROVIDER``), ``openai``, ``offline``, or ``minilm`` (local all-MiniLM-L6-v2, the ``minilm`` extra; local stack and benchmarks only) |
 | ``ENGRAM_LLM_TIMEOUT_SECONDS`` | ``60`` | per-request timeout of the OpenAI client |
 | ``ENGRAM_LLM_MAX_RETRIES`` | ``2`` | the OpenAI client's own retries (the workflow retries on top, bounded) |
 | ``ENGRAM_CONSOLIDATION_NEIGHBOURS`` | ``5`` | existing memories fetched per candidate |
@@ -48,11 +52,15 @@ class Settings(BaseSettings):
     opensearch_endpoint: str | None = None
     opensearch_service: Literal["es", "aoss"] = "es"
     opensearch_auth: Literal["sigv4", "none"] = "sigv4"
+    opensearch_engine: Literal["lucene", "faiss"] = "lucene"
     data_dir: str = ".engram"
 
     openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY", repr=False)
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    openai_secret_arn: str | None = None
+    secret_max_age_seconds: int = 300
     provider: Literal["auto", "openai", "offline"] = "auto"
+    embedder: Literal["auto", "openai", "offline", "minilm"] = "auto"
     llm_model: str = "gpt-4o-mini"
     embedding_model: str = "text-embedding-3-small"
     embedding_dimension: int = 1536
@@ -65,7 +73,7 @@ class Settings(BaseSettings):
     @property
     def use_openai(self) -> bool:
         if self.provider == "auto":
-            return bool(self.openai_api_key or self.openai_base_url)
+            return bool(self.openai_api_key or self.openai_base_url or self.openai_secret_arn)
         return self.provider == "openai"
 
 

@@ -46,14 +46,29 @@ def index() -> VectorIndex:
         raise ConfigurationError("ENGRAM_OPENSEARCH_ENDPOINT is required with ENGRAM_INDEX_BACKEND=opensearch")
     client = build_client(s.opensearch_endpoint, s.aws_region, s.opensearch_service, s.opensearch_auth)
     return OpenSearchIndex(
-        client, s.index_name, dimension=embedder().dimension, custom_ids=s.opensearch_service == "es"
+        client,
+        s.index_name,
+        dimension=embedding_dimension(),
+        engine=s.opensearch_engine,
+        custom_ids=s.opensearch_service == "es",
     )
+
+
+def embedding_dimension() -> int:
+    """Floats per embedding, known without building an OpenAI client (so without reading its secret)."""
+    s = get_settings()
+    return s.embedding_dimension if s.use_openai else embedder().dimension
 
 
 @functools.cache
 def embedder() -> Embedder:
     s = get_settings()
-    if not s.use_openai:
+    choice = s.embedder if s.embedder != "auto" else ("openai" if s.use_openai else "offline")
+    if choice == "minilm":
+        from engram.adapters.minilm import SentenceTransformerEmbedder
+
+        return SentenceTransformerEmbedder()
+    if choice == "offline":
         from engram.adapters.offline import OfflineEmbedder
 
         return OfflineEmbedder()
@@ -77,7 +92,17 @@ def llm() -> LLM:
 def _openai_client(s: Settings):  # noqa: ANN202 - returns openai.OpenAI, imported lazily
     from engram.adapters.openai import build_client
 
-    return build_client(s.openai_api_key, s.openai_base_url, s.llm_timeout_seconds, s.llm_max_retries)
+    return build_client(openai_api_key(s), s.openai_base_url, s.llm_timeout_seconds, s.llm_max_retries)
+
+
+def openai_api_key(s: Settings) -> str | None:
+    """``OPENAI_API_KEY`` when set (local runs), else the key in the ``ENGRAM_OPENAI_SECRET_ARN`` secret
+    (deployed stacks: read through Powertools parameters, cached for ``secret_max_age_seconds``)."""
+    if s.openai_api_key or not s.openai_secret_arn:
+        return s.openai_api_key
+    from engram.adapters.secrets import read_api_key
+
+    return read_api_key(s.openai_secret_arn, s.secret_max_age_seconds)
 
 
 @functools.cache

@@ -20,9 +20,13 @@ from engram.adapters.opensearch import (
     cosine_from_score,
     delete_query_body,
     document_body,
+    hybrid_query_body,
     index_body,
     knn_query_body,
+    lexical_query_body,
     revisions_query_body,
+    search_body,
+    search_pipeline_body,
 )
 from engram.errors import ConfigurationError, IndexUnavailable
 from engram.ports import IndexDocument, IndexQuery
@@ -76,7 +80,7 @@ def expected_mapping(engine: str, space_type: str) -> dict[str, Any]:
                 "topics": {"type": "keyword"},
                 "embedding_model": {"type": "keyword"},
                 "revision_id": {"type": "keyword"},
-                "fact": {"type": "text"},
+                "fact": {"type": "text", "analyzer": "english"},
                 "update_time": {"type": "date"},
                 "expire_time": {"type": "date"},
                 "embedding": {
@@ -174,6 +178,115 @@ def test_knn_query_body_without_optional_filters() -> None:
         body = knn_query_body(make_query(topics=topics), NOW)
         assert body["query"]["knn"]["embedding"]["filter"] == expected_filter
         assert body["size"] == 5
+
+
+EXPECTED_FILTER_WITH_TOPICS_AND_EXCLUSIONS = {
+    "bool": {
+        "filter": [
+            {"term": {"tenant_id": "t1"}},
+            {"term": {"scope_hash": "h1"}},
+            {"term": {"embedding_model": "text-embedding-3-small"}},
+            {"terms": {"topics": ["a", "b"]}},
+            {
+                "bool": {
+                    "should": [
+                        {"bool": {"must_not": [{"exists": {"field": "expire_time"}}]}},
+                        {"range": {"expire_time": {"gt": "2026-01-02T03:04:05.678Z"}}},
+                    ],
+                    "minimum_should_match": 1,
+                }
+            },
+        ],
+        "must_not": [{"terms": {"memory_id": ["x1", "x2"]}}],
+    }
+}
+
+
+def test_lexical_query_body_with_every_filter() -> None:
+    """Given a lexical query with topics and excluded ids,
+    when building its body,
+    then it is a BM25 match of the text on fact inside a bool holding every filter, size k."""
+    q = make_query(k=7, topics=["a", "b"], exclude_ids=["x1", "x2"], text="Where does Ana live?", mode="lexical")
+
+    assert lexical_query_body(q, NOW) == {
+        "size": 7,
+        "_source": {"excludes": ["embedding"]},
+        "query": {
+            "bool": {
+                "must": [{"match": {"fact": {"query": "Where does Ana live?"}}}],
+                "filter": EXPECTED_FILTER_WITH_TOPICS_AND_EXCLUSIONS["bool"]["filter"],
+                "must_not": [{"terms": {"memory_id": ["x1", "x2"]}}],
+            }
+        },
+    }
+    assert search_body(q, NOW) == lexical_query_body(q, NOW)
+
+
+def test_hybrid_query_body_with_every_filter() -> None:
+    """Given a hybrid query with topics and excluded ids,
+    when building its body,
+    then it is a hybrid query of the lexical bool query and the knn query, each with every filter
+    and its own top k, size k."""
+    q = make_query(k=7, topics=["a", "b"], exclude_ids=["x1", "x2"], text="Where does Ana live?", mode="hybrid")
+
+    assert hybrid_query_body(q, NOW) == {
+        "size": 7,
+        "_source": {"excludes": ["embedding"]},
+        "query": {
+            "hybrid": {
+                "queries": [
+                    {
+                        "bool": {
+                            "must": [{"match": {"fact": {"query": "Where does Ana live?"}}}],
+                            "filter": EXPECTED_FILTER_WITH_TOPICS_AND_EXCLUSIONS["bool"]["filter"],
+                            "must_not": [{"terms": {"memory_id": ["x1", "x2"]}}],
+                        }
+                    },
+                    {
+                        "knn": {
+                            "embedding": {
+                                "vector": [1.0, 0.0, 0.0],
+                                "k": 7,
+                                "filter": EXPECTED_FILTER_WITH_TOPICS_AND_EXCLUSIONS,
+                            }
+                        }
+                    },
+                ]
+            }
+        },
+    }
+    assert search_body(q, NOW) == hybrid_query_body(q, NOW)
+
+
+def test_knn_body_is_the_dense_search_body() -> None:
+    """Given a dense query (the default mode), when choosing its body, then it is the knn body."""
+    q = make_query(text="ignored in dense mode")
+
+    assert q.mode == "dense"
+    assert search_body(q, NOW) == knn_query_body(q, NOW)
+
+
+def test_lexical_body_without_text_matches_nothing() -> None:
+    """Given a lexical query without text, when building its body, then it matches the empty string."""
+    body = lexical_query_body(make_query(mode="lexical"), NOW)
+
+    assert body["query"]["bool"]["must"] == [{"match": {"fact": {"query": ""}}}]
+
+
+def test_search_pipeline_body() -> None:
+    """When building the hybrid search pipeline, then it min-max normalizes each sub-query and takes
+    their 0.5/0.5 arithmetic mean (lexical first, as in the hybrid query)."""
+    assert search_pipeline_body() == {
+        "description": "Engram hybrid retrieval: min-max normalized BM25 and k-NN scores, weighted mean",
+        "phase_results_processors": [
+            {
+                "normalization-processor": {
+                    "normalization": {"technique": "min_max"},
+                    "combination": {"technique": "arithmetic_mean", "parameters": {"weights": [0.5, 0.5]}},
+                }
+            }
+        ],
+    }
 
 
 def test_document_body() -> None:
@@ -316,22 +429,37 @@ def bulk_ok(n: int, action: str = "index") -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("engine", ["lucene", "faiss"])
-def test_ensure_index_creates_the_index_with_its_mapping(fake: FakeOpenSearch, engine: str) -> None:
-    """Given no index, when ensure_index runs, then it PUTs the index with index_body(dimension, engine)."""
+def test_ensure_index_creates_the_index_and_its_hybrid_pipeline(fake: FakeOpenSearch, engine: str) -> None:
+    """Given no index, when ensure_index runs, then it PUTs the index with index_body(dimension, engine)
+    and then the search pipeline <index>-hybrid with search_pipeline_body()."""
     adapter(fake, engine).ensure_index()
 
-    assert fake.paths() == [("PUT", f"/{INDEX}")]
+    assert fake.paths() == [("PUT", f"/{INDEX}"), ("PUT", f"/_search/pipeline/{INDEX}-hybrid")]
     assert fake.requests[0].body == index_body(3, engine)  # type: ignore[arg-type]
+    assert fake.requests[1].body == search_pipeline_body()
 
 
 def test_ensure_index_accepts_an_existing_index(fake: FakeOpenSearch) -> None:
-    """Given the index already exists, when ensure_index runs, then it succeeds."""
+    """Given the index already exists, when ensure_index runs, then it succeeds and still (re)writes
+    the pipeline."""
     exists = {"error": {"type": "resource_already_exists_exception"}, "status": 400}
     fake.reply("PUT", f"/{INDEX}", exists, status=400)
 
     adapter(fake).ensure_index()
 
-    assert fake.paths() == [("PUT", f"/{INDEX}")]
+    assert fake.paths() == [("PUT", f"/{INDEX}"), ("PUT", f"/_search/pipeline/{INDEX}-hybrid")]
+
+
+def test_ensure_index_reports_a_rejected_pipeline(fake: FakeOpenSearch) -> None:
+    """Given a cluster without the hybrid search plugin (the pipeline is rejected with 400),
+    when ensure_index runs, then the error is not swallowed."""
+    from opensearchpy.exceptions import RequestError
+
+    rejected = {"error": {"type": "illegal_argument_exception"}, "status": 400}
+    fake.reply("PUT", f"/_search/pipeline/{INDEX}-hybrid", rejected, status=400)
+
+    with pytest.raises(RequestError):
+        adapter(fake).ensure_index()
 
 
 def test_ensure_index_reports_other_rejections(fake: FakeOpenSearch) -> None:
@@ -463,6 +591,40 @@ def test_search_without_custom_ids_keeps_the_newest_copy(fake: FakeOpenSearch) -
     result = adapter(fake, custom_ids=False).search(make_query())
 
     assert [(h.memory_id, h.revision_id) for h in result] == [("m1", "new"), ("m2", "r1")]
+
+
+def test_lexical_search_sends_the_match_query_and_keeps_bm25_scores(fake: FakeOpenSearch) -> None:
+    """Given a lexical query (no vector needed), when searching,
+    then the adapter POSTs lexical_query_body without a search pipeline and hits carry the BM25 score."""
+    q = make_query(vector=[], text="jazz", mode="lexical")
+    fake.reply("POST", f"/{INDEX}/_search", {"hits": {"hits": [hit("m2", 1.5), hit("m1", 3.25)]}})
+
+    result = adapter(fake).search(q)
+
+    assert fake.requests[0].body == lexical_query_body(q, NOW)
+    assert "search_pipeline" not in fake.requests[0].query
+    assert [(h.memory_id, h.score) for h in result] == [("m1", 3.25), ("m2", 1.5)]
+
+
+def test_hybrid_search_goes_through_the_pipeline_and_keeps_fused_scores(fake: FakeOpenSearch) -> None:
+    """Given a hybrid query, when searching,
+    then the adapter POSTs hybrid_query_body with search_pipeline=<index>-hybrid and hits carry the
+    pipeline's fused score as is."""
+    q = make_query(text="jazz", mode="hybrid")
+    fake.reply("POST", f"/{INDEX}/_search", {"hits": {"hits": [hit("m1", 1.0), hit("m2", 0.25)]}})
+
+    result = adapter(fake).search(q)
+
+    assert fake.requests[0].body == hybrid_query_body(q, NOW)
+    assert fake.requests[0].query == f"search_pipeline={INDEX}-hybrid"
+    assert [(h.memory_id, h.score) for h in result] == [("m1", 1.0), ("m2", 0.25)]
+
+
+def test_hybrid_search_rejects_a_query_vector_of_the_wrong_size(fake: FakeOpenSearch) -> None:
+    """Given an index of 3 dimensions, when a hybrid search has 2, then ConfigurationError, nothing sent."""
+    with pytest.raises(ConfigurationError):
+        adapter(fake).search(make_query(vector=[1.0, 0.0], text="jazz", mode="hybrid"))
+    assert fake.requests == []
 
 
 def test_search_with_k_zero_sends_nothing(fake: FakeOpenSearch) -> None:

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from engram.adapters.local_index import LocalIndex
 from engram.errors import ConfigurationError
-from engram.ports import IndexDocument, IndexQuery, VectorIndex
+from engram.ports import IndexDocument, IndexQuery, RetrievalMode, VectorIndex
 
 DIM = 8
 NOW = datetime(2026, 3, 4, 12, 0, 0, tzinfo=UTC)
@@ -50,12 +50,13 @@ def doc(
     model: str = "model-1",
     revision: str = "rev-1",
     expire: datetime | None = None,
+    fact: str | None = None,
 ) -> IndexDocument:
     return IndexDocument(
         tenant_id=tenant,
         memory_id=memory_id,
         scope_hash=scope,
-        fact=f"fact of {memory_id}",
+        fact=fact if fact is not None else f"fact of {memory_id}",
         topics=list(topics),
         embedding=vector,
         embedding_model=model,
@@ -74,6 +75,8 @@ def query(
     k: int = 10,
     topics: list[str] | None = None,
     exclude: Sequence[str] = (),
+    text: str | None = None,
+    mode: RetrievalMode = "dense",
 ) -> IndexQuery:
     return IndexQuery(
         tenant_id=tenant,
@@ -83,6 +86,8 @@ def query(
         k=k,
         topics=topics,
         exclude_ids=list(exclude),
+        text=text,
+        mode=mode,
     )
 
 
@@ -222,29 +227,42 @@ DISTRACTORS: dict[str, dict[str, object]] = {
 }
 
 
+MODES: list[RetrievalMode] = ["dense", "lexical", "hybrid"]
+#: Facts for the filter tests: the distractors match the query's words better than the wanted ones.
+CLOSE_FACT = "The user loves jazz, jazz festivals and jazz clubs."
+WANTED_FACTS = {60: "The user likes jazz music a lot these days.", 70: "The user heard jazz once.", 80: "jazz"}
+
+
+@pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("kind", sorted(DISTRACTORS))
-def test_filters_apply_before_top_k(subject: Subject, kind: str) -> None:
-    """Given 50 memories closer to the query than the 3 wanted ones, all failing one filter,
-    when searching with k=3,
-    then the 3 wanted memories come back (the filter ran before the top k were chosen)."""
+def test_filters_apply_before_top_k(subject: Subject, kind: str, mode: RetrievalMode) -> None:
+    """Given 50 memories closer to the query (by vector and by words) than the 3 wanted ones, all
+    failing one filter,
+    when searching with k=3 in any mode,
+    then exactly the 3 wanted memories come back (the filter ran before the top k were chosen)."""
     fails_one_filter = {"topics": ["wanted"], **DISTRACTORS[kind]}
-    closer = [doc(f"x{i:02d}", at(1 + i * 0.01), **fails_one_filter) for i in range(50)]  # type: ignore[arg-type]
-    wanted = [doc(f"w{d}", at(d), topics=["wanted"]) for d in (60, 70, 80)]
+    closer = [doc(f"x{i:02d}", at(1 + i * 0.01), fact=CLOSE_FACT, **fails_one_filter) for i in range(50)]  # type: ignore[arg-type]
+    wanted = [doc(f"w{d}", at(d), topics=["wanted"], fact=WANTED_FACTS[d]) for d in (60, 70, 80)]
     subject.upsert(closer + wanted)
 
-    assert subject.ids(query(at(0), k=3, topics=["wanted"])) == ["w60", "w70", "w80"]
+    hits = subject.ids(query(at(0), k=3, topics=["wanted"], text="jazz festivals", mode=mode))
+
+    assert sorted(hits) == ["w60", "w70", "w80"]
+    if mode == "dense":
+        assert hits == ["w60", "w70", "w80"]
 
 
-def test_excluded_ids_apply_before_top_k(subject: Subject) -> None:
+@pytest.mark.parametrize("mode", MODES)
+def test_excluded_ids_apply_before_top_k(subject: Subject, mode: RetrievalMode) -> None:
     """Given 50 near memories that are excluded and 3 far ones,
-    when searching with k=3 excluding the 50,
+    when searching with k=3 excluding the 50, in any mode,
     then the 3 far ones come back."""
-    near = [doc(f"x{i:02d}", at(1 + i * 0.01)) for i in range(50)]
-    subject.upsert(near + [doc(f"w{d}", at(d)) for d in (60, 70, 80)])
+    near = [doc(f"x{i:02d}", at(1 + i * 0.01), fact=CLOSE_FACT) for i in range(50)]
+    subject.upsert(near + [doc(f"w{d}", at(d), fact=WANTED_FACTS[d]) for d in (60, 70, 80)])
 
-    hits = subject.ids(query(at(0), k=3, exclude=[d.memory_id for d in near]))
+    hits = subject.ids(query(at(0), k=3, exclude=[d.memory_id for d in near], text="jazz festivals", mode=mode))
 
-    assert hits == ["w60", "w70", "w80"]
+    assert sorted(hits) == ["w60", "w70", "w80"]
 
 
 def test_topics_filter_matches_any_topic(subject: Subject) -> None:
@@ -303,6 +321,115 @@ def test_expired_memories_are_not_returned(subject: Subject) -> None:
     subject.clock.current = NOW + timedelta(hours=2)
 
     assert subject.ids(query(at(0))) == ["forever"]
+
+
+# --- lexical and hybrid modes -------------------------------------------------------------------
+
+
+def test_lexical_returns_only_memories_sharing_a_word_best_first(subject: Subject) -> None:
+    """Given memories about jazz, tea and Lisbon,
+    when searching lexically for "jazz" (with no vector at all),
+    then only the jazz memories come back, the shorter (denser) one first, with positive BM25 scores."""
+    subject.upsert(
+        [
+            doc("long", at(0), fact="The user plays jazz piano in a band on most weekends."),
+            doc("short", at(90), fact="The user loves jazz."),
+            doc("tea", at(0), fact="The user drinks green tea."),
+            doc("city", at(0), fact="The user lives in Lisbon."),
+        ]
+    )
+
+    hits = subject.index.search(query([], text="jazz", mode="lexical"))
+
+    assert [h.memory_id for h in hits] == ["short", "long"]
+    assert hits[0].score > hits[1].score > 0
+    assert all(h.revision_id == "rev-1" for h in hits)
+
+
+def test_lexical_uses_the_english_analyzer(subject: Subject) -> None:
+    """Given facts with inflected words, a possessive and capitals,
+    when searching with other forms of those words,
+    then they match (stems, possessives, case), and a query of stop words alone matches nothing."""
+    subject.upsert(
+        [
+            doc("run", at(0), fact="The user is running marathons."),
+            doc("ana", at(0), fact="Ana's sister lives in PORTO."),
+            doc("other", at(0), fact="The user likes tea."),
+        ]
+    )
+
+    assert subject.ids(query([], text="marathon runs", mode="lexical")) == ["run"]
+    assert subject.ids(query([], text="Where does Ana live?", mode="lexical")) == ["ana"]
+    assert subject.ids(query([], text="porto", mode="lexical")) == ["ana"]
+    assert subject.ids(query([], text="the and of it", mode="lexical")) == []
+    assert subject.ids(query([], text=None, mode="lexical")) == []
+
+
+def test_lexical_respects_k_and_scope(subject: Subject) -> None:
+    """Given five jazz memories in scope 1 and one in scope 2,
+    when searching lexically with k=2,
+    then two memories of scope 1 come back."""
+    subject.upsert([doc(f"m{i}", at(0), fact=f"The user likes jazz number {i}.") for i in range(5)])
+    subject.upsert([doc("s2", at(0), scope="scope-2", fact="jazz")])
+
+    hits = subject.ids(query([], text="jazz", mode="lexical", k=2))
+
+    assert len(hits) == 2 and "s2" not in hits
+
+
+def test_hybrid_fuses_min_max_scores_like_opensearch(subject: Subject) -> None:
+    """Given memories B (nearest, no word match), A (near, matches "jazz" in a longer fact),
+    C (far, no match) and D (farthest, matches "jazz" alone),
+    when searching in hybrid mode with k=3,
+    then each list (dense top 3: B, A, C; lexical: D, A) is min-max rescaled (max 1, min 0.001) and
+    averaged 0.5/0.5 over the lists holding the memory: B 1.0 (dense only), D 1.0 (lexical only),
+    A = mean(0.001, its dense rescaled score); C (0.001) is cut by k."""
+    subject.upsert(
+        [
+            doc("a", at(10), fact="jazz club"),
+            doc("b", at(0), fact="green tea"),
+            doc("c", at(50), fact="black tea"),
+            doc("d", at(70), fact="jazz"),
+        ]
+    )
+
+    hits = subject.index.search(query(at(0), text="jazz", mode="hybrid", k=3))
+
+    cos10, cos50 = math.cos(math.radians(10)), math.cos(math.radians(50))
+    a_dense = (cos10 - cos50) / (1 - cos50)
+    assert [h.memory_id for h in hits] == ["b", "d", "a"]
+    assert [h.score for h in hits] == pytest.approx([1.0, 1.0, (0.001 + a_dense) / 2], abs=1e-3)
+
+
+def test_hybrid_without_word_matches_is_rescaled_dense(subject: Subject) -> None:
+    """Given memories none of which shares a word with the query,
+    when searching in hybrid mode,
+    then the order is the dense order and the scores are the rescaled cosines (first 1.0, last 0.001)."""
+    subject.upsert([doc("m10", at(10)), doc("m40", at(40)), doc("m70", at(70))])
+
+    hits = subject.index.search(query(at(0), text="saxophone", mode="hybrid"))
+
+    cos10, cos40, cos70 = (math.cos(math.radians(d)) for d in (10, 40, 70))
+    assert [h.memory_id for h in hits] == ["m10", "m40", "m70"]
+    assert [h.score for h in hits] == pytest.approx([1.0, (cos40 - cos70) / (cos10 - cos70), 0.001], abs=1e-3)
+
+
+def test_hybrid_single_result_scores_one(subject: Subject) -> None:
+    """Given one memory, when searching in hybrid mode, then it scores 1.0 (a one-score list)."""
+    subject.upsert([doc("only", at(30), fact="jazz")])
+
+    hits = subject.index.search(query(at(0), text="jazz", mode="hybrid"))
+
+    assert [(h.memory_id, h.score) for h in hits] == [("only", pytest.approx(1.0))]
+
+
+def test_modes_ignore_each_others_input_where_they_should(subject: Subject) -> None:
+    """Given memories, when searching dense with text, the text changes nothing; when searching
+    lexically with a vector, the vector changes nothing."""
+    subject.upsert([doc("near", at(5), fact="tea"), doc("far", at(80), fact="jazz")])
+
+    assert subject.ids(query(at(0), text="jazz")) == ["near", "far"]
+    assert subject.ids(query(at(0), text="jazz", mode="lexical")) == ["far"]
 
 
 # --- writes -------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ import base64
 import copy
 import json
 import math
+import re
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from engram.models.extraction import (
     ConsolidationDecision,
     ConsolidationOutput,
     ExtractionOutput,
+    ImageDescription,
 )
 from engram.models.memory import Action, Revision, StoredMemory
 from engram.models.operation import Operation, OperationError, OperationResult, OperationStatus, Usage
@@ -381,6 +383,20 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return sum(x * y for x, y in zip(a, b, strict=True)) / norm if norm else 0.0
 
 
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", text.lower()))
+
+
+def _min_max(scores: dict[str, float]) -> dict[str, float]:
+    """Rescale to [0.001, 1] as the port describes (all equal → 1.0)."""
+    if not scores:
+        return {}
+    low, high = min(scores.values()), max(scores.values())
+    if high == low:
+        return dict.fromkeys(scores, 1.0)
+    return {m: max(0.001, (s - low) / (high - low)) for m, s in scores.items()}
+
+
 class FakeIndex:
     """``VectorIndex`` in memory, exact cosine. ``lag = True`` holds stream changes until ``catch_up()``."""
 
@@ -404,21 +420,50 @@ class FakeIndex:
             self.documents.pop((tenant_id, memory_id), None)
 
     def search(self, query: IndexQuery) -> list[IndexHit]:
+        """Filters first (tenant, scope, model, topics, excluded ids; no expiry), then the top ``k`` by mode:
+        ``dense`` exact cosine; ``lexical`` the number of distinct shared lower-case words (a stand-in for
+        BM25); ``hybrid`` the port's min-max fusion of those two lists."""
         self.queries.append(query)
         topics = set(query.topics or ())
         excluded = set(query.exclude_ids)
-        hits = [
-            IndexHit(memory_id=doc.memory_id, revision_id=doc.revision_id, score=_cosine(doc.embedding, query.vector))
+        docs = [
+            doc
             for (tenant_id, memory_id), doc in self.documents.items()
             if tenant_id == query.tenant_id
             and doc.scope_hash == query.scope_hash
             and doc.embedding_model == query.embedding_model
-            and len(doc.embedding) == len(query.vector)
             and memory_id not in excluded
             and (not topics or not topics.isdisjoint(doc.topics))
         ]
+        if query.k <= 0:
+            return []
+        dense = self._top(
+            {d.memory_id: _cosine(d.embedding, query.vector) for d in docs if len(d.embedding) == len(query.vector)},
+            query.k,
+        )
+        words = _words(query.text or "")
+        lexical = self._top(
+            {d.memory_id: float(n) for d in docs if (n := len(words & _words(d.fact))) > 0},
+            query.k,
+        )
+        if query.mode == "dense":
+            scores = dense
+        elif query.mode == "lexical":
+            scores = lexical
+        else:
+            fused: dict[str, list[float]] = {}
+            for ranked in (dense, lexical):
+                for memory_id, score in _min_max(ranked).items():
+                    fused.setdefault(memory_id, []).append(score)
+            scores = {memory_id: sum(s) / len(s) for memory_id, s in fused.items()}
+        revision = {d.memory_id: d.revision_id for d in docs}
+        hits = [IndexHit(memory_id=m, revision_id=revision[m], score=s) for m, s in scores.items()]
         hits.sort(key=lambda h: (-h.score, h.memory_id))
-        return hits[: max(query.k, 0)]
+        return hits[: query.k]
+
+    @staticmethod
+    def _top(scores: dict[str, float], k: int) -> dict[str, float]:
+        return dict(sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k])
 
     def revisions(self, tenant_id: str, memory_ids: Sequence[str]) -> dict[str, str]:
         return {
@@ -485,8 +530,10 @@ class ScriptedLLM:
     offline: bool = False
     extractions: deque[Any] = field(default_factory=deque)
     consolidations: deque[Any] = field(default_factory=deque)
+    descriptions: deque[Any] = field(default_factory=deque)
     extract_prompts: list[ExtractionPrompt] = field(default_factory=list)
     consolidate_prompts: list[ConsolidationPrompt] = field(default_factory=list)
+    described_images: list[Any] = field(default_factory=list)
 
     def queue_extract(
         self, facts: Sequence[CandidateFact | dict[str, Any]], input_tokens: int = 0, output_tokens: int = 0
@@ -503,8 +550,14 @@ class ScriptedLLM:
         output = ConsolidationOutput(decisions=[ConsolidationDecision.model_validate(d) for d in decisions])
         self.consolidations.append(LLMResult(output=output, input_tokens=input_tokens, output_tokens=output_tokens))
 
+    def queue_description(self, text: str, input_tokens: int = 0, output_tokens: int = 0) -> None:
+        output = ImageDescription(text=text)
+        self.descriptions.append(LLMResult(output=output, input_tokens=input_tokens, output_tokens=output_tokens))
+
     def queue_error(self, kind: str, error: Exception) -> None:
-        (self.extractions if kind == "extract" else self.consolidations).append(error)
+        """Raise ``error`` on the next ``kind`` call: ``extract``, ``consolidate`` or ``describe``."""
+        queues = {"extract": self.extractions, "consolidate": self.consolidations, "describe": self.descriptions}
+        queues[kind].append(error)
 
     def extract(self, prompt: ExtractionPrompt) -> LLMResult[ExtractionOutput]:
         self.extract_prompts.append(prompt)
@@ -513,6 +566,10 @@ class ScriptedLLM:
     def consolidate(self, prompt: ConsolidationPrompt) -> LLMResult[ConsolidationOutput]:
         self.consolidate_prompts.append(prompt)
         return self._next(self.consolidations, "consolidation")
+
+    def describe_image(self, image: Any) -> LLMResult[ImageDescription]:
+        self.described_images.append(image)
+        return self._next(self.descriptions, "image description")
 
     @staticmethod
     def _next(queue: deque[Any], what: str) -> Any:
@@ -525,7 +582,7 @@ class ScriptedLLM:
 
     @property
     def calls(self) -> int:
-        return len(self.extract_prompts) + len(self.consolidate_prompts)
+        return len(self.extract_prompts) + len(self.consolidate_prompts) + len(self.described_images)
 
 
 @pytest.fixture

@@ -72,7 +72,7 @@ def extracted(
 ) -> StepContext:
     """A generation whose conversation is loaded and whose candidates ``texts`` are extracted."""
     ctx = begin(store, clock, tenant=tenant, scope=scope, messages=user_turns(max(1, len(texts))))
-    load_source(store, ctx)
+    load(store, llm, clock, ctx)
     llm.queue_extract([fact(t, event_ids=(str(i),)) for i, t in enumerate(texts)])
     extract(store, llm, clock, ctx)
     return ctx
@@ -89,6 +89,11 @@ def remember(
 
 def decision(candidate: int, kind: Decision, memory: int | None = None, text: str | None = None) -> dict[str, Any]:
     return {"candidate": candidate, "decision": kind, "memory": memory, "fact": text}
+
+
+def load(store: Any, llm: Any, clock: Any, ctx: StepContext) -> int:
+    """The LoadSource step."""
+    return load_source(store, llm, clock, ctx)
 
 
 def run_consolidate(store: Any, index: Any, embedder: Any, llm: Any, clock: Any, ctx: StepContext) -> Any:
@@ -209,7 +214,7 @@ def test_load_source_gives_each_message_without_an_id_its_position(store, clock)
     )
 
     # When the source is loaded
-    count = load_source(store, ctx)
+    count = load(store, llm, clock, ctx)
 
     # Then the stored events carry positional ids where none was given, roles and texts
     assert count == 3
@@ -233,7 +238,7 @@ def test_load_source_keeps_explicit_event_ids_and_reads_role_model_as_assistant(
     )
 
     # When the source is loaded
-    load_source(store, ctx)
+    load(store, llm, clock, ctx)
 
     # Then the events keep their ids and the model's turn is an assistant turn
     events = store.get_blob(TENANT, ctx.operation_id, SOURCE)
@@ -245,7 +250,7 @@ def test_load_source_accepts_role_model_in_openai_style_messages(store, clock) -
     ctx = begin(store, clock, messages=[{"role": "user", "content": "hi"}, {"role": "model", "content": "hello"}])
 
     # When the source is loaded
-    load_source(store, ctx)
+    load(store, llm, clock, ctx)
 
     # Then it is stored as an assistant turn
     assert [e["role"] for e in store.get_blob(TENANT, ctx.operation_id, SOURCE)] == ["user", "assistant"]
@@ -257,7 +262,7 @@ def test_load_source_accepts_role_model_in_openai_style_messages(store, clock) -
 def test_extract_makes_one_llm_call_and_records_its_usage_on_the_operation(store, llm, clock) -> None:
     # Given a loaded conversation and a model that proposes one fact for 120 input / 30 output tokens
     ctx = begin(store, clock, messages=[{"role": "user", "content": "I live in Lisbon"}])
-    load_source(store, ctx)
+    load(store, llm, clock, ctx)
     llm.queue_extract([fact("The user lives in Lisbon.")], input_tokens=120, output_tokens=30)
 
     # When extraction runs
@@ -277,7 +282,7 @@ def test_extract_makes_one_llm_call_and_records_its_usage_on_the_operation(store
 def test_extract_drops_unknown_event_ids_and_topics_and_duplicate_facts(store, llm, clock) -> None:
     # Given a model answer with an invented event id, an unknown topic and the same fact twice
     ctx = begin(store, clock, messages=user_turns(2))
-    load_source(store, ctx)
+    load(store, llm, clock, ctx)
     llm.queue_extract(
         [
             {"fact": "The user lives in Lisbon.", "topics": [PERSONAL, "MADE_UP"], "event_ids": ["0", "99"]},
@@ -301,7 +306,7 @@ def test_extract_drops_unknown_event_ids_and_topics_and_duplicate_facts(store, l
 def test_extract_keeps_at_most_40_candidates(store, llm, clock) -> None:
     # Given a model that proposes 45 different facts
     ctx = begin(store, clock)
-    load_source(store, ctx)
+    load(store, llm, clock, ctx)
     llm.queue_extract([fact(f"The user owns book number {i}.") for i in range(45)])
 
     # When extraction runs
@@ -316,7 +321,7 @@ def test_extract_keeps_at_most_40_candidates(store, llm, clock) -> None:
 def test_a_retried_extract_reuses_the_stored_candidates_without_a_second_llm_call(store, llm, clock) -> None:
     # Given an extraction that already ran
     ctx = begin(store, clock)
-    load_source(store, ctx)
+    load(store, llm, clock, ctx)
     llm.queue_extract([fact("The user lives in Lisbon.")], input_tokens=100)
     extract(store, llm, clock, ctx)
 
@@ -332,7 +337,7 @@ def test_a_retried_extract_reuses_the_stored_candidates_without_a_second_llm_cal
 def test_extract_offers_the_model_only_the_topics_of_the_request(store, llm, clock) -> None:
     # Given a request limited to preferences
     ctx = begin(store, clock, topics=[PREFERENCES])
-    load_source(store, ctx)
+    load(store, llm, clock, ctx)
     llm.queue_extract([])
 
     # When extraction runs
@@ -349,7 +354,7 @@ def test_extract_offers_the_model_only_the_topics_of_the_request(store, llm, clo
 def test_extract_offers_every_managed_topic_by_default(store, llm, clock) -> None:
     # Given a request without topics
     ctx = begin(store, clock)
-    load_source(store, ctx)
+    load(store, llm, clock, ctx)
     llm.queue_extract([])
 
     # When extraction runs
@@ -368,7 +373,7 @@ def test_extract_offers_every_managed_topic_by_default(store, llm, clock) -> Non
 def test_a_candidate_with_no_allowed_topic_is_not_kept(store, llm, clock) -> None:
     # Given a request limited to preferences and a model that answers with a personal-info fact anyway
     ctx = begin(store, clock, topics=[PREFERENCES])
-    load_source(store, ctx)
+    load(store, llm, clock, ctx)
     llm.queue_extract(
         [fact("The user lives in Lisbon.", topics=(PERSONAL,)), fact("The user likes jazz.", (PREFERENCES,))]
     )

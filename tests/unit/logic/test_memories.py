@@ -173,8 +173,9 @@ def test_retrieve_returns_the_top_k_by_score(store, index, embedder, clock) -> N
     create_memories(store, embedder, clock, TENANT, [new(f) for f in FACTS])
     embedder.reset()
 
-    # When the scope is searched for the two nearest to a question about where the user lives
-    response = retrieve(store, index, embedder, clock, TENANT, query("Where does the user live? Lisbon", top_k=2))
+    # When the scope is searched densely for the two nearest to a question about where the user lives
+    request = query("Where does the user live? Lisbon", top_k=2, mode="dense")
+    response = retrieve(store, index, embedder, clock, TENANT, request)
 
     # Then two come back, the Lisbon memory first, by descending cosine similarity
     assert len(response.memories) == 2
@@ -189,6 +190,55 @@ def test_retrieve_returns_the_top_k_by_score(store, index, embedder, clock) -> N
     assert embedder.calls[0] == ["Where does the user live? Lisbon"]
     assert len(index.queries) == 1 and index.queries[0].k == 2
     assert response.next_page_token is None
+
+
+def test_retrieve_hybrid_by_default_sends_the_query_text_and_vector_to_one_index_query(
+    store, index, embedder, clock
+) -> None:
+    # Given memories
+    create_memories(store, embedder, clock, TENANT, [new(f) for f in FACTS])
+    embedder.reset()
+
+    # When the scope is searched without naming a mode
+    response = retrieve(store, index, embedder, clock, TENANT, query("jazz", top_k=3))
+
+    # Then one hybrid query carries both the words and the embedding, and the jazz memory ranks first
+    [sent] = index.queries
+    assert (sent.mode, sent.text, sent.k) == ("hybrid", "jazz", 3)
+    assert sent.vector == embedder.embed(["jazz"])[0]
+    assert response.memories[0].memory.fact == "The user likes jazz."
+    assert all(0 <= m.score <= 1 for m in response.memories)
+
+
+def test_retrieve_lexical_makes_no_embedding_call(store, index, embedder, clock) -> None:
+    # Given memories
+    create_memories(store, embedder, clock, TENANT, [new(f) for f in FACTS])
+    embedder.reset()
+
+    # When the scope is searched by words only
+    response = retrieve(store, index, embedder, clock, TENANT, query("peanuts", mode="lexical"))
+
+    # Then nothing is embedded and the memory with that word is found
+    assert embedder.call_count == 0
+    assert [m.memory.fact for m in response.memories] == ["The user is allergic to peanuts."]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="retrieve (logic/memories.py) parses request.filter but applies it only in list mode: a search with "
+    "a query ignores the filter (DESIGN.md §3: filter applies to retrieval and purge)",
+)
+def test_retrieve_with_a_query_applies_the_metadata_filter(store, index, embedder, clock) -> None:
+    # Given the same fact with two different metadata values
+    [pt, _] = create_memories(
+        store, embedder, clock, TENANT, [new(FACTS[0], metadata={"lang": "pt"}), new(FACTS[0], metadata={"lang": "en"})]
+    )
+
+    # When the scope is searched with a filter on the metadata
+    response = retrieve(store, index, embedder, clock, TENANT, query(FACTS[0], filter={"lang": "pt"}))
+
+    # Then only the matching memory comes back
+    assert [m.memory.id for m in response.memories] == [pt.id]
 
 
 def test_retrieve_never_returns_memories_of_another_scope_or_tenant(store, index, embedder, clock) -> None:

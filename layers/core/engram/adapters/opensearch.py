@@ -2,11 +2,19 @@
 embeddings, on a managed domain (SigV4 service ``es``) or a Serverless vector collection (``aoss``).
 
 Every request body is built by a pure module-level function (``index_body``, ``knn_query_body``,
-``document_body``, ``revisions_query_body``, ``delete_query_body``) so contract tests can assert on
-them exactly. ``OpenSearchIndex`` only sends them and maps answers and errors back to domain terms.
+``lexical_query_body``, ``hybrid_query_body``, ``search_pipeline_body``, ``document_body``,
+``revisions_query_body``, ``delete_query_body``) so contract tests can assert on them exactly.
+``OpenSearchIndex`` only sends them and maps answers and errors back to domain terms.
 
-Scores: OpenSearch turns distances into positive scores; ``IndexHit.score`` is always the cosine
-similarity in [-1, 1] (vectors are unit length), recovered by ``cosine_from_score``.
+Modes (``IndexQuery.mode``): ``dense`` is a ``knn`` query; ``lexical`` a BM25 ``match`` on ``fact``
+(``english`` analyzer); ``hybrid`` a ``hybrid`` query of both, run through the search pipeline
+``<index>-hybrid`` (``normalization-processor``: ``min_max``, ``arithmetic_mean``, weights 0.5/0.5),
+which ``ensure_index`` creates (OpenSearch 2.11+, and Serverless collections). Every filter sits
+inside each sub-query, so it applies before the top ``k`` in every mode.
+
+Scores: ``dense``: OpenSearch turns distances into positive scores; ``IndexHit.score`` is the cosine
+similarity in [-1, 1] (vectors are unit length), recovered by ``cosine_from_score``. ``lexical``: the
+BM25 ``_score``. ``hybrid``: the pipeline's fused ``_score`` in [0, 1].
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ HNSW_M = 16
 #: Space type per engine. Lucene computes true cosine; faiss uses the inner product, which equals the
 #: cosine because every vector Engram indexes is unit length.
 SPACE_TYPES: dict[str, str] = {"lucene": "cosinesimil", "faiss": "innerproduct"}
+#: The hybrid query's score fusion: weights of its sub-queries, in order (lexical, dense).
+HYBRID_WEIGHTS = (0.5, 0.5)
 #: Documents per ``_bulk`` request and memory ids per ``terms`` query.
 BULK_CHUNK = 500
 TERMS_CHUNK = 500
@@ -43,7 +53,8 @@ _TRANSIENT_STATUSES = frozenset({409, 429})
 
 
 def index_body(dimension: int, engine: Engine) -> dict[str, Any]:
-    """The ``PUT /<index>`` body: k-NN enabled, keyword filter fields, an HNSW ``knn_vector``.
+    """The ``PUT /<index>`` body: k-NN enabled, keyword filter fields, ``fact`` as English text (for
+    BM25), an HNSW ``knn_vector``.
 
     ``dimension`` is the embedding size (floats per vector); ``engine`` is ``lucene`` (space type
     ``cosinesimil``) or ``faiss`` (``innerproduct``). Both support efficient filtering inside ``knn``.
@@ -60,7 +71,7 @@ def index_body(dimension: int, engine: Engine) -> dict[str, Any]:
                 "topics": {"type": "keyword"},
                 "embedding_model": {"type": "keyword"},
                 "revision_id": {"type": "keyword"},
-                "fact": {"type": "text"},
+                "fact": {"type": "text", "analyzer": "english"},
                 "update_time": {"type": "date"},
                 "expire_time": {"type": "date"},
                 "embedding": {
@@ -78,16 +89,12 @@ def index_body(dimension: int, engine: Engine) -> dict[str, Any]:
     }
 
 
-def knn_query_body(query: IndexQuery, now: datetime) -> dict[str, Any]:
-    """The ``POST /<index>/_search`` body of a k-NN query.
-
-    The filter sits inside the ``knn`` clause (efficient filtering), so the engine picks the ``k``
-    nearest among the documents that pass it: tenant, scope hash and embedding model must match, at
-    least one of ``query.topics`` must be present (``None`` or empty: no topic filter), ids in
-    ``query.exclude_ids`` are left out (by the ``memory_id`` field, which works with and without
-    custom ``_id``), and a document with an ``expire_time`` must expire strictly after ``now``.
-    ``size`` is ``k``; the embedding is not returned.
-    """
+def query_filter(query: IndexQuery, now: datetime) -> dict[str, Any]:
+    """The ``bool`` filter every search applies (inside ``knn``, and around ``match``): tenant, scope
+    hash and embedding model must match, at least one of ``query.topics`` must be present (``None``
+    or empty: no topic filter), ids in ``query.exclude_ids`` are left out (by the ``memory_id``
+    field, which works with and without custom ``_id``), and a document with an ``expire_time`` must
+    expire strictly after ``now``."""
     filters: list[dict[str, Any]] = [
         {"term": {"tenant_id": query.tenant_id}},
         {"term": {"scope_hash": query.scope_hash}},
@@ -106,22 +113,79 @@ def knn_query_body(query: IndexQuery, now: datetime) -> dict[str, Any]:
             }
         }
     )
-    knn_filter: dict[str, Any] = {"filter": filters}
+    bool_filter: dict[str, Any] = {"filter": filters}
     if query.exclude_ids:
-        knn_filter["must_not"] = [{"terms": {"memory_id": list(query.exclude_ids)}}]
+        bool_filter["must_not"] = [{"terms": {"memory_id": list(query.exclude_ids)}}]
+    return {"bool": bool_filter}
+
+
+def _knn_clause(query: IndexQuery, now: datetime) -> dict[str, Any]:
+    return {"knn": {"embedding": {"vector": list(query.vector), "k": query.k, "filter": query_filter(query, now)}}}
+
+
+def _match_clause(query: IndexQuery, now: datetime) -> dict[str, Any]:
+    bool_query = dict(query_filter(query, now)["bool"])
+    return {"bool": {"must": [{"match": {"fact": {"query": query.text or ""}}}], **bool_query}}
+
+
+def knn_query_body(query: IndexQuery, now: datetime) -> dict[str, Any]:
+    """The ``POST /<index>/_search`` body of a dense (k-NN) query.
+
+    The filter (``query_filter``) sits inside the ``knn`` clause (efficient filtering), so the engine
+    picks the ``k`` nearest among the documents that pass it. ``size`` is ``k``; the embedding is not
+    returned.
+    """
+    return {"size": query.k, "_source": {"excludes": ["embedding"]}, "query": _knn_clause(query, now)}
+
+
+def lexical_query_body(query: IndexQuery, now: datetime) -> dict[str, Any]:
+    """The ``_search`` body of a lexical query: BM25 ``match`` of ``query.text`` on ``fact`` (any term),
+    in a ``bool`` whose ``filter``/``must_not`` are ``query_filter``'s (not scored)."""
+    return {"size": query.k, "_source": {"excludes": ["embedding"]}, "query": _match_clause(query, now)}
+
+
+def hybrid_query_body(query: IndexQuery, now: datetime) -> dict[str, Any]:
+    """The ``_search`` body of a hybrid query (sent with ``search_pipeline=<index>-hybrid``): the
+    lexical ``bool`` query and the ``knn`` query as sub-queries, each with the full filter, each
+    keeping its top ``k`` (``size`` and ``k``), fused by the pipeline (``search_pipeline_body``)."""
     return {
         "size": query.k,
         "_source": {"excludes": ["embedding"]},
-        "query": {
-            "knn": {
-                "embedding": {
-                    "vector": list(query.vector),
-                    "k": query.k,
-                    "filter": {"bool": knn_filter},
+        "query": {"hybrid": {"queries": [_match_clause(query, now), _knn_clause(query, now)]}},
+    }
+
+
+def search_body(query: IndexQuery, now: datetime) -> dict[str, Any]:
+    """The ``_search`` body for ``query.mode``."""
+    if query.mode == "lexical":
+        return lexical_query_body(query, now)
+    if query.mode == "hybrid":
+        return hybrid_query_body(query, now)
+    return knn_query_body(query, now)
+
+
+def search_pipeline_body() -> dict[str, Any]:
+    """The ``PUT /_search/pipeline/<index>-hybrid`` body: min-max normalization of each sub-query's
+    scores, then their weighted arithmetic mean (``HYBRID_WEIGHTS``, lexical then dense)."""
+    return {
+        "description": "Engram hybrid retrieval: min-max normalized BM25 and k-NN scores, weighted mean",
+        "phase_results_processors": [
+            {
+                "normalization-processor": {
+                    "normalization": {"technique": "min_max"},
+                    "combination": {
+                        "technique": "arithmetic_mean",
+                        "parameters": {"weights": list(HYBRID_WEIGHTS)},
+                    },
                 }
             }
-        },
+        ],
     }
+
+
+def search_pipeline_name(index_name: str) -> str:
+    """The hybrid search pipeline of an index: ``<index>-hybrid``."""
+    return f"{index_name}-hybrid"
 
 
 def document_body(doc: IndexDocument) -> dict[str, Any]:
@@ -285,7 +349,7 @@ def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
 
 
 class OpenSearchIndex:
-    """``VectorIndex`` on OpenSearch k-NN.
+    """``VectorIndex`` on OpenSearch: k-NN, BM25 and hybrid search.
 
     ``client``: an ``opensearchpy.OpenSearch`` (see ``build_client``). ``index_name``: the index.
     ``dimension``: floats per embedding; documents and queries of another size raise
@@ -320,10 +384,12 @@ class OpenSearchIndex:
         self.dimension = dimension
         self.engine: Engine = engine
         self.custom_ids = custom_ids
+        self.pipeline_name = search_pipeline_name(index_name)
         self._clock: Clock = clock or SystemClock()
 
     def ensure_index(self) -> None:
-        """Create the index with ``index_body`` unless it exists (a concurrent creation is fine)."""
+        """Create the index with ``index_body`` unless it exists (a concurrent creation is fine), then
+        create or replace its hybrid search pipeline (``search_pipeline_body``)."""
         from opensearchpy.exceptions import RequestError
 
         try:
@@ -332,6 +398,8 @@ class OpenSearchIndex:
         except RequestError as e:
             if e.error != "resource_already_exists_exception":
                 raise
+        with _index_errors(self.index_name):
+            self._client.search_pipeline.put(id=self.pipeline_name, body=search_pipeline_body())
 
     def upsert(self, documents: Sequence[IndexDocument]) -> None:
         """Index ``documents``, replacing any earlier document of the same tenant and memory id."""
@@ -365,27 +433,32 @@ class OpenSearchIndex:
                 self._delete_by_query(tenant_id, chunk)
 
     def search(self, query: IndexQuery) -> list[IndexHit]:
-        """The ``query.k`` nearest live memories passing the query's filters, by cosine similarity
-        descending then memory id. Empty when ``k`` is not positive."""
+        """The ``query.k`` best live memories passing the query's filters, ranked by ``query.mode``
+        (scores: see the module docstring), then memory id. Empty when ``k`` is not positive."""
         if query.k <= 0:
             return []
-        self._check_dimension(len(query.vector), "the query vector")
+        if query.mode != "lexical":
+            self._check_dimension(len(query.vector), "the query vector")
+        params = {"search_pipeline": self.pipeline_name} if query.mode == "hybrid" else {}
         with _index_errors(self.index_name):
-            response = self._client.search(index=self.index_name, body=knn_query_body(query, self._clock.now()))
-        best: dict[str, tuple[str, float, str]] = {}  # memory_id -> (update_time, cosine, revision)
+            response = self._client.search(
+                index=self.index_name, body=search_body(query, self._clock.now()), params=params
+            )
+        best: dict[str, tuple[str, float, str]] = {}  # memory_id -> (update_time, score, revision)
         for hit in response["hits"]["hits"]:
             source = hit["_source"]
+            score = float(hit["_score"])
             candidate = (
                 str(source.get("update_time", "")),
-                cosine_from_score(float(hit["_score"]), self.engine),
+                cosine_from_score(score, self.engine) if query.mode == "dense" else score,
                 source["revision_id"],
             )
             current = best.get(source["memory_id"])
             if current is None or candidate[0] > current[0]:
                 best[source["memory_id"]] = candidate
         hits = [
-            IndexHit(memory_id=memory_id, revision_id=revision, score=cosine)
-            for memory_id, (_, cosine, revision) in best.items()
+            IndexHit(memory_id=memory_id, revision_id=revision, score=score)
+            for memory_id, (_, score, revision) in best.items()
         ]
         hits.sort(key=lambda h: (-h.score, h.memory_id))
         return hits[: query.k]
@@ -424,3 +497,50 @@ class OpenSearchIndex:
     def _delete_by_query(self, tenant_id: str, memory_ids: Sequence[str]) -> None:
         with _index_errors(self.index_name):
             self._client.delete_by_query(index=self.index_name, body=delete_query_body(tenant_id, memory_ids))
+
+
+# --- access control on a managed domain (fine-grained access control) ---------------------------
+
+#: OpenSearch security roles Engram's function roles are mapped to, and what each may do.
+READER_ROLE = "engram_reader"
+WRITER_ROLE = "engram_writer"
+
+
+def security_role_body(index_name: str, access: Literal["read", "write"]) -> dict[str, Any]:
+    """The ``PUT _plugins/_security/api/roles/<role>`` body: ``read`` may search the index (and run
+    its hybrid pipeline); ``write`` may also index and delete documents (``_bulk``, delete by query).
+    Neither may create, change or delete indices."""
+    if access == "read":
+        return {
+            "cluster_permissions": ["cluster_composite_ops_ro"],
+            "index_permissions": [{"index_patterns": [index_name], "allowed_actions": ["read"]}],
+        }
+    if access == "write":
+        return {
+            "cluster_permissions": ["cluster_composite_ops"],
+            "index_permissions": [{"index_patterns": [index_name], "allowed_actions": ["crud"]}],
+        }
+    raise ConfigurationError(f"unknown access {access!r}; expected read or write")
+
+
+def role_mapping_body(backend_roles: Sequence[str]) -> dict[str, Any]:
+    """The ``PUT _plugins/_security/api/rolesmapping/<role>`` body: IAM role ARNs as backend roles."""
+    return {"backend_roles": sorted(set(backend_roles))}
+
+
+def grant_index_access(
+    client: OpenSearch, index_name: str, reader_roles: Sequence[str], writer_roles: Sequence[str]
+) -> None:
+    """Create (or replace) ``engram_reader`` and ``engram_writer`` and map the IAM roles to them.
+
+    Needs the domain's master user (the index-setup function's role). Errors map as everywhere in this
+    module (``IndexUnavailable`` when unreachable or refusing for now, ``ConfigurationError`` on 401/403).
+    """
+    for role, access, members in ((READER_ROLE, "read", reader_roles), (WRITER_ROLE, "write", writer_roles)):
+        with _index_errors(index_name):
+            client.transport.perform_request(
+                "PUT", f"/_plugins/_security/api/roles/{role}", body=security_role_body(index_name, access)
+            )
+            client.transport.perform_request(
+                "PUT", f"/_plugins/_security/api/rolesmapping/{role}", body=role_mapping_body(members)
+            )

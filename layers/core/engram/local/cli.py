@@ -43,7 +43,8 @@ def cmd_local(args: argparse.Namespace) -> int:
     stack = LocalStack(port=args.port, data_dir=args.data_dir).start()
     print(
         f"Engram local stack\n  API:     {stack.api_url}/v1\n  API key: {stack.api_key}  (tenant dev)\n"
-        f"  {_providers()}\n  Emulator (moto): {stack.emulator.endpoint_url}\nCtrl-C to stop.",
+        f"  {_providers()}\n  Emulator (moto): {stack.emulator.endpoint_url}  table {stack.resources.table_name}\n"
+        "Ctrl-C to stop.",
         flush=True,
     )
     try:
@@ -129,7 +130,7 @@ def _command_modules() -> list[Any]:
     return registers
 
 
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["engram.local.keys"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,6 +24,7 @@ from engram.errors import IndexNotReady, LLMOutputInvalid, NotFound, RetryableEr
 from engram.logic import sessions
 from engram.logic.config import expire_at, get_config
 from engram.logic.memories import is_live, revision_for
+from engram.logic.multimodal import describe_attachments
 from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt, TopicSpec, managed_topics
 from engram.models.api import GenerateRequest, MetadataMergeStrategy
 from engram.models.config import TenantConfig
@@ -116,12 +117,17 @@ def _request(store: MemoryStore, ctx: StepContext) -> GenerateRequest:
     return GenerateRequest.model_validate(body)
 
 
-def load_source(store: MemoryStore, clock: Clock, ctx: StepContext) -> int:
+def load_source(store: MemoryStore, llm: LLM, clock: Clock, ctx: StepContext) -> int:
     """Turn the request's source into conversation events (with ids) and store them. Returns the count.
 
     ``messages``/``events``: normalized; ``session``: the session's events in ``[start_time, end_time)``
-    (ids kept, so provenance names session events); ``facts``: nothing to load.
+    (ids kept, so provenance names session events); ``facts``: nothing to load. Image parts are
+    described into text (one LLM call each), so provenance of a fact from an image names its event.
+    A retried step reuses what it stored (no second description call).
     """
+    stored_source = store.get_blob(ctx.tenant_id, ctx.operation_id, SOURCE)
+    if stored_source is not None:
+        return len(stored_source)
     request = _request(store, ctx)
     if request.facts is not None:
         return len(request.facts)
@@ -141,6 +147,9 @@ def load_source(store: MemoryStore, clock: Clock, ctx: StepContext) -> int:
         events = sessions.as_conversation(stored)
     else:
         events = normalize(request.messages, request.events)
+    events, usage = describe_attachments(llm, events)
+    if usage.llm_calls:
+        store.add_usage(ctx.tenant_id, ctx.operation_id, usage, clock.now())
     store.put_blob(ctx.tenant_id, ctx.operation_id, SOURCE, [e.model_dump() for e in events])
     return len(events)
 

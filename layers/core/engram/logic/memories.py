@@ -253,8 +253,8 @@ def retrieve(
     tenant_id: str,
     request: RetrieveRequest,
 ) -> RetrieveResponse:
-    """Similarity search (one embedding call, one index query, one batched read) or, without a query,
-    a newest-first page of the scope's memories.
+    """Search by ``request.mode`` (hybrid, dense or lexical: one embedding call, none for lexical, one
+    index query, one batched read) or, without a query, a newest-first page of the scope's memories.
 
     The index only ranks: what is returned is read from the store, so a memory deleted or changed
     after indexing is never served stale.
@@ -270,7 +270,8 @@ def retrieve(
         ]
         return RetrieveResponse(memories=live, next_page_token=token)
 
-    [vector] = embedder.embed([request.query])
+    # A lexical search needs no embedding (and so no embedding call); the model still filters.
+    [vector] = embedder.embed([request.query]) if request.mode != "lexical" else [[]]
     hits = index.search(
         IndexQuery(
             tenant_id=tenant_id,
@@ -279,6 +280,8 @@ def retrieve(
             embedding_model=embedder.model_id,
             k=request.top_k,
             topics=request.topics,
+            text=request.query,
+            mode=request.mode,
         )
     )
     stored = store.get_memories(tenant_id, [hit.memory_id for hit in hits])

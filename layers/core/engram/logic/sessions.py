@@ -72,4 +72,4 @@ def as_conversation(events: list[SessionEvent]) -> list[ConversationEvent]:
     """Session events as the conversation the generation workflow extracts from (ids kept)."""
     from engram.models.conversation import normalize
 
-    return normalize(None, [Event(event_id=e.event_id, content=e.content) for e in events])
+    return normalize(None, [Event(event_id=e.event_id, content=e.content) for e in events], max_images=None)

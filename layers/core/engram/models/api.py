@@ -13,6 +13,7 @@ from engram.models.config import MAX_TTL_SECONDS
 from engram.models.conversation import MAX_EVENTS, Event, Message, normalize
 from engram.models.memory import MAX_FACT_CHARS, MAX_TOPICS, Metadata, NewMemory, Revision, ScoredMemory
 from engram.models.scope import Scope
+from engram.ports import RetrievalMode
 
 MAX_FACTS = 40
 Filter = Annotated[
@@ -25,6 +26,8 @@ MAX_BATCH = 100
 MAX_TOP_K = 100
 MAX_WAIT_SECONDS = 25
 MAX_QUERY_CHARS = 2000
+#: The retrieval mode when a request names none: the best on the LOCOMO benchmark (docs/benchmarks.md).
+DEFAULT_RETRIEVAL_MODE: RetrievalMode = "hybrid"
 
 
 class FactSource(BaseModel):
@@ -181,15 +184,27 @@ class BatchCreateResponse(BaseModel):
 class RetrieveRequest(BaseModel):
     """``POST /v1/memories/retrieve``.
 
-    With ``query``: similarity search, the ``top_k`` (1-100, default 10) nearest memories of ``scope``.
-    Without: list mode, newest first, ``page_size`` (1-100, default 10) per page and ``page_token``.
-    ``topics`` keeps only memories with at least one of these topics.
+    With ``query``: search, the ``top_k`` (1-100, default 10) best memories of ``scope`` by ``mode``:
+
+    - ``hybrid`` (default): words and meaning; ``score`` in [0, 1] is the 0.5/0.5 mean of the min-max
+      rescaled BM25 and cosine scores of the two top-``top_k`` lists (a memory found by only one list
+      gets that list's rescaled score). Best on the LOCOMO benchmark (``docs/benchmarks.md``).
+    - ``dense``: meaning only (k-NN on embeddings); ``score`` is the cosine similarity in [-1, 1].
+    - ``lexical``: words only (BM25, English analyzer; no embedding call); ``score`` is the BM25
+      relevance (positive, comparable only within one response); only memories sharing a word with
+      ``query`` are returned.
+
+    Without ``query``: list mode, newest first, ``page_size`` (1-100, default 10) per page and
+    ``page_token`` (``mode`` is ignored). ``topics`` keeps only memories with at least one of these topics.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     scope: Scope
     query: str | None = Field(default=None, min_length=1, max_length=MAX_QUERY_CHARS)
+    mode: RetrievalMode = Field(
+        default=DEFAULT_RETRIEVAL_MODE, description="hybrid (default), dense or lexical; see the class docstring."
+    )
     top_k: int = Field(default=10, ge=1, le=MAX_TOP_K)
     topics: list[str] | None = Field(default=None, max_length=MAX_TOPICS)
     filter: Filter = None

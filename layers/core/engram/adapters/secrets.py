@@ -1,0 +1,40 @@
+"""Secrets Manager, through Powertools parameters: the one place a deployed stack reads the OpenAI key.
+
+The value is cached in the process for ``max_age`` seconds (Powertools' own cache), so a warm function
+does not call Secrets Manager per request, and a rotated key is picked up within ``max_age``.
+"""
+
+from __future__ import annotations
+
+import json
+
+from engram.errors import ConfigurationError
+
+#: JSON keys accepted when the secret holds a JSON object instead of the bare key.
+_JSON_KEYS = ("api_key", "OPENAI_API_KEY", "openai_api_key")
+
+
+def read_api_key(secret_arn: str, max_age: int = 300) -> str:
+    """The API key stored in ``secret_arn``: the secret string itself, or ``api_key`` /
+    ``OPENAI_API_KEY`` of a JSON object. Raises ``ConfigurationError`` when the secret cannot be read
+    (missing, no value yet, access denied) or holds no key."""
+    from aws_lambda_powertools.utilities import parameters
+
+    try:
+        value = parameters.get_secret(secret_arn, max_age=max_age)
+    except parameters.exceptions.GetParameterError as error:
+        raise ConfigurationError(
+            f"cannot read the OpenAI key from secret {secret_arn}: {error} "
+            "(put it with: aws secretsmanager put-secret-value --secret-id <arn> --secret-string sk-...)"
+        ) from error
+    text = value.decode() if isinstance(value, bytes) else str(value)
+    key = text.strip()
+    if key.startswith("{"):
+        try:
+            document = json.loads(key)
+        except ValueError as error:
+            raise ConfigurationError(f"secret {secret_arn} holds invalid JSON") from error
+        key = next((str(document[k]).strip() for k in _JSON_KEYS if document.get(k)), "")
+    if not key:
+        raise ConfigurationError(f"secret {secret_arn} holds no OpenAI API key")
+    return key
