@@ -1,18 +1,42 @@
 # The README's commands. Each target bootstraps what it needs (a virtualenv with the project and its
-# dev dependencies) on a fresh machine.
+# dev dependencies; the infrastructure tools in their own virtualenvs) on a fresh machine.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
 STAMP := $(VENV)/.installed
 
-.PHONY: demo local test lint format clean openapi
+# Infrastructure tools, pinned, each in its own virtualenv under .venv-infra (aws-sam-cli and checkov pin
+# conflicting boto3 versions, and neither belongs in the project's environment). `sam build` needs a
+# Python 3.12 (the Lambda runtime): the first of these that really runs 3.12 (a pyenv shim may not).
+INFRA := .venv-infra
+SAM_CLI_VERSION := 1.170.0
+CFN_LINT_VERSION := 1.58.0
+CHECKOV_VERSION := 3.3.30
+INFRA_STAMP := $(INFRA)/.installed-$(SAM_CLI_VERSION)-$(CFN_LINT_VERSION)-$(CHECKOV_VERSION)
+PY312 ?= $(shell for p in python3.12 $(HOME)/.pyenv/versions/3.12*/bin/python3.12 /usr/local/bin/python3.12 /usr/bin/python3.12; do \
+	if "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 12))' >/dev/null 2>&1; then echo "$$p"; break; fi; done)
+SAM := PATH="$(CURDIR)/$(INFRA)/sam/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(INFRA)/sam/bin/sam
+BUILD_DIR := .aws-sam/build
+
+.PHONY: demo local test lint format infra lint-template build scan sizes e2e clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
+
+$(INFRA_STAMP):
+	@test -n "$(PY312)" || { echo "error: sam build needs Python 3.12 (the Lambda runtime) and none was found:"; \
+		echo "  install it (e.g. pyenv install 3.12) or run: make PY312=/path/to/python3.12 test"; exit 1; }
+	rm -rf $(INFRA)
+	$(PY312) -m venv $(INFRA)/sam
+	$(PY312) -m venv $(INFRA)/checkov
+	( $(INFRA)/sam/bin/pip install --quiet "aws-sam-cli==$(SAM_CLI_VERSION)" "cfn-lint==$(CFN_LINT_VERSION)" ) & sam=$$!; \
+	( $(INFRA)/checkov/bin/pip install --quiet "checkov==$(CHECKOV_VERSION)" ) & checkov=$$!; \
+	wait $$sam && wait $$checkov
+	touch $(INFRA_STAMP)
 
 ## demo: start the local stack, generate memories from a real conversation, retrieve them
 demo: $(STAMP)
@@ -22,16 +46,38 @@ demo: $(STAMP)
 local: $(STAMP)
 	$(BIN)/engram local --port $(PORT)
 
-## test: lint and the whole test suite (what CI runs)
-test: $(STAMP)
+## test: lint, the template's lint/build/security scan, and the whole test suite (what CI runs)
+test: $(STAMP) infra
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m engram.api.openapi --check
 	$(BIN)/pytest -q
 
-## openapi: regenerate docs/openapi.json and the README's API reference from the routes
-openapi: $(STAMP)
-	$(BIN)/python -m engram.api.openapi --write
+## infra: cfn-lint + sam validate --lint, sam build (python3.12), checkov on every OpenSearch mode
+infra: lint-template build scan
+
+lint-template: $(INFRA_STAMP)
+	$(INFRA)/sam/bin/cfn-lint template.yaml
+	$(SAM) validate --lint --template template.yaml
+
+build: $(INFRA_STAMP)
+	$(SAM) build --template template.yaml --build-dir $(BUILD_DIR) --parallel
+
+# checkov evaluates conditions with the parameters' defaults (serverless mode, OpenAI secret created), so
+# the domain mode is scanned as a variant too. Every waiver is a Metadata.checkov.skip entry with its reason.
+scan: $(INFRA_STAMP)
+	$(INFRA)/checkov/bin/checkov --file template.yaml --framework cloudformation --skip-download --compact --quiet
+	@mkdir -p .aws-sam
+	sed '/^  OpenSearchMode:/,/^  [A-Za-z]/ s/^    Default: serverless$$/    Default: domain/' template.yaml > .aws-sam/template-domain.yaml
+	@grep -q "Default: domain" .aws-sam/template-domain.yaml || { echo "error: domain variant not rendered"; exit 1; }
+	$(INFRA)/checkov/bin/checkov --file .aws-sam/template-domain.yaml --framework cloudformation --skip-download --compact --quiet
+
+## sizes: the built layer's unzipped size and each function's package size (after `make build`)
+sizes: $(STAMP)
+	$(BIN)/python tests/infrastructure/package_sizes.py $(BUILD_DIR)
+
+## e2e: generate -> poll -> retrieve -> purge against a deployed stack: make e2e STACK=<stack name>
+e2e: $(STAMP)
+	ENGRAM_E2E_STACK="$(STACK)" $(BIN)/pytest -q -m e2e tests/e2e
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -41,4 +87,4 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .engram .aws-sam
+	rm -rf $(VENV) $(INFRA) .engram .aws-sam

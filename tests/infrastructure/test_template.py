@@ -80,3 +80,10 @@ def test_api_routes_in_template_match_the_resolver_routes():
         path = re.sub(r"<[^>]+>", "{}", route.path if isinstance(route.path, str) else route.path.pattern)
         resolver.add((route.method.upper(), path))
     assert declared == resolver
+
+
+@pytest.mark.parametrize("name", [n for n, s in ASL["States"].items() if s["Type"] == "Task"])
+def test_every_task_has_retry_and_catch(name):
+    state = ASL["States"][name]
+    assert state.get("Retry") and state.get("Catch"), name
+    assert all(c["Next"] in ASL["States"] for c in state["Catch"])

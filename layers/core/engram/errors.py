@@ -95,6 +95,12 @@ class IndexNotReady(RetryableError):
     code = "INDEX_NOT_READY"
 
 
+class ScopeBusy(RetryableError):
+    """Another generation holds this scope's consolidation lease; the step retries until it is free."""
+
+    code = "SCOPE_BUSY"
+
+
 class StoreConflict(RetryableError):
     """A conditional write lost a race; the step is retried on fresh state."""
 

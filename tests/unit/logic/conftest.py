@@ -92,6 +92,7 @@ class FakeStore:
         self.blobs: dict[tuple[str, str, str], Any] = {}
         self.api_keys: dict[str, dict[str, Any]] = {}
         self.configs: dict[str, dict[str, Any]] = {}
+        self.leases: dict[tuple[str, str], tuple[str, datetime]] = {}
         self.sessions: dict[tuple[str, str], dict[str, tuple[int, SessionEvent]]] = {}
         self._sequence = 0
         self.listeners: list[Callable[[list[StreamRecord]], None]] = []
@@ -300,6 +301,21 @@ class FakeStore:
             return False
         self.api_keys[key_hash]["revoked"] = True
         return True
+
+    # --- per-scope consolidation lease ---------------------------------------------------------
+
+    def acquire_lease(self, tenant_id: str, scope_key: str, holder: str, now: datetime, seconds: float) -> bool:
+        """Held by ``holder`` until ``now + seconds``; refused while another holder's lease has not expired."""
+        current = self.leases.get((tenant_id, scope_key))
+        if current is not None and current[0] != holder and current[1] >= now:
+            return False
+        self.leases[(tenant_id, scope_key)] = (holder, now + timedelta(seconds=seconds))
+        return True
+
+    def release_lease(self, tenant_id: str, scope_key: str, holder: str) -> None:
+        current = self.leases.get((tenant_id, scope_key))
+        if current is not None and current[0] == holder:
+            del self.leases[(tenant_id, scope_key)]
 
     # --- tenant config ------------------------------------------------------------------------
 

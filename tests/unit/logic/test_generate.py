@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from engram.errors import IndexNotReady, LLMOutputInvalid, RetryableError
+from engram.errors import IndexNotReady, LLMOutputInvalid, RetryableError, ScopeBusy
 from engram.logic.generate import (
     CANDIDATES,
     REQUEST,
     SOURCE,
+    ConsolidationConfig,
     StepContext,
     consolidate,
     extract,
@@ -28,6 +30,7 @@ from engram.models.api import GenerateRequest
 from engram.models.extraction import ConsolidationDecision, Decision
 from engram.models.memory import Action, ManagedTopic, Memory, NewMemory
 from engram.models.operation import OperationStatus, Usage
+from engram.models.session import SessionEvent
 from engram.ports import Change
 
 TENANT = "tenant-a"
@@ -35,6 +38,7 @@ OTHER_TENANT = "tenant-b"
 SCOPE = {"user_id": "u-1"}
 PERSONAL = ManagedTopic.USER_PERSONAL_INFO.value
 PREFERENCES = ManagedTopic.USER_PREFERENCES.value
+PNG = "iVBORw0KGgoAAAAAAAAAAA=="  # the PNG signature and eight zero bytes
 
 
 class RecordingStarter:
@@ -57,8 +61,9 @@ def user_turns(n: int) -> list[dict[str, str]]:
 def begin(store: Any, clock: Any, tenant: str = TENANT, **fields: Any) -> StepContext:
     """A started generation (RUNNING operation and its stored request)."""
     fields.setdefault("scope", SCOPE)
-    if "events" not in fields:
+    if not {"events", "session", "facts"} & set(fields):
         fields.setdefault("messages", user_turns(3))
+    fields = {k: v for k, v in fields.items() if v is not None}
     operation = start_generation(store, RecordingStarter(), clock, tenant, GenerateRequest.model_validate(fields))
     return StepContext(tenant_id=tenant, operation_id=operation.id)
 
@@ -201,7 +206,7 @@ def test_wait_for_operation_gives_up_after_wait_seconds_with_the_running_operati
 # --- load_source ------------------------------------------------------------------------------------
 
 
-def test_load_source_gives_each_message_without_an_id_its_position(store, clock) -> None:
+def test_load_source_gives_each_message_without_an_id_its_position(store, llm, clock) -> None:
     # Given messages of which only the second has an event id
     ctx = begin(
         store,
@@ -226,7 +231,7 @@ def test_load_source_gives_each_message_without_an_id_its_position(store, clock)
     ]
 
 
-def test_load_source_keeps_explicit_event_ids_and_reads_role_model_as_assistant(store, clock) -> None:
+def test_load_source_keeps_explicit_event_ids_and_reads_role_model_as_assistant(store, llm, clock) -> None:
     # Given Memory Bank style events with their own ids, one from role "model"
     ctx = begin(
         store,
@@ -245,7 +250,7 @@ def test_load_source_keeps_explicit_event_ids_and_reads_role_model_as_assistant(
     assert [(e["event_id"], e["role"]) for e in events] == [("e1", "user"), ("e2", "assistant")]
 
 
-def test_load_source_accepts_role_model_in_openai_style_messages(store, clock) -> None:
+def test_load_source_accepts_role_model_in_openai_style_messages(store, llm, clock) -> None:
     # Given a message from role "model"
     ctx = begin(store, clock, messages=[{"role": "user", "content": "hi"}, {"role": "model", "content": "hello"}])
 
@@ -254,6 +259,48 @@ def test_load_source_accepts_role_model_in_openai_style_messages(store, clock) -
 
     # Then it is stored as an assistant turn
     assert [e["role"] for e in store.get_blob(TENANT, ctx.operation_id, SOURCE)] == ["user", "assistant"]
+
+
+def test_load_source_describes_each_image_once_and_a_retry_reuses_the_description(store, llm, clock) -> None:
+    # Given an event with a caption and a photo, and a vision model that describes it for 300 tokens
+    image = {"inline_data": {"mime_type": "image/png", "data": PNG}}
+    ctx = begin(store, clock, events=[{"event_id": "e1", "content": {"role": "user", "parts": [{"text": "my cat"}, image]}}])
+    llm.queue_description("A photo of a   tabby cat on a sofa.", input_tokens=300, output_tokens=12)
+
+    # When the source is loaded, then loaded again (a workflow retry)
+    load(store, llm, clock, ctx)
+    count = load(store, llm, clock, ctx)
+
+    # Then the image became a description line in its event, from one call, recorded in the usage
+    assert count == 1
+    [event] = store.get_blob(TENANT, ctx.operation_id, SOURCE)
+    assert event["event_id"] == "e1"
+    assert event["text"] == "my cat\n[Image: A photo of a tabby cat on a sofa.]"
+    assert event["attachments"] == []
+    assert len(llm.described_images) == 1
+    assert store.get_operation(TENANT, ctx.operation_id).usage == Usage(llm_calls=1, input_tokens=300, output_tokens=12)
+
+
+def test_load_source_of_a_session_keeps_the_events_in_the_time_range_with_their_ids(store, llm, clock) -> None:
+    # Given a stored session of three events, one minute apart
+    times = [clock.now() + timedelta(minutes=i) for i in range(3)]
+    store.append_session_events(
+        TENANT,
+        "s-1",
+        [
+            SessionEvent(event_id=f"e{i}", timestamp=t, content={"role": "user", "parts": [{"text": f"turn {i}"}]})
+            for i, t in enumerate(times)
+        ],
+    )
+    ctx = begin(store, clock, session={"session_id": "s-1", "start_time": times[1].isoformat()})
+
+    # When the source is loaded
+    count = load(store, llm, clock, ctx)
+
+    # Then the events from start_time on are the conversation, with their own ids
+    assert count == 2
+    events = store.get_blob(TENANT, ctx.operation_id, SOURCE)
+    assert [(e["event_id"], e["text"]) for e in events] == [("e1", "turn 1"), ("e2", "turn 2")]
 
 
 # --- extract ----------------------------------------------------------------------------------------
@@ -719,6 +766,192 @@ def _revision(memory: Any, clock: Any) -> Any:
         previous_fact=memory.fact,
         create_time=clock.now(),
     )
+
+
+# --- per-scope serialization ------------------------------------------------------------------------
+
+
+def test_a_second_generation_of_a_scope_waits_until_the_first_is_finalized(store, index, embedder, llm, clock) -> None:
+    # Given a first generation that consolidated a fact which the index has not caught up with yet
+    first = extracted(store, llm, clock, "The user has a cat.")
+    index.lag = True
+    run_consolidate(store, index, embedder, llm, clock, first)
+    second = extracted(store, llm, clock, "The user has a cat.")
+    writes = store.memory_writes
+
+    # When the second consolidates before the first is finalized
+    # Then the scope is busy (a retryable error) and nothing is written
+    with pytest.raises(ScopeBusy):
+        run_consolidate(store, index, embedder, llm, clock, second)
+    assert store.memory_writes == writes
+    assert store.get_operation(TENANT, second.operation_id).result is None
+
+    # When the first is finalized once the index caught up, and the second runs again
+    index.catch_up()
+    finalize(store, index, clock, first)
+    llm.queue_consolidate([decision(0, Decision.NOOP, 0)])
+    result = run_consolidate(store, index, embedder, llm, clock, second)
+
+    # Then the second sees the first's memory and no duplicate is made
+    assert llm.consolidate_prompts[-1].existing == ["The user has a cat."]
+    assert result.generated_memories == []
+    assert [m.fact for m in store.list_memories(TENANT, SCOPE, 10, None)[0]] == ["The user has a cat."]
+
+
+def test_a_generation_of_another_scope_is_not_blocked(store, index, embedder, llm, clock) -> None:
+    # Given a generation holding its scope until Finalize
+    run_consolidate(store, index, embedder, llm, clock, extracted(store, llm, clock, "The user has a cat."))
+
+    # When a generation of another scope consolidates, Then it proceeds
+    other = extracted(store, llm, clock, "The user has a dog.", scope={"user_id": "u-2"})
+    result = run_consolidate(store, index, embedder, llm, clock, other)
+    assert [g.action for g in result.generated_memories] == [Action.CREATED]
+
+
+def test_a_failed_generation_gives_its_scope_back(store, index, embedder, llm, clock) -> None:
+    # Given a generation that consolidated, then failed (its failure was recorded)
+    first = extracted(store, llm, clock, "The user has a cat.")
+    run_consolidate(store, index, embedder, llm, clock, first)
+    record_failure(store, clock, first, {"Error": "States.Timeout", "Cause": "Finalize timed out"})
+
+    # When another generation of the scope consolidates, Then it proceeds
+    second = extracted(store, llm, clock, "The user likes jazz.")
+    result = run_consolidate(store, index, embedder, llm, clock, second)
+    assert [g.memory.fact for g in result.generated_memories] == ["The user likes jazz."]
+
+
+def test_the_lease_of_a_dead_generation_is_taken_over_once_it_expires(store, index, embedder, llm, clock) -> None:
+    # Given a generation that consolidated and then never finished
+    run_consolidate(store, index, embedder, llm, clock, extracted(store, llm, clock, "The user has a cat."))
+    second = extracted(store, llm, clock, "The user likes jazz.")
+    with pytest.raises(ScopeBusy):
+        run_consolidate(store, index, embedder, llm, clock, second)
+
+    # When the lease time has passed, Then another generation of the scope proceeds
+    clock.advance(seconds=ConsolidationConfig().lease_seconds + 1)
+    result = run_consolidate(store, index, embedder, llm, clock, second)
+    assert [g.memory.fact for g in result.generated_memories] == ["The user likes jazz."]
+
+
+# --- generation options ---------------------------------------------------------------------------------
+
+
+def test_pre_extracted_facts_are_consolidated_without_an_extraction_call(store, index, embedder, llm, clock) -> None:
+    # Given a request with facts instead of a conversation
+    ctx = begin(
+        store,
+        clock,
+        messages=None,
+        facts=[{"fact": "The user likes jazz.", "topics": [PREFERENCES, "UNKNOWN"]}, {"fact": "The user likes jazz."}],
+    )
+
+    # When the workflow's steps run
+    load(store, llm, clock, ctx)
+    count = extract(store, llm, clock, ctx)
+    result = run_consolidate(store, index, embedder, llm, clock, ctx)
+
+    # Then the (deduplicated) fact is created without any LLM call
+    assert count == 1
+    assert llm.calls == 0
+    [generated] = result.generated_memories
+    assert (generated.action, generated.memory.fact, generated.memory.topics) == (
+        Action.CREATED,
+        "The user likes jazz.",
+        [PREFERENCES],
+    )
+
+
+def test_disable_consolidation_creates_every_fact_without_looking_for_neighbours(
+    store, index, embedder, llm, clock
+) -> None:
+    # Given a memory close to the candidate, and a request that disables consolidation
+    remember(store, embedder, clock, "The user lives in Lisbon.")
+    ctx = begin(store, clock, disable_consolidation=True)
+    load(store, llm, clock, ctx)
+    llm.queue_extract([fact("The user lives in Porto.")])
+    extract(store, llm, clock, ctx)
+
+    # When consolidation runs
+    result = run_consolidate(store, index, embedder, llm, clock, ctx)
+
+    # Then the candidate is created, with no index search and no consolidation call
+    assert [g.action for g in result.generated_memories] == [Action.CREATED]
+    assert index.queries == []
+    assert llm.consolidate_prompts == []
+
+
+def test_ttl_seconds_and_revision_labels_of_the_request_apply_to_what_it_writes(
+    store, index, embedder, llm, clock
+) -> None:
+    # Given a request with a one-hour TTL and a revision label
+    ctx = begin(store, clock, ttl_seconds=3600, revision_labels={"via": "test"})
+    load(store, llm, clock, ctx)
+    llm.queue_extract([fact("The user likes jazz.")])
+    extract(store, llm, clock, ctx)
+
+    # When consolidation runs
+    [generated] = run_consolidate(store, index, embedder, llm, clock, ctx).generated_memories
+
+    # Then the memory expires in one hour and its revision carries the label
+    assert generated.memory.expire_time == clock.now() + timedelta(hours=1)
+    [revision] = store.list_revisions(TENANT, generated.memory.id)
+    assert revision.labels == {"via": "test"}
+
+
+def test_the_tenants_generate_created_ttl_applies_when_the_request_has_none(store, index, embedder, llm, clock) -> None:
+    # Given a tenant whose generated memories live ten minutes
+    store.put_config(TENANT, {"ttl": {"generate_created_ttl_seconds": 600}}, clock.now())
+    ctx = extracted(store, llm, clock, "The user likes jazz.")
+
+    # When consolidation runs
+    [generated] = run_consolidate(store, index, embedder, llm, clock, ctx).generated_memories
+
+    # Then the memory expires in ten minutes
+    assert generated.memory.expire_time == clock.now() + timedelta(minutes=10)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "expected"),
+    [("MERGE", {"app": "old", "lang": "pt"}), ("OVERWRITE", {"lang": "pt"})],
+)
+def test_metadata_of_an_updated_memory_follows_the_merge_strategy(
+    store, index, embedder, llm, clock, strategy: str, expected: dict[str, str]
+) -> None:
+    # Given a memory with metadata, and a request with other metadata
+    create_memories(
+        store, embedder, clock, TENANT, [NewMemory(scope=SCOPE, fact="The user lives in Lisbon.", metadata={"app": "old"})]
+    )
+    embedder.reset()
+    ctx = begin(store, clock, metadata={"lang": "pt"}, metadata_merge_strategy=strategy)
+    load(store, llm, clock, ctx)
+    llm.queue_extract([fact("The user lives in Porto.")])
+    extract(store, llm, clock, ctx)
+    llm.queue_consolidate([decision(0, Decision.UPDATE, 0, "The user lives in Porto.")])
+
+    # When consolidation updates the memory
+    [generated] = run_consolidate(store, index, embedder, llm, clock, ctx).generated_memories
+
+    # Then its metadata is merged or replaced
+    assert generated.memory.metadata == expected
+
+
+def test_require_exact_match_never_shows_memories_with_other_metadata(store, index, embedder, llm, clock) -> None:
+    # Given a close memory whose metadata differs from the request's
+    create_memories(
+        store, embedder, clock, TENANT, [NewMemory(scope=SCOPE, fact="The user lives in Lisbon.", metadata={"app": "a"})]
+    )
+    embedder.reset()
+    ctx = begin(store, clock, metadata={"app": "b"}, metadata_merge_strategy="REQUIRE_EXACT_MATCH")
+    load(store, llm, clock, ctx)
+    llm.queue_extract([fact("The user lives in Porto.")])
+    extract(store, llm, clock, ctx)
+
+    # When consolidation runs
+    result = run_consolidate(store, index, embedder, llm, clock, ctx)
+
+    # Then the model is not asked and the candidate is created beside it
+    assert llm.consolidate_prompts == []
+    assert [g.action for g in result.generated_memories] == [Action.CREATED]
 
 
 # --- resolve_decisions --------------------------------------------------------------------------------

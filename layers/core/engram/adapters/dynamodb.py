@@ -45,6 +45,7 @@ from pynamodb.attributes import (
 from pynamodb.connection import Connection
 from pynamodb.expressions.condition import Condition
 from pynamodb.exceptions import (
+    DeleteError,
     DoesNotExist,
     PutError,
     TransactWriteError,
@@ -377,6 +378,19 @@ class ApiKeyItem(Model):
     revoked = BooleanAttribute(default=False)
 
 
+class LeaseItem(Model):
+    """The consolidation lease of a scope: ``PK = T#<tenant>#S#<scope_hash>``, ``SK = LEASE``."""
+
+    class Meta(_Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK", default="LEASE")
+    holder = UnicodeAttribute()
+    expires_at = NumberAttribute()  # epoch milliseconds
+    ttl = TTLAttribute(null=True)
+
+
 class ConfigItem(Model):
     """The tenant's configuration document (``PK = T#<tenant>``, ``SK = CONFIG``)."""
 
@@ -414,6 +428,7 @@ class SessionEventItem(Model):
 
 
 _MODELS: tuple[type[Model], ...] = (
+    LeaseItem,
     MemoryItem,
     RevisionItem,
     OperationItem,
@@ -765,6 +780,36 @@ class DynamoMemoryStore:
                 return False
             raise
         return True
+
+    # --- per-scope consolidation lease ---------------------------------------------------------
+
+    def acquire_lease(self, tenant_id: str, scope_key: str, holder: str, now: datetime, seconds: float) -> bool:
+        """Take (or renew) the scope's lease for ``holder`` until ``now + seconds``. True when held; False
+        when another holder's lease has not expired. A dead holder's lease is taken over after expiry."""
+        now_ms = int(now.timestamp() * 1000)
+        item = LeaseItem(
+            scope_pk(tenant_id, scope_key),
+            "LEASE",
+            holder=holder,
+            expires_at=now_ms + int(seconds * 1000),
+            ttl=datetime.fromtimestamp(now_ms / 1000 + seconds + 3600, tz=UTC),
+        )
+        condition = (LeaseItem.pk.does_not_exist()) | (LeaseItem.holder == holder) | (LeaseItem.expires_at < now_ms)
+        try:
+            item.save(condition=condition)
+        except PutError as error:
+            if _is_conditional_failure(error):
+                return False
+            raise
+        return True
+
+    def release_lease(self, tenant_id: str, scope_key: str, holder: str) -> None:
+        """Give the lease up if ``holder`` still has it (otherwise nothing happens)."""
+        try:
+            LeaseItem(scope_pk(tenant_id, scope_key), "LEASE").delete(condition=LeaseItem.holder == holder)
+        except DeleteError as error:
+            if not _is_conditional_failure(error):
+                raise
 
     # --- tenant config ------------------------------------------------------------------------
 

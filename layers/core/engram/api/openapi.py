@@ -129,8 +129,11 @@ def main(argv: list[str] | None = None) -> int:
         readme_path.write_text(readme_text)
         print(f"wrote {spec_path} and the API reference in {readme_path}")
         return 0
-    stale = [p.name for p, text in ((spec_path, spec_text), (readme_path, readme_text))
-             if not p.exists() or p.read_text() != text]
+    stale = [
+        p.name
+        for p, text in ((spec_path, spec_text), (readme_path, readme_text))
+        if not p.exists() or p.read_text() != text
+    ]
     if stale:
         print(f"stale: {', '.join(stale)}; run `make openapi` and commit", file=sys.stderr)
         return 1

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engram.clock import new_id
-from engram.errors import IndexNotReady, LLMOutputInvalid, NotFound, RetryableError
+from engram.errors import IndexNotReady, LLMOutputInvalid, NotFound, RetryableError, ScopeBusy
 from engram.logic import sessions
 from engram.logic.config import expire_at, get_config
 from engram.logic.memories import is_live, revision_for
@@ -227,8 +227,12 @@ def clean_candidates(
 
 @dataclass(frozen=True)
 class ConsolidationConfig:
+    """``neighbours`` per candidate, ``min_similarity`` (cosine) for a neighbour to count, and how long
+    the per-scope lease lasts (``lease_seconds``; a dead holder's lease is taken over after it)."""
+
     neighbours: int = 5
     min_similarity: float = 0.5
+    lease_seconds: float = 120.0
 
 
 def consolidate(
@@ -259,6 +263,10 @@ def consolidate(
 
     request = _request(store, ctx)
     scope = request.scope
+    # Per-scope serialization: one generation at a time reads and changes a scope's memories, from
+    # here until Finalize sees its writes in the index (so the next one finds them as neighbours).
+    if not store.acquire_lease(ctx.tenant_id, scope_hash(scope), ctx.operation_id, clock.now(), config.lease_seconds):
+        raise ScopeBusy("another generation is consolidating this scope")
     usage = Usage()
     vectors = embedder.embed([c.fact for c in candidates])
     usage += Usage(embedding_calls=1)
@@ -450,6 +458,7 @@ def finalize(store: MemoryStore, index: VectorIndex, clock: Clock, ctx: StepCont
     """
     operation = get_operation(store, ctx.tenant_id, ctx.operation_id)
     if operation.done:
+        _release_scope(store, ctx)  # a retry after finishing: make sure the lease is given back
         return operation
     generated = operation.result.generated_memories if operation.result else []
     indexed = index.revisions(ctx.tenant_id, [g.memory.id for g in generated])
@@ -464,7 +473,13 @@ def finalize(store: MemoryStore, index: VectorIndex, clock: Clock, ctx: StepCont
     if lagging:
         raise IndexNotReady(f"{len(lagging)} of {len(generated)} memories not yet indexed")
     store.finish_operation(ctx.tenant_id, ctx.operation_id, OperationStatus.SUCCEEDED, clock.now())
+    _release_scope(store, ctx)
     return get_operation(store, ctx.tenant_id, ctx.operation_id)
+
+
+def _release_scope(store: MemoryStore, ctx: StepContext) -> None:
+    scope = store.get_operation_scope(ctx.tenant_id, ctx.operation_id)
+    store.release_lease(ctx.tenant_id, scope_hash(scope), ctx.operation_id)
 
 
 def record_failure(store: MemoryStore, clock: Clock, ctx: StepContext, error: dict[str, Any]) -> Operation:
@@ -478,6 +493,7 @@ def record_failure(store: MemoryStore, clock: Clock, ctx: StepContext, error: di
         clock.now(),
         OperationError(code=code, message=message),
     )
+    _release_scope(store, ctx)
     return get_operation(store, ctx.tenant_id, ctx.operation_id)
 
 

@@ -18,8 +18,10 @@ from engram.ports import RetrievalMode
 MAX_FACTS = 40
 Filter = Annotated[
     dict[str, Any] | None,
-    Field(description="Metadata/time filter: {key: value}, $eq $ne $gt $gte $lt $lte $in $nin, $and $or $not "
-          "(see engram.logic.filters)."),
+    Field(
+        description="Metadata/time filter: {key: value}, $eq $ne $gt $gte $lt $lte $in $nin, $and $or $not "
+        "(see engram.logic.filters)."
+    ),
 ]
 
 MAX_BATCH = 100

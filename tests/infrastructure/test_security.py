@@ -1,0 +1,252 @@
+"""Least privilege and the deployable shape, asserted on the CloudFormation the SAM template expands to
+(the same expansion `sam deploy` performs): one role per function, only the actions each uses, no
+wildcard actions, ``Resource: "*"`` only where AWS offers no resource-level permission, log retention
+everywhere, the API locked down, alarms and outputs in place."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+
+import pytest
+from engram.local.project import project_root
+
+
+#: AWS managed policies a function role may carry (logging, tracing, reading the stream).
+AWS_MANAGED = {
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+    "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+}
+
+FUNCTIONS = [
+    "ApiFunction",
+    "AuthorizerFunction",
+    "LoadSourceFunction",
+    "ExtractFunction",
+    "ConsolidateFunction",
+    "FinalizeFunction",
+    "RecordFailureFunction",
+    "RetentionFunction",
+    "IndexSyncFunction",
+    "IndexSetupFunction",
+]
+#: CloudWatch Logs delivery APIs (state machine logging) have no resource-level permissions.
+STAR_RESOURCE_ALLOWED = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+MODES = [
+    {},
+    {"OpenSearchMode": "domain"},
+    {"OpenSearchMode": "existing", "OpenSearchService": "es", "OpenSearchEndpoint": "https://search-x.example"},
+    {"OpenSearchMode": "existing", "OpenSearchService": "aoss", "OpenSearchCollectionId": "abc123"},
+    {"LlmProvider": "offline"},
+]
+
+
+def test_every_function_is_declared_and_has_a_role_of_its_own(stack):
+    functions = stack.of_type("AWS::Lambda::Function")
+    assert set(functions) == set(FUNCTIONS)
+    roles = [stack.role_of(name) for name in functions]
+    assert len(set(roles)) == len(roles), roles
+
+
+@pytest.mark.parametrize("params", MODES, ids=lambda p: ",".join(f"{k}={v}" for k, v in p.items()) or "defaults")
+def test_no_wildcard_action_and_star_resources_only_where_unavoidable(stack_for, params):
+    stack = stack_for(**params)
+    documents = [
+        (name, document)
+        for name, props in stack.of_type("AWS::IAM::Role").items()
+        for document in [p["PolicyDocument"] for p in props.get("Policies", [])]
+    ]
+    documents += [(name, p["PolicyDocument"]) for name, p in stack.of_type("AWS::IAM::ManagedPolicy").items()]
+    documents += [(name, p["AccessPolicies"]) for name, p in stack.of_type("AWS::OpenSearchService::Domain").items()]
+    documents += [(name, p["PolicyDocument"]) for name, p in stack.of_type("AWS::SQS::QueuePolicy").items()]
+    assert len(documents) > 10
+    for name, document in documents:
+        for statement in as_list(document["Statement"]):
+            actions = as_list(statement["Action"])
+            assert not [a for a in actions if "*" in a], (name, actions)
+            if "*" in as_list(statement["Resource"]) and statement["Effect"] == "Allow":
+                assert set(actions) <= STAR_RESOURCE_ALLOWED, (name, actions)
+    for role in [stack.role_of(f) for f in stack.of_type("AWS::Lambda::Function")]:
+        assert stack.aws_managed(role) <= AWS_MANAGED, role
+
+
+def test_the_authorizer_can_only_read_api_key_items(stack):
+    role = stack.role_of("AuthorizerFunction")
+    assert stack.actions(role) == {"dynamodb:GetItem"}
+    [statement] = list(stack.statements(role))
+    assert statement["Resource"] == {"Fn::GetAtt": ["Table", "Arn"]}
+    assert stack.aws_managed(role) == {
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
+        "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
+    }
+
+
+def test_no_function_can_delete_or_reshape_the_table(stack):
+    forbidden = {"dynamodb:DeleteTable", "dynamodb:CreateTable", "dynamodb:UpdateTable", "dynamodb:RestoreTableFromBackup"}
+    for function in FUNCTIONS:
+        assert not stack.actions(stack.role_of(function)) & forbidden, function
+    assert stack.template["Resources"]["Table"]["DeletionPolicy"] == "Retain"
+
+
+def test_index_sync_reads_the_stream_but_never_the_table(stack):
+    role = stack.role_of("IndexSyncFunction")
+    assert not {a for a in stack.actions(role) if a.startswith("dynamodb:")}
+    assert "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole" in stack.aws_managed(role)
+
+
+@pytest.mark.parametrize("provider", ["openai", "offline"])
+def test_only_the_functions_that_call_openai_can_read_its_secret(stack_for, provider):
+    stack = stack_for(LlmProvider=provider)
+    readers = {f for f in FUNCTIONS if "secretsmanager:GetSecretValue" in stack.actions(stack.role_of(f))}
+    with_env = {f for f in FUNCTIONS if "ENGRAM_OPENAI_SECRET_ARN" in _env(stack, f)}
+    expected = {"ApiFunction", "ExtractFunction", "ConsolidateFunction"} if provider == "openai" else set()
+    assert readers == with_env == expected
+    assert ("OpenAIApiKeySecret" in stack.resources) is (provider == "openai")
+
+
+def test_no_environment_variable_holds_an_api_key(stack):
+    for function in FUNCTIONS:
+        names = set(_env(stack, function))
+        assert not {n for n in names if re.search(r"API_KEY$|OPENAI_KEY|SECRET$", n)}, (function, names)
+
+
+def test_serverless_collection_is_encrypted_and_names_each_role_with_its_own_permissions(stack):
+    assert {"OpenSearchCollection", "OpenSearchEncryptionPolicy", "OpenSearchNetworkPolicy"} <= set(stack.resources)
+    assert "OpenSearchDomain" not in stack.resources
+    assert stack.props("OpenSearchCollection")["Type"] == "VECTORSEARCH"
+    encryption = stack.props("OpenSearchEncryptionPolicy")
+    assert encryption["Type"] == "encryption" and '"AWSOwnedKey":true' in encryption["Policy"]["Fn::Sub"]
+    text, roles = stack.props("OpenSearchDataAccessPolicy")["Policy"]["Fn::Sub"]
+    rules = json.loads(text)
+    permissions = {
+        tuple(sorted(rule["Principal"])): set(rule["Rules"][0]["Permission"]) for rule in rules
+    }
+    assert permissions == {
+        ("${Api}", "${Consolidate}", "${Finalize}"): {"aoss:DescribeIndex", "aoss:ReadDocument"},
+        ("${IndexSync}",): {"aoss:DescribeIndex", "aoss:ReadDocument", "aoss:WriteDocument"},
+        ("${IndexSetup}",): {"aoss:CreateIndex", "aoss:DescribeIndex", "aoss:UpdateIndex"},
+    }
+    assert roles["Api"] == {"Fn::GetAtt": ["ApiFunctionRole", "Arn"]}
+    for function in ("ApiFunction", "ConsolidateFunction", "FinalizeFunction", "IndexSyncFunction"):
+        assert _env(stack, function)["ENGRAM_OPENSEARCH_SERVICE"] == "aoss"
+        statements = [s for s in stack.statements(stack.role_of(function)) if "aoss:APIAccessAll" in as_list(s["Action"])]
+        assert statements and all(s["Resource"] == {"Fn::GetAtt": ["OpenSearchCollection", "Arn"]} for s in statements)
+
+
+def test_managed_domain_is_encrypted_https_only_with_fine_grained_access(stack_for):
+    stack = stack_for(OpenSearchMode="domain")
+    assert "OpenSearchCollection" not in stack.resources
+    domain = stack.props("OpenSearchDomain")
+    assert domain["EncryptionAtRestOptions"] == {"Enabled": True}
+    assert domain["NodeToNodeEncryptionOptions"] == {"Enabled": True}
+    assert domain["DomainEndpointOptions"]["EnforceHTTPS"] is True
+    security = domain["AdvancedSecurityOptions"]
+    assert security["Enabled"] is True and security["InternalUserDatabaseEnabled"] is False
+    assert security["MasterUserOptions"]["MasterUserARN"] == {"Fn::GetAtt": ["IndexSetupFunctionRole", "Arn"]}
+    assert stack.props("IndexSetup")["FineGrainedAccess"] == "true"
+    # Readers may only GET/POST under the index; only the index sync writes; nobody may touch other paths.
+    api = [s for s in stack.statements(stack.role_of("ApiFunction")) if any(a.startswith("es:") for a in as_list(s["Action"]))]
+    assert [set(s["Action"]) for s in api] == [{"es:ESHttpGet", "es:ESHttpPost"}]
+    assert api[0]["Resource"]["Fn::Sub"].endswith("domain/${OpenSearchName}/${IndexName}/*")
+    assert _env(stack, "ApiFunction")["ENGRAM_OPENSEARCH_SERVICE"] == "es"
+    assert "es:ESHttpDelete" in stack.actions(stack.role_of("IndexSyncFunction"))
+    assert "es:ESHttpDelete" not in stack.actions(stack.role_of("ConsolidateFunction"))
+
+
+def test_existing_endpoint_creates_no_search_resources(stack_for):
+    stack = stack_for(OpenSearchMode="existing", OpenSearchEndpoint="https://search-x.example")
+    assert not {n for n in stack.resources if n.startswith(("OpenSearchDomain", "OpenSearchCollection"))}
+    assert _env(stack, "FinalizeFunction")["ENGRAM_OPENSEARCH_ENDPOINT"] == {"Ref": "OpenSearchEndpoint"}
+    assert stack.props("IndexSetup")["FineGrainedAccess"] == "false"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_function_logs_to_a_group_with_retention(stack, function):
+    group = stack.props(function)["LoggingConfig"]["LogGroup"]
+    assert stack.resources[group["Ref"]]["Type"] == "AWS::Logs::LogGroup"
+    assert stack.props(group["Ref"])["RetentionInDays"] == {"Ref": "LogRetentionDays"}
+
+
+def test_every_log_group_has_retention(stack):
+    groups = stack.of_type("AWS::Logs::LogGroup")
+    assert len(groups) >= len(FUNCTIONS) + 2  # + state machine, API access logs
+    assert all(g.get("RetentionInDays") == {"Ref": "LogRetentionDays"} for g in groups.values())
+
+
+def test_api_has_a_cached_authorizer_throttling_access_logs_and_body_validation(stack):
+    [(name, api)] = stack.of_type("AWS::ApiGateway::RestApi").items()
+    body = api["Body"]
+    authorizer = body["components"]["securitySchemes"]["ApiKeyAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["type"] == "token" and authorizer["authorizerResultTtlInSeconds"] > 0
+    assert body["components"]["securitySchemes"]["ApiKeyAuthorizer"]["name"] == "Authorization"
+    [stage] = stack.of_type("AWS::ApiGateway::Stage").values()
+    [settings] = stage["MethodSettings"]
+    assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRateLimit"}
+    assert settings["ThrottlingBurstLimit"] == {"Ref": "ApiThrottleBurstLimit"}
+    assert settings["DataTraceEnabled"] is False
+    assert stage["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert "$context.requestId" in stage["AccessLogSetting"]["Format"]
+    methods = [(path, verb, op) for path, ops in body["paths"].items() for verb, op in ops.items()]
+    assert methods
+    for path, verb, operation in methods:
+        assert operation.get("security") == [{"ApiKeyAuthorizer": []}], (verb, path)
+        if verb in ("post", "put", "patch"):
+            validator = operation.get("x-amazon-apigateway-request-validator")
+            assert validator and body["x-amazon-apigateway-request-validators"][validator]["validateRequestBody"], (verb, path)
+            assert operation["requestBody"]["required"] is True, (verb, path)
+
+
+def test_alarms_watch_workflow_failures_api_5xx_and_index_sync(stack):
+    alarms = {(a["Namespace"], a["MetricName"]): a for a in stack.of_type("AWS::CloudWatch::Alarm").values()}
+    assert alarms[("AWS/States", "ExecutionsFailed")]["Dimensions"][0]["Value"] == {"Ref": "GenerateMemoriesStateMachine"}
+    api_name = {d["Name"]: d["Value"] for d in alarms[("AWS/ApiGateway", "5XXError")]["Dimensions"]}
+    [rest_api] = stack.of_type("AWS::ApiGateway::RestApi").values()
+    assert api_name["ApiName"] == rest_api["Name"] and api_name["Stage"] == "prod"
+    assert alarms[("AWS/Lambda", "Errors")]["Dimensions"][0]["Value"] == {"Ref": "IndexSyncFunction"}
+    assert alarms[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]["Dimensions"][0]["Value"] == {
+        "Fn::GetAtt": ["IndexSyncFailureQueue", "QueueName"]
+    }
+    assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms.values())
+    mapping = next(iter(stack.of_type("AWS::Lambda::EventSourceMapping").values()))
+    assert mapping["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["IndexSyncFailureQueue", "Arn"]}
+
+
+def test_retention_runs_on_a_schedule(stack):
+    [schedule] = stack.of_type("AWS::Scheduler::Schedule").values()
+    assert schedule["ScheduleExpression"].startswith(("rate(", "cron("))
+    assert schedule["Target"]["Arn"] == {"Fn::GetAtt": ["RetentionFunction", "Arn"]}
+
+
+def test_outputs_used_by_the_readme_the_keys_command_and_e2e(stack):
+    assert {"ApiUrl", "TableName", "StateMachineArn", "OpenAISecretArn", "OpenSearchEndpoint", "AlarmTopicArn"} <= set(
+        stack.template["Outputs"]
+    )
+
+
+def test_layer_is_built_for_python312_and_requirements_mirror_pyproject(stack):
+    layer = stack.template["Resources"]
+    template_layer = [r for r in layer.values() if r["Type"] == "AWS::Lambda::LayerVersion"]
+    assert template_layer and template_layer[0]["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    pyproject = tomllib.loads((project_root() / "pyproject.toml").read_text())
+    lines = (project_root() / "layers/core/requirements.txt").read_text().splitlines()
+    requirements = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    assert sorted(requirements) == sorted(pyproject["project"]["dependencies"])
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def _env(stack, function: str) -> dict:
+    return stack.props(function).get("Environment", {}).get("Variables", {})
