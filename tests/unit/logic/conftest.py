@@ -1,19 +1,24 @@
 """In-memory fakes of the ports for the use-case tests (no AWS, no network, no moto).
 
-- ``FakeStore``: the ``MemoryStore`` port on dicts. ``apply_changes`` is atomic and enforces the guards of
-  the DynamoDB adapter: at most 49 changes; CREATED needs the memory to be absent; UPDATED/DELETED need the
-  stored version to equal ``before.version`` (a write bumps it; a created memory has version 1); a revision
-  id is never written twice; with ``operation_id`` the operation must exist and have no result yet. Any
-  failed guard raises ``StoreConflict`` and writes nothing. Every successful write is published to the
-  store's stream listeners, as the DynamoDB stream would.
-- ``FakeIndex``: the ``VectorIndex`` port with exact cosine search; filters on tenant, scope hash,
-  embedding model, topics and excluded ids before the top ``k`` (no expiry filter: that is the logic's
-  job). ``lag = True`` holds stream changes back until ``catch_up()``.
-- ``CountingEmbedder``: ``OfflineEmbedder`` counting calls and texts.
-- ``ScriptedLLM``: answers extraction/consolidation from queues the test fills; an unqueued call fails.
+- ``FakeStore``: the whole ``MemoryStore`` port on dicts. ``apply_changes`` is atomic and enforces the
+  guards of the DynamoDB adapter: at most 49 changes; CREATED needs the memory to be absent;
+  UPDATED/DELETED need the stored version to equal ``before.version`` (a write bumps it; a created memory
+  has version 1); a revision id is never written twice; with ``operation_id`` the operation must exist
+  and have no result yet. Any failed guard raises ``StoreConflict`` and writes nothing. Memory writes
+  (and retention's deletions) are published to the store's stream listeners, as the DynamoDB stream
+  would. Also: per-scope leases, tenant config, session events and expired keys in the table's layout.
+- ``FakeIndex``: the ``VectorIndex`` port. Filters on tenant, scope hash, embedding model, topics and
+  excluded ids before the top ``k`` (no expiry filter: that is the logic's job); ``dense`` is exact
+  cosine, ``lexical`` counts shared words, ``hybrid`` is the port's min-max fusion of the two.
+  ``lag = True`` holds stream changes back until ``catch_up()``.
+- ``connect_stream(store, index)``: the mirrored stream, through ``engram.logic.indexing.apply_stream_change``.
+- ``CountingEmbedder``: ``OfflineEmbedder`` recording every call (``calls``, ``texts``, ``reset()``).
+- ``ScriptedLLM``: extraction, consolidation and image-description answers queued by the test; a call with
+  nothing queued fails the test; prompts and calls are recorded.
 - ``FixedClock``: a settable clock with ``advance()``.
 
-Test modules get instances through the fixtures below, and the classes through ``fakes``.
+Test modules get instances through the fixtures below (``store`` is already connected to ``index``) and
+the classes through ``fakes``: test files never import each other (``--import-mode=importlib``).
 """
 
 from __future__ import annotations

@@ -25,13 +25,12 @@ from engram.logic.generate import (
     start_generation,
     wait_for_operation,
 )
-from engram.logic.memories import create_memories
+from engram.logic.memories import create_memories, delete_memory
 from engram.models.api import GenerateRequest
 from engram.models.extraction import ConsolidationDecision, Decision
 from engram.models.memory import Action, ManagedTopic, Memory, NewMemory
 from engram.models.operation import OperationStatus, Usage
 from engram.models.session import SessionEvent
-from engram.ports import Change
 
 TENANT = "tenant-a"
 OTHER_TENANT = "tenant-b"
@@ -264,7 +263,9 @@ def test_load_source_accepts_role_model_in_openai_style_messages(store, llm, clo
 def test_load_source_describes_each_image_once_and_a_retry_reuses_the_description(store, llm, clock) -> None:
     # Given an event with a caption and a photo, and a vision model that describes it for 300 tokens
     image = {"inline_data": {"mime_type": "image/png", "data": PNG}}
-    ctx = begin(store, clock, events=[{"event_id": "e1", "content": {"role": "user", "parts": [{"text": "my cat"}, image]}}])
+    ctx = begin(
+        store, clock, events=[{"event_id": "e1", "content": {"role": "user", "parts": [{"text": "my cat"}, image]}}]
+    )
     llm.queue_description("A photo of a   tabby cat on a sofa.", input_tokens=300, output_tokens=12)
 
     # When the source is loaded, then loaded again (a workflow retry)
@@ -412,11 +413,6 @@ def test_extract_offers_every_managed_topic_by_default(store, llm, clock) -> Non
     assert {t.label for t in prompt.topics} == {t.value for t in ManagedTopic}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="clean_candidates (logic/generate.py) drops a candidate's disallowed topic labels but keeps the "
-    "fact with topics=[], so a request limited to `topics` still stores memories outside those topics",
-)
 def test_a_candidate_with_no_allowed_topic_is_not_kept(store, llm, clock) -> None:
     # Given a request limited to preferences and a model that answers with a personal-info fact anyway
     ctx = begin(store, clock, topics=[PREFERENCES])
@@ -707,11 +703,6 @@ def test_a_second_update_of_one_memory_creates_that_candidate_instead(store, ind
     assert len(store.list_memories(TENANT, SCOPE, 10, None)[0]) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="consolidate (logic/generate.py) keeps `d.fact or candidate.fact` then collapses whitespace, so an "
-    "UPDATE whose fact is only whitespace stores an empty memory text instead of the candidate's",
-)
 def test_an_update_with_a_blank_text_keeps_the_candidate_text(store, index, embedder, llm, clock) -> None:
     # Given a model that answers UPDATE with a blank text
     [old] = remember(store, embedder, clock, "The user lives in Lisbon.")
@@ -725,18 +716,11 @@ def test_an_update_with_a_blank_text_keeps_the_candidate_text(store, index, embe
     assert store.get_memory(TENANT, old.id).fact == "The user lives in Porto."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="consolidate (logic/generate.py) sets has_neighbour from raw index hits before dropping neighbours "
-    "that are deleted/expired/out of scope in the store, so a skipped candidate whose only neighbour is stale "
-    "becomes NOOP and is lost, though the model was shown nothing that could hold it",
-)
 def test_a_skipped_candidate_whose_only_neighbour_is_stale_is_created(store, index, embedder, llm, clock) -> None:
     # Given a live memory near candidate 0, and a memory near candidate 1 deleted while the index lags
     [home, cat] = remember(store, embedder, clock, "The user lives in Lisbon.", "The user has a cat.")
     index.lag = True
-    deleted = store.get_memory(TENANT, cat.id)
-    store.apply_changes(TENANT, [Change(Action.DELETED, None, deleted, _revision(deleted, clock))])
+    delete_memory(store, clock, TENANT, cat.id)
     ctx = extracted(store, llm, clock, "The user lives in Porto.", "The user has a cat named Tom.")
     # ... and a model that only answers for candidate 0 (it was shown no memory about a cat)
     llm.queue_consolidate([decision(0, Decision.UPDATE, 0, "The user lives in Porto.")])
@@ -752,20 +736,6 @@ def test_a_skipped_candidate_whose_only_neighbour_is_stale_is_created(store, ind
         (Action.CREATED, "The user has a cat named Tom."),
     ]
     assert home.id == result.generated_memories[0].memory.id
-
-
-def _revision(memory: Any, clock: Any) -> Any:
-    from engram.clock import new_id
-    from engram.models.memory import Revision
-
-    return Revision(
-        id=new_id(),
-        memory_id=memory.id,
-        action=Action.DELETED,
-        fact=memory.fact,
-        previous_fact=memory.fact,
-        create_time=clock.now(),
-    )
 
 
 # --- per-scope serialization ------------------------------------------------------------------------
@@ -919,7 +889,11 @@ def test_metadata_of_an_updated_memory_follows_the_merge_strategy(
 ) -> None:
     # Given a memory with metadata, and a request with other metadata
     create_memories(
-        store, embedder, clock, TENANT, [NewMemory(scope=SCOPE, fact="The user lives in Lisbon.", metadata={"app": "old"})]
+        store,
+        embedder,
+        clock,
+        TENANT,
+        [NewMemory(scope=SCOPE, fact="The user lives in Lisbon.", metadata={"app": "old"})],
     )
     embedder.reset()
     ctx = begin(store, clock, metadata={"lang": "pt"}, metadata_merge_strategy=strategy)
@@ -938,7 +912,11 @@ def test_metadata_of_an_updated_memory_follows_the_merge_strategy(
 def test_require_exact_match_never_shows_memories_with_other_metadata(store, index, embedder, llm, clock) -> None:
     # Given a close memory whose metadata differs from the request's
     create_memories(
-        store, embedder, clock, TENANT, [NewMemory(scope=SCOPE, fact="The user lives in Lisbon.", metadata={"app": "a"})]
+        store,
+        embedder,
+        clock,
+        TENANT,
+        [NewMemory(scope=SCOPE, fact="The user lives in Lisbon.", metadata={"app": "a"})],
     )
     embedder.reset()
     ctx = begin(store, clock, metadata={"app": "b"}, metadata_merge_strategy="REQUIRE_EXACT_MATCH")
@@ -1072,21 +1050,14 @@ def test_finalize_is_idempotent(store, index, embedder, llm, clock) -> None:
     assert again.status is OperationStatus.SUCCEEDED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finalize (logic/generate.py) waits for every CREATED/UPDATED memory to be in the index at a revision "
-    ">= its own, without checking the store: a memory deleted by a later writer before Finalize is never "
-    "indexed again, so Finalize raises IndexNotReady until the workflow gives up and the applied operation ends FAILED",
-)
 def test_finalize_succeeds_when_a_created_memory_was_deleted_by_a_later_writer(
     store, index, embedder, llm, clock
 ) -> None:
-    # Given a consolidation that created a memory, which another writer deleted before Finalize ran
+    # Given a consolidation that created a memory, which the API deleted before Finalize ran
     ctx = extracted(store, llm, clock, "The user lives in Lisbon.")
     [created] = run_consolidate(store, index, embedder, llm, clock, ctx).generated_memories
-    memory = store.get_memory(TENANT, created.memory.id)
-    store.apply_changes(TENANT, [Change(Action.DELETED, None, memory, _revision(memory, clock))])
-    assert index.revisions(TENANT, [memory.id]) == {}  # the index has caught up with the deletion
+    delete_memory(store, clock, TENANT, created.memory.id)  # e.g. DELETE /v1/memories/{id}
+    assert index.revisions(TENANT, [created.memory.id]) == {}  # the index has caught up with the deletion
 
     # When Finalize runs
     operation = finalize(store, index, clock, ctx)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from engram import ports
 from engram.clock import new_id
 from engram.errors import NotFound
-from engram.logic.memories import create_memories, get_memory, retrieve
+from engram.logic.memories import create_memories, delete_memory, get_memory, retrieve
 from engram.models.api import RetrieveRequest
 from engram.models.memory import Action, NewMemory, Revision, Source, StoredMemory
 from engram.ports import Change
@@ -60,14 +62,6 @@ def put_memory(
     revision = Revision(id=memory.revision_id, memory_id=memory.id, action=Action.CREATED, fact=text, create_time=now)
     store.apply_changes(tenant, [Change(Action.CREATED, memory, None, revision)])
     return store.get_memory(tenant, memory.id)
-
-
-def delete_memory(store: Any, clock: Any, tenant: str, memory_id: str) -> None:
-    memory = store.get_memory(tenant, memory_id)
-    revision = Revision(
-        id=new_id(), memory_id=memory_id, action=Action.DELETED, fact=memory.fact, create_time=clock.now()
-    )
-    store.apply_changes(tenant, [Change(Action.DELETED, None, memory, revision)])
 
 
 def query(text: str, scope: dict[str, str] = SCOPE, **fields: Any) -> RetrieveRequest:
@@ -373,3 +367,29 @@ def test_list_mode_never_lists_another_tenant_or_scope(store, index, embedder, c
     # Then nothing is listed
     assert response.memories == []
     assert response.next_page_token is None
+
+
+# --- the fakes themselves --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("port", "fake"),
+    [
+        ("MemoryStore", "FakeStore"),
+        ("VectorIndex", "FakeIndex"),
+        ("LLM", "ScriptedLLM"),
+        ("Embedder", "CountingEmbedder"),
+    ],
+)
+def test_each_fake_has_every_method_of_its_port_with_the_same_parameters(fakes, port: str, fake: str) -> None:
+    # Given a port and the fake these tests use for it
+    protocol = getattr(ports, port)
+    cls = getattr(fakes, fake)
+
+    # Then the fake has each of the port's methods, taking the same parameters (a port that grew shows here)
+    for name, method in vars(protocol).items():
+        if name.startswith("_") or not callable(method):
+            continue
+        assert hasattr(cls, name), f"{fake} lacks {port}.{name}"
+        expected = list(inspect.signature(method).parameters)
+        assert list(inspect.signature(getattr(cls, name)).parameters) == expected, f"{fake}.{name}"

@@ -6,10 +6,8 @@ import pytest
 from engram.models.api import GenerateRequest, RetrieveRequest
 from engram.models.conversation import Event, Message, normalize
 from engram.models.memory import NewMemory
-from engram.models.scope import canonical_scope, scope_hash
+from engram.models.scope import Scope, canonical_scope, scope_hash
 from pydantic import BaseModel, ValidationError
-
-from engram.models.scope import Scope
 
 SCOPE = {"user_id": "u-1"}
 MESSAGES = [{"role": "user", "content": "I live in Lisbon"}]

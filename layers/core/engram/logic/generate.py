@@ -181,7 +181,9 @@ def extract(store: MemoryStore, llm: LLM, clock: Clock, ctx: StepContext) -> int
         candidates = [
             CandidateFact(fact=f.fact, topics=[t for t in f.topics if t in known], event_ids=[]) for f in request.facts
         ]
-        candidates = clean_candidates(candidates, [], [TopicSpec(label=t, description="") for t in known])
+        candidates = clean_candidates(
+            candidates, [], [TopicSpec(label=t, description="") for t in known], require_topic=False
+        )
         store.put_blob(ctx.tenant_id, ctx.operation_id, CANDIDATES, [c.model_dump() for c in candidates])
         return len(candidates)
     raw_events = store.get_blob(ctx.tenant_id, ctx.operation_id, SOURCE) or []
@@ -202,9 +204,16 @@ def extract(store: MemoryStore, llm: LLM, clock: Clock, ctx: StepContext) -> int
 
 
 def clean_candidates(
-    facts: list[CandidateFact], events: list[ConversationEvent], topics: list[TopicSpec]
+    facts: list[CandidateFact],
+    events: list[ConversationEvent],
+    topics: list[TopicSpec],
+    require_topic: bool = True,
 ) -> list[CandidateFact]:
-    """Normalize whitespace, drop blank and duplicate facts, unknown event ids and topics; keep 40."""
+    """Normalize whitespace, drop blank and duplicate facts, unknown event ids and topics; keep 40.
+
+    With ``require_topic`` (extracted facts), a fact none of whose topics is allowed is dropped, so a
+    request limited to some ``topics`` never stores others; pre-extracted ``facts`` may have none.
+    """
     known_events = {e.event_id for e in events}
     known_topics = {t.label for t in topics}
     seen: set[str] = set()
@@ -212,13 +221,14 @@ def clean_candidates(
     for fact in facts:
         text = " ".join(fact.fact.split())[:MAX_FACT_CHARS]
         key = text.lower().rstrip(".")
-        if not text or key in seen:
+        kept_topics = [t for t in dict.fromkeys(fact.topics) if t in known_topics]
+        if not text or key in seen or (require_topic and not kept_topics):
             continue
         seen.add(key)
         out.append(
             CandidateFact(
                 fact=text,
-                topics=[t for t in dict.fromkeys(fact.topics) if t in known_topics],
+                topics=kept_topics,
                 event_ids=[e for e in dict.fromkeys(fact.event_ids) if e in known_events],
             )
         )
@@ -272,7 +282,7 @@ def consolidate(
     usage += Usage(embedding_calls=1)
 
     existing: dict[str, StoredMemory] = {}
-    has_neighbour = [False] * len(candidates)
+    close_ids: list[list[str]] = [[] for _ in candidates]
     neighbour_ids: list[str] = []
     for i, vector in enumerate([] if request.disable_consolidation else vectors):
         hits = index.search(
@@ -284,9 +294,8 @@ def consolidate(
                 k=config.neighbours,
             )
         )
-        close = [h.memory_id for h in hits if h.score >= config.min_similarity]
-        has_neighbour[i] = bool(close)
-        neighbour_ids.extend(close)
+        close_ids[i] = [h.memory_id for h in hits if h.score >= config.min_similarity]
+        neighbour_ids.extend(close_ids[i])
     if neighbour_ids:
         found = store.get_memories(ctx.tenant_id, neighbour_ids)
         for memory_id in dict.fromkeys(neighbour_ids):
@@ -298,6 +307,8 @@ def consolidate(
                 continue
             existing[memory_id] = memory
     existing_list = list(existing.values())
+    # a neighbour counts only if it is live and shown to the model (a stale index hit does not)
+    has_neighbour = [any(memory_id in existing for memory_id in ids) for ids in close_ids]
 
     if existing_list:
         answer = llm.consolidate(
@@ -319,7 +330,9 @@ def consolidate(
     final_text: dict[int, str] = {}
     for d in decisions:
         if d.decision is Decision.UPDATE:
-            final_text[d.candidate] = " ".join((d.fact or candidates[d.candidate].fact).split())[:MAX_FACT_CHARS]
+            final_text[d.candidate] = (" ".join((d.fact or "").split()) or candidates[d.candidate].fact)[
+                :MAX_FACT_CHARS
+            ]
     rewritten = [i for i, text in final_text.items() if text != candidates[i].fact]
     new_vectors = (
         dict(zip(rewritten, embedder.embed([final_text[i] for i in rewritten]), strict=True)) if rewritten else {}
@@ -330,7 +343,7 @@ def consolidate(
     now = clock.now()
     config = get_config(store, ctx.tenant_id)
     created_expire = expire_at(now, request.ttl_seconds or config.ttl.generate_created_ttl_seconds)
-    updated_expire = expire_at(now, request.ttl_seconds or config.ttl.generate_updated_ttl_seconds)
+    updated_ttl = request.ttl_seconds or config.ttl.generate_updated_ttl_seconds
     revision_expire = expire_at(now, config.ttl.revision_ttl_seconds)
     candidate_facts = [c.fact for c in candidates]
     changes: list[Change] = []
@@ -383,7 +396,7 @@ def consolidate(
                     "topics": list(dict.fromkeys([*before.topics, *candidate.topics])),
                     "metadata": metadata,
                     "update_time": now,
-                    "expire_time": updated_expire,
+                    "expire_time": expire_at(now, updated_ttl) if updated_ttl else before.expire_time,
                     "revision_id": new_id(),
                     "source": source,
                     "embedding": new_vectors.get(d.candidate, vectors[d.candidate]),
@@ -461,15 +474,19 @@ def finalize(store: MemoryStore, index: VectorIndex, clock: Clock, ctx: StepCont
         _release_scope(store, ctx)  # a retry after finishing: make sure the lease is given back
         return operation
     generated = operation.result.generated_memories if operation.result else []
-    indexed = index.revisions(ctx.tenant_id, [g.memory.id for g in generated])
+    ids = [g.memory.id for g in generated]
+    indexed = index.revisions(ctx.tenant_id, ids)
+    current = store.get_memories(ctx.tenant_id, ids)
     lagging = []
-    for g in generated:
-        have = indexed.get(g.memory.id)
-        if g.action is Action.DELETED:
-            if have is not None and have <= g.memory.revision_id:
-                lagging.append(g.memory.id)
-        elif have is None or have < g.memory.revision_id:
-            lagging.append(g.memory.id)
+    for memory_id in ids:
+        # compare with the memory's current state: a later writer may have changed or deleted it
+        now_stored = current.get(memory_id)
+        have = indexed.get(memory_id)
+        if now_stored is None:
+            if have is not None:
+                lagging.append(memory_id)
+        elif have is None or have < now_stored.revision_id:
+            lagging.append(memory_id)
     if lagging:
         raise IndexNotReady(f"{len(lagging)} of {len(generated)} memories not yet indexed")
     store.finish_operation(ctx.tenant_id, ctx.operation_id, OperationStatus.SUCCEEDED, clock.now())
