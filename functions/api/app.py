@@ -2,6 +2,7 @@
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from engram.api import idempotency
 from engram.api.app import app
 from engram.observability import logger, metrics, tracer
 
@@ -10,4 +11,5 @@ from engram.observability import logger, metrics, tracer
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict, context: LambdaContext) -> dict:
+    idempotency.register_lambda_context(context)
     return app.resolve(event, context)

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from engram.local.project import load_template, project_root
 
+
 class _NoManagedPolicies:
     def load(self) -> dict[str, str]:
         return {}

@@ -32,7 +32,7 @@ def main(build_dir: str) -> int:
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         unzipped, zipped = unzipped_bytes(folder), zipped_bytes(folder)
         kind = "layer   " if (folder / "python").is_dir() else "function"
-        print(f"{kind} {folder.name:<24} unzipped {unzipped / 1e6:8.2f} MB   zipped {zipped / 1e6:8.2f} MB")
+        print(f"{kind} {folder.name:<24} unzipped {unzipped / 1e3:10.1f} kB   zipped {zipped / 1e3:10.1f} kB")
         if kind.startswith("layer") and unzipped > LAYER_LIMIT_MB * 1e6:
             print(f"  over Lambda's {LAYER_LIMIT_MB} MB unzipped limit", file=sys.stderr)
             return 1

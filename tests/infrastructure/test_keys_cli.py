@@ -67,16 +67,32 @@ def test_a_stack_name_resolves_to_its_table_output():
 
     cloudformation = boto3.client("cloudformation", region_name="us-east-1")
     with Stubber(cloudformation) as stub:
-        outputs = [{"OutputKey": "ApiUrl", "OutputValue": "https://x"}, {"OutputKey": "TableName", "OutputValue": "engram-Table-1"}]
+        outputs = [
+            {"OutputKey": "ApiUrl", "OutputValue": "https://x"},
+            {"OutputKey": "TableName", "OutputValue": "engram-Table-1"},
+        ]
         stub.add_response(
             "describe_stacks",
-            {"Stacks": [{"StackName": "engram", "CreationTime": "2026-01-01T00:00:00Z", "StackStatus": "CREATE_COMPLETE", "Outputs": outputs}]},
+            {
+                "Stacks": [
+                    {
+                        "StackName": "engram",
+                        "CreationTime": "2026-01-01T00:00:00Z",
+                        "StackStatus": "CREATE_COMPLETE",
+                        "Outputs": outputs,
+                    }
+                ]
+            },
             {"StackName": "engram"},
         )
         assert stack_output(cloudformation, "engram", "TableName") == "engram-Table-1"
         stub.add_response(
             "describe_stacks",
-            {"Stacks": [{"StackName": "other", "CreationTime": "2026-01-01T00:00:00Z", "StackStatus": "CREATE_COMPLETE"}]},
+            {
+                "Stacks": [
+                    {"StackName": "other", "CreationTime": "2026-01-01T00:00:00Z", "StackStatus": "CREATE_COMPLETE"}
+                ]
+            },
             {"StackName": "other"},
         )
         with pytest.raises(SystemExit, match="no TableName output"):

@@ -12,7 +12,6 @@ import tomllib
 import pytest
 from engram.local.project import project_root
 
-
 #: AWS managed policies a function role may carry (logging, tracing, reading the stream).
 AWS_MANAGED = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
@@ -93,7 +92,12 @@ def test_the_authorizer_can_only_read_api_key_items(stack):
 
 
 def test_no_function_can_delete_or_reshape_the_table(stack):
-    forbidden = {"dynamodb:DeleteTable", "dynamodb:CreateTable", "dynamodb:UpdateTable", "dynamodb:RestoreTableFromBackup"}
+    forbidden = {
+        "dynamodb:DeleteTable",
+        "dynamodb:CreateTable",
+        "dynamodb:UpdateTable",
+        "dynamodb:RestoreTableFromBackup",
+    }
     for function in FUNCTIONS:
         assert not stack.actions(stack.role_of(function)) & forbidden, function
     assert stack.template["Resources"]["Table"]["DeletionPolicy"] == "Retain"
@@ -129,9 +133,7 @@ def test_serverless_collection_is_encrypted_and_names_each_role_with_its_own_per
     assert encryption["Type"] == "encryption" and '"AWSOwnedKey":true' in encryption["Policy"]["Fn::Sub"]
     text, roles = stack.props("OpenSearchDataAccessPolicy")["Policy"]["Fn::Sub"]
     rules = json.loads(text)
-    permissions = {
-        tuple(sorted(rule["Principal"])): set(rule["Rules"][0]["Permission"]) for rule in rules
-    }
+    permissions = {tuple(sorted(rule["Principal"])): set(rule["Rules"][0]["Permission"]) for rule in rules}
     assert permissions == {
         ("${Api}", "${Consolidate}", "${Finalize}"): {"aoss:DescribeIndex", "aoss:ReadDocument"},
         ("${IndexSync}",): {"aoss:DescribeIndex", "aoss:ReadDocument", "aoss:WriteDocument"},
@@ -140,7 +142,9 @@ def test_serverless_collection_is_encrypted_and_names_each_role_with_its_own_per
     assert roles["Api"] == {"Fn::GetAtt": ["ApiFunctionRole", "Arn"]}
     for function in ("ApiFunction", "ConsolidateFunction", "FinalizeFunction", "IndexSyncFunction"):
         assert _env(stack, function)["ENGRAM_OPENSEARCH_SERVICE"] == "aoss"
-        statements = [s for s in stack.statements(stack.role_of(function)) if "aoss:APIAccessAll" in as_list(s["Action"])]
+        statements = [
+            s for s in stack.statements(stack.role_of(function)) if "aoss:APIAccessAll" in as_list(s["Action"])
+        ]
         assert statements and all(s["Resource"] == {"Fn::GetAtt": ["OpenSearchCollection", "Arn"]} for s in statements)
 
 
@@ -156,7 +160,11 @@ def test_managed_domain_is_encrypted_https_only_with_fine_grained_access(stack_f
     assert security["MasterUserOptions"]["MasterUserARN"] == {"Fn::GetAtt": ["IndexSetupFunctionRole", "Arn"]}
     assert stack.props("IndexSetup")["FineGrainedAccess"] == "true"
     # Readers may only GET/POST under the index; only the index sync writes; nobody may touch other paths.
-    api = [s for s in stack.statements(stack.role_of("ApiFunction")) if any(a.startswith("es:") for a in as_list(s["Action"]))]
+    api = [
+        s
+        for s in stack.statements(stack.role_of("ApiFunction"))
+        if any(a.startswith("es:") for a in as_list(s["Action"]))
+    ]
     assert [set(s["Action"]) for s in api] == [{"es:ESHttpGet", "es:ESHttpPost"}]
     assert api[0]["Resource"]["Fn::Sub"].endswith("domain/${OpenSearchName}/${IndexName}/*")
     assert _env(stack, "ApiFunction")["ENGRAM_OPENSEARCH_SERVICE"] == "es"
@@ -203,13 +211,18 @@ def test_api_has_a_cached_authorizer_throttling_access_logs_and_body_validation(
         assert operation.get("security") == [{"ApiKeyAuthorizer": []}], (verb, path)
         if verb in ("post", "put", "patch"):
             validator = operation.get("x-amazon-apigateway-request-validator")
-            assert validator and body["x-amazon-apigateway-request-validators"][validator]["validateRequestBody"], (verb, path)
+            assert validator and body["x-amazon-apigateway-request-validators"][validator]["validateRequestBody"], (
+                verb,
+                path,
+            )
             assert operation["requestBody"]["required"] is True, (verb, path)
 
 
 def test_alarms_watch_workflow_failures_api_5xx_and_index_sync(stack):
     alarms = {(a["Namespace"], a["MetricName"]): a for a in stack.of_type("AWS::CloudWatch::Alarm").values()}
-    assert alarms[("AWS/States", "ExecutionsFailed")]["Dimensions"][0]["Value"] == {"Ref": "GenerateMemoriesStateMachine"}
+    assert alarms[("AWS/States", "ExecutionsFailed")]["Dimensions"][0]["Value"] == {
+        "Ref": "GenerateMemoriesStateMachine"
+    }
     api_name = {d["Name"]: d["Value"] for d in alarms[("AWS/ApiGateway", "5XXError")]["Dimensions"]}
     [rest_api] = stack.of_type("AWS::ApiGateway::RestApi").values()
     assert api_name["ApiName"] == rest_api["Name"] and api_name["Stage"] == "prod"

@@ -96,3 +96,8 @@ def _response(result: dict[str, Any]) -> Response:
         content_type=content_types.APPLICATION_JSON,
         body="" if body is None else body,
     )
+
+
+def register_lambda_context(context: Any) -> None:
+    """Give Powertools the invocation's context, so an in-progress record expires with the invocation."""
+    _CONFIG.register_lambda_context(context)
