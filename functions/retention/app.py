@@ -3,7 +3,6 @@ in bounded batches, and publish the deleted counts as metrics."""
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-
 from engram import wiring
 from engram.logic.retention import run_retention
 from engram.observability import logger, metrics, tracer

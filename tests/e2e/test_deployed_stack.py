@@ -3,7 +3,9 @@
 Reads the stack's outputs (``ApiUrl``, ``TableName``) through CloudFormation with your AWS credentials
 and region, creates a throw-away API key for a fresh tenant (``engram keys``), then runs
 generate -> poll -> retrieve -> purge, and checks the authorizer's 401/403. ``ENGRAM_E2E_API_KEY`` uses
-an existing key instead (then the key is neither created nor revoked). Costs a few LLM calls.
+an existing key instead (then the key is neither created nor revoked); ``ENGRAM_E2E_API_URL`` overrides
+the ``ApiUrl`` output (an emulator such as LocalStack serves the API at another address). Costs a few
+LLM calls.
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ def outputs() -> dict[str, str]:
     import boto3
 
     [stack] = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    found = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    if os.environ.get("ENGRAM_E2E_API_URL"):
+        found["ApiUrl"] = os.environ["ENGRAM_E2E_API_URL"]
+    return found
 
 
 @pytest.fixture(scope="module")

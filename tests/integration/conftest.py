@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
 from engram import wiring
 from engram.local.client import EngramClient
 from engram.logic.auth import create_api_key

@@ -18,11 +18,13 @@ def _event(text, role="user", event_id=None, timestamp=None):
 
 def test_session_events_append_idempotently_and_list_with_filters(api, scope):
     sid = f"s-{scope['user_id']}"
-    batch = {"events": [
-        _event("Hi, I live in Lisbon.", event_id="e1", timestamp="2026-01-01T10:00:00Z"),
-        _event("Hello!", role="model", event_id="e2", timestamp="2026-01-01T10:00:05Z"),
-        _event("My favorite color is green.", event_id="e3", timestamp="2026-01-01T10:01:00Z"),
-    ]}
+    batch = {
+        "events": [
+            _event("Hi, I live in Lisbon.", event_id="e1", timestamp="2026-01-01T10:00:00Z"),
+            _event("Hello!", role="model", event_id="e2", timestamp="2026-01-01T10:00:05Z"),
+            _event("My favorite color is green.", event_id="e3", timestamp="2026-01-01T10:01:00Z"),
+        ]
+    }
     status, body = api.request("POST", f"/v1/sessions/{sid}/events", batch)
     assert status == 201 and [e["event_id"] for e in body["events"]] == ["e1", "e2", "e3"]
     # re-sending the same batch stores nothing new
@@ -30,8 +32,14 @@ def test_session_events_append_idempotently_and_list_with_filters(api, scope):
     events = api.request("GET", f"/v1/sessions/{sid}/events")[1]["events"]
     assert [e["event_id"] for e in events] == ["e1", "e2", "e3"]
     assert events[1]["content"]["role"] == "assistant"
-    assert [e["event_id"] for e in api.request("GET", f"/v1/sessions/{sid}/events?limit=2")[1]["events"]] == ["e2", "e3"]
-    assert [e["event_id"] for e in api.request("GET", f"/v1/sessions/{sid}/events?role=user")[1]["events"]] == ["e1", "e3"]
+    assert [e["event_id"] for e in api.request("GET", f"/v1/sessions/{sid}/events?limit=2")[1]["events"]] == [
+        "e2",
+        "e3",
+    ]
+    assert [e["event_id"] for e in api.request("GET", f"/v1/sessions/{sid}/events?role=user")[1]["events"]] == [
+        "e1",
+        "e3",
+    ]
     window = f"/v1/sessions/{sid}/events?start_time=2026-01-01T10:00:05Z&end_time=2026-01-01T10:01:00Z"
     assert [e["event_id"] for e in api.request("GET", window)[1]["events"]] == ["e2"]
     assert api.request("GET", f"/v1/sessions/{sid}/events?limit=0")[0] == 422
@@ -41,7 +49,9 @@ def test_session_events_append_idempotently_and_list_with_filters(api, scope):
     # generate from the session: provenance names the session's event ids
     operation = api.generate(scope, session={"session_id": sid}, wait_seconds=20)
     assert operation["status"] == "SUCCEEDED", operation
-    by_fact = {g["memory"]["fact"]: g["memory"]["source"]["event_ids"] for g in operation["result"]["generated_memories"]}
+    by_fact = {
+        g["memory"]["fact"]: g["memory"]["source"]["event_ids"] for g in operation["result"]["generated_memories"]
+    }
     assert by_fact == {"The user lives in Lisbon.": ["e1"], "The user's favorite color is green.": ["e3"]}
 
     assert api.request("DELETE", f"/v1/sessions/{sid}")[0] == 204
@@ -50,8 +60,9 @@ def test_session_events_append_idempotently_and_list_with_filters(api, scope):
 
 
 def test_generate_from_facts_makes_no_extraction_call_and_consolidates(api, scope):
-    first = api.generate(scope, facts=[{"fact": "The user lives in Lisbon.", "topics": ["USER_PERSONAL_INFO"]}],
-                         wait_seconds=20)
+    first = api.generate(
+        scope, facts=[{"fact": "The user lives in Lisbon.", "topics": ["USER_PERSONAL_INFO"]}], wait_seconds=20
+    )
     assert first["status"] == "SUCCEEDED" and first["usage"]["llm_calls"] == 0
     assert [g["action"] for g in first["result"]["generated_memories"]] == ["CREATED"]
     second = api.generate(scope, facts=[{"fact": "The user lives in Porto."}], wait_seconds=20)
@@ -72,12 +83,22 @@ def test_metadata_merge_strategies(api, scope):
     merged = api.generate(scope, facts=[{"fact": "The user lives in Porto."}], metadata={"v": 2}, wait_seconds=20)
     [g] = merged["result"]["generated_memories"]
     assert g["action"] == "UPDATED" and g["memory"]["metadata"] == {"app": "a", "v": 2}
-    over = api.generate(scope, facts=[{"fact": "The user lives in Faro."}], metadata={"x": True},
-                        metadata_merge_strategy="OVERWRITE", wait_seconds=20)
+    over = api.generate(
+        scope,
+        facts=[{"fact": "The user lives in Faro."}],
+        metadata={"x": True},
+        metadata_merge_strategy="OVERWRITE",
+        wait_seconds=20,
+    )
     [g] = over["result"]["generated_memories"]
     assert g["action"] == "UPDATED" and g["memory"]["metadata"] == {"x": True}
-    exact = api.generate(scope, facts=[{"fact": "The user lives in Braga."}], metadata={"x": False},
-                         metadata_merge_strategy="REQUIRE_EXACT_MATCH", wait_seconds=20)
+    exact = api.generate(
+        scope,
+        facts=[{"fact": "The user lives in Braga."}],
+        metadata={"x": False},
+        metadata_merge_strategy="REQUIRE_EXACT_MATCH",
+        wait_seconds=20,
+    )
     [g] = exact["result"]["generated_memories"]
     assert g["action"] == "CREATED"  # the only neighbour has other metadata
 
@@ -97,13 +118,19 @@ def test_config_round_trip_and_validation(tenant_client, scope):
     assert status == 200 and saved["custom_topics"] == config["custom_topics"]
     assert client.request("GET", "/v1/config")[1] == saved
     # the extractor only gets the enabled topics: a personal-info statement yields nothing now
-    op = client.generate(scope, messages=[{"role": "user", "content": "I live in Lisbon. I love jazz."}], wait_seconds=20)
+    op = client.generate(
+        scope, messages=[{"role": "user", "content": "I live in Lisbon. I love jazz."}], wait_seconds=20
+    )
     assert [g["memory"]["fact"] for g in op["result"]["generated_memories"]] == ["The user loves jazz."]
     # direct creates get the default TTL
     memory = client.create(scope, "x")
     assert memory["expire_time"] is not None
-    for bad in ({"custom_topics": [{"label": "USER_PREFERENCES", "description": "dup"}]},
-                {"ttl": {"create_ttl_seconds": 1}}, {"managed_topics": ["NOPE"]}, {"unknown": 1}):
+    for bad in (
+        {"custom_topics": [{"label": "USER_PREFERENCES", "description": "dup"}]},
+        {"ttl": {"create_ttl_seconds": 1}},
+        {"managed_topics": ["NOPE"]},
+        {"unknown": 1},
+    ):
         assert client.request("PUT", "/v1/config", bad)[0] == 422, bad
 
 

@@ -45,8 +45,9 @@ def test_keys_are_scoped_by_tenant_and_route(api, scope, tenant_client):
     assert api.request("POST", "/v1/memories", {"scope": scope, "fact": "mine"}, headers=headers)[0] == 201
     status, created = other.request("POST", "/v1/memories", {"scope": scope, "fact": "theirs"}, headers=headers)
     assert status == 201 and created["fact"] == "theirs"
-    status, _ = api.request("POST", "/v1/memories/batch", {"memories": [{"scope": scope, "fact": "x"}]},
-                            headers=headers)
+    status, _ = api.request(
+        "POST", "/v1/memories/batch", {"memories": [{"scope": scope, "fact": "x"}]}, headers=headers
+    )
     assert status == 201
 
 
@@ -57,8 +58,11 @@ def test_a_concurrent_duplicate_is_409(api, scope, local_stack):
     local_stack.runtime.before_invoke = lambda fn, event: time.sleep(1.0) if fn == "ExtractFunction" else None
     results = {}
     try:
-        thread = threading.Thread(target=lambda: results.setdefault(
-            "first", api.request("POST", "/v1/memories/generate", body, headers=headers)))
+        thread = threading.Thread(
+            target=lambda: results.setdefault(
+                "first", api.request("POST", "/v1/memories/generate", body, headers=headers)
+            )
+        )
         thread.start()
         time.sleep(0.8)
         # When the same request arrives meanwhile

@@ -14,8 +14,11 @@ def tenants(tenant_client, scope):
     memory = a.create(scope, "The user lives in Lisbon.", metadata={"k": "v"})
     operation = a.generate(scope, messages=[{"role": "user", "content": "I work as a nurse."}], wait_seconds=20)
     sid = f"session-{scope['user_id']}"
-    a.request("POST", f"/v1/sessions/{sid}/events", {"events": [
-        {"event_id": "e1", "content": {"role": "user", "parts": [{"text": "I like tea."}]}}]})
+    a.request(
+        "POST",
+        f"/v1/sessions/{sid}/events",
+        {"events": [{"event_id": "e1", "content": {"role": "user", "parts": [{"text": "I like tea."}]}}]},
+    )
     a.request("PUT", "/v1/config", {"custom_topics": [{"label": "SECRET_TOPIC", "description": "A's"}]})
     deadline = time.monotonic() + 10
     while len(a.retrieve(scope, "user", top_k=10)["memories"]) < 2 and time.monotonic() < deadline:
@@ -67,8 +70,11 @@ def test_b_generation_in_the_same_scope_never_consolidates_with_a(tenants, scope
 def test_b_sessions_and_config_are_separate(tenants):
     a, b, _, _, sid = tenants
     # B appends an event with the same session id and event id: it lands in B's own session
-    status, _ = b.request("POST", f"/v1/sessions/{sid}/events", {"events": [
-        {"event_id": "e1", "content": {"role": "user", "parts": [{"text": "B's event"}]}}]})
+    status, _ = b.request(
+        "POST",
+        f"/v1/sessions/{sid}/events",
+        {"events": [{"event_id": "e1", "content": {"role": "user", "parts": [{"text": "B's event"}]}}]},
+    )
     assert status == 201
     [b_event] = b.request("GET", f"/v1/sessions/{sid}/events")[1]["events"]
     [a_event] = a.request("GET", f"/v1/sessions/{sid}/events")[1]["events"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from engram import wiring
 from engram.errors import IndexUnavailable
 from engram.local.lambda_runtime import FunctionError

@@ -22,8 +22,8 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-import operator
 import json
+import operator
 import struct
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
@@ -43,7 +43,6 @@ from pynamodb.attributes import (
     VersionAttribute,
 )
 from pynamodb.connection import Connection
-from pynamodb.expressions.condition import Condition
 from pynamodb.exceptions import (
     DeleteError,
     DoesNotExist,
@@ -51,15 +50,16 @@ from pynamodb.exceptions import (
     TransactWriteError,
     UpdateError,
 )
+from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from engram.errors import Conflict, InvalidInput, PayloadTooLarge, StoreConflict
 from engram.clock import new_id
+from engram.errors import Conflict, InvalidInput, PayloadTooLarge, StoreConflict
+from engram.logic.filters import And, Comparison, Node, Not, Or
 from engram.models.conversation import Content
 from engram.models.memory import Action, Revision, Source, StoredMemory
-from engram.models.session import SessionEvent
 from engram.models.operation import (
     Operation,
     OperationError,
@@ -67,8 +67,8 @@ from engram.models.operation import (
     OperationStatus,
     Usage,
 )
-from engram.logic.filters import And, Comparison, Node, Not, Or
 from engram.models.scope import canonical_scope, scope_hash
+from engram.models.session import SessionEvent
 from engram.ports import Change
 
 MAX_STORED_REQUEST_BYTES = 350_000
@@ -780,6 +780,15 @@ class DynamoMemoryStore:
                 return False
             raise
         return True
+
+    def scan_memories(self, tenant_id: str | None = None) -> Iterator[StoredMemory]:
+        """Every memory item of the table (or of one tenant), in no particular order: a full Scan,
+        for rebuilding the index (``reindex``) only."""
+        condition = MemoryItem.sk == "M"
+        if tenant_id is not None:
+            condition &= MemoryItem.tenant_id == tenant_id
+        for item in MemoryItem.scan(condition, page_size=200):
+            yield item.to_domain()
 
     # --- per-scope consolidation lease ---------------------------------------------------------
 

@@ -18,7 +18,8 @@ from engram.local.lambda_runtime import ACCOUNT_ID, FunctionError, LambdaRuntime
 from engram.observability import logger
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
-LOCAL_RETENTION_PATH = "/_local/retention"  # dev only: what the schedule does in AWS
+# dev-only routes of the local stack, running a function that in AWS a schedule or an operator invokes
+LOCAL_FUNCTIONS = {"/_local/retention": "RetentionFunction", "/_local/reindex": "ReindexFunction"}
 STAGE = "prod"
 
 
@@ -77,23 +78,28 @@ class ApiFront:
         self._server.shutdown()
         self._server.server_close()
 
-    def _run_retention(self, authorization: str) -> tuple[int, dict[str, str], bytes]:
-        """Run the retention function now (the local stack has no scheduler); needs a valid API key."""
+    def _run_local(self, authorization: str, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        """Run a scheduled/operator function now (the local stack has no scheduler); needs a valid API key.
+        The request body (JSON, optional) is the function's event."""
         try:
             self.runtime.invoke(
                 "AuthorizerFunction",
                 {
                     "type": "TOKEN",
                     "authorizationToken": authorization,
-                    "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:local/{STAGE}/POST{LOCAL_RETENTION_PATH}",
+                    "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:local/{STAGE}/POST{path}",
                 },
             )
         except FunctionError:
             return _error(401, "UNAUTHENTICATED", "missing or unknown API key")
         try:
-            result = self.runtime.invoke("RetentionFunction", {"source": "engram.local", "max_items": 5000})
+            event = json.loads(body) if body else {}
+        except ValueError:
+            return _error(400, "INVALID_JSON", "the request body is not valid JSON")
+        try:
+            result = self.runtime.invoke(LOCAL_FUNCTIONS[path], event if isinstance(event, dict) else {})
         except FunctionError as error:
-            return _error(500, "INTERNAL", f"retention failed: {error.message}")
+            return _error(500, "INTERNAL", f"{LOCAL_FUNCTIONS[path]} failed: {error.message}")
         return 200, {"Content-Type": "application/json"}, json.dumps(result).encode()
 
     def handle(
@@ -104,8 +110,8 @@ class ApiFront:
         authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
         if not authorization:
             return _error(401, "UNAUTHENTICATED", "missing Authorization header")
-        if path == LOCAL_RETENTION_PATH and method == "POST":
-            return self._run_retention(authorization)
+        if path in LOCAL_FUNCTIONS and method == "POST":
+            return self._run_local(authorization, path, body)
         try:
             policy = self.runtime.invoke(
                 "AuthorizerFunction",

@@ -8,7 +8,6 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from engram.errors import PayloadTooLarge
-
 from engram.models.conversation import MAX_EVENT_ID_CHARS, Content
 
 MAX_APPEND = 100

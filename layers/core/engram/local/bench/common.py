@@ -75,3 +75,61 @@ def environment(**values: str | None) -> Iterator[None]:
             else:
                 os.environ[key] = value
         wiring.reset()
+
+
+class _CopyOncePerTransaction:
+    """Stands in for the ``copy`` module inside ``moto.dynamodb.models`` during a transaction: the
+    first ``deepcopy`` of an object is made, later ones of the same object return that same copy."""
+
+    def __init__(self, real: Any) -> None:
+        import threading
+
+        self._real = real
+        self._local = threading.local()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        self._local.copies = {}
+        try:
+            yield
+        finally:
+            self._local.copies = None
+
+    def deepcopy(self, value: Any, *args: Any) -> Any:
+        copies = getattr(self._local, "copies", None)
+        if copies is None:
+            return self._real.deepcopy(value, *args)
+        if id(value) not in copies:
+            copies[id(value)] = (value, self._real.deepcopy(value, *args))
+        return copies[id(value)][1]
+
+
+@contextlib.contextmanager
+def fast_emulator_transactions() -> Iterator[None]:
+    """Make the emulator's ``TransactWriteItems`` copy each table once per transaction.
+
+    moto 5.2.5 backs up the whole table once per *item* of a transaction (for its rollback), so a
+    49-memory transaction on a table of a few thousand items takes seconds, growing with the table.
+    A backup taken once per table is the same snapshot (all are taken before any write), so this
+    changes the emulator's speed, not its behaviour. The benchmarks measure Engram, not moto.
+    """
+    import moto.dynamodb.models as models
+
+    backend = models.DynamoDBBackend
+    original = backend.transact_write_items
+    shim = _CopyOncePerTransaction(models.copy)
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        with shim.transaction():
+            return original(self, transact_items)
+
+    models.copy = shim  # type: ignore[assignment]
+    backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        backend.transact_write_items = original  # type: ignore[method-assign]
+        models.copy = shim._real  # type: ignore[assignment]

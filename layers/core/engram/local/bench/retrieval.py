@@ -29,7 +29,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from engram.local.bench.common import environment, parse_list, percentile, table, write_json
+from engram.local.bench.common import (
+    environment,
+    fast_emulator_transactions,
+    parse_list,
+    percentile,
+    table,
+    write_json,
+)
 from engram.local.bench.locomo import CATEGORIES, Conversation, Question, load_dataset
 
 MODES = ("dense", "lexical", "hybrid")
@@ -135,32 +142,36 @@ def run(
     conversations = load_dataset(data, limit)
     run_id = uuid.uuid4().hex[:8]
     figures = {mode: ModeFigures(ks) for mode in modes}
-    with tempfile.TemporaryDirectory(prefix="engram-bench-") as folder, LocalStack(data_dir=folder) as stack:
-        with environment(ENGRAM_EMBEDDER=embedder):
-            client = EngramClient(stack.api_url, stack.api_key or "", timeout=600)
-            model = wiring.embedder()
-            llm = wiring.llm() if source == "generated" else None
-            memories = failed = 0
-            index_seconds = 0.0
-            for conversation in conversations:
-                scope = {"bench": "locomo", "conversation": conversation.name, "run": run_id}
-                started = time.perf_counter()
-                if source == "generated":
-                    ids, failures = _generate_sessions(client, scope, conversation)
-                    failed += failures
-                else:
-                    ids = _store_turns(client, scope, conversation)
-                _wait_indexed(DEV_TENANT, ids)
-                index_seconds += time.perf_counter() - started
-                memories += len(ids)
-                for mode in modes:
-                    for k in ks:
-                        for question in conversation.questions:
-                            began = time.perf_counter()
-                            answer = client.retrieve(scope, question.question, top_k=k, mode=mode)
-                            latency = (time.perf_counter() - began) * 1000
-                            found = {e for m in answer["memories"] for e in m["memory"]["source"]["event_ids"]}
-                            figures[mode].add(k, question, found, latency)
+    with (
+        fast_emulator_transactions(),
+        tempfile.TemporaryDirectory(prefix="engram-bench-") as folder,
+        LocalStack(data_dir=folder) as stack,
+        environment(ENGRAM_EMBEDDER=embedder),
+    ):
+        client = EngramClient(stack.api_url, stack.api_key or "", timeout=600)
+        model = wiring.embedder()
+        llm = wiring.llm() if source == "generated" else None
+        memories = failed = 0
+        index_seconds = 0.0
+        for conversation in conversations:
+            scope = {"bench": "locomo", "conversation": conversation.name, "run": run_id}
+            started = time.perf_counter()
+            if source == "generated":
+                ids, failures = _generate_sessions(client, scope, conversation)
+                failed += failures
+            else:
+                ids = _store_turns(client, scope, conversation)
+            _wait_indexed(DEV_TENANT, ids)
+            index_seconds += time.perf_counter() - started
+            memories += len(ids)
+            for mode in modes:
+                for k in ks:
+                    for question in conversation.questions:
+                        began = time.perf_counter()
+                        answer = client.retrieve(scope, question.question, top_k=k, mode=mode)
+                        latency = (time.perf_counter() - began) * 1000
+                        found = {e for m in answer["memories"] for e in m["memory"]["source"]["event_ids"]}
+                        figures[mode].add(k, question, found, latency)
     turns = sum(len(c.turns) for c in conversations)
     skipped = sum(c.skipped_questions for c in conversations)
     questions = sum(len(c.questions) for c in conversations)
