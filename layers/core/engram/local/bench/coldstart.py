@@ -149,6 +149,15 @@ def _layer_distributions(requirements: Path) -> list[Any]:
     return list(seen.values())
 
 
+def _distribution_bytes(dist: Any) -> int:
+    total = 0
+    for entry in dist.files or []:
+        path = Path(str(dist.locate_file(entry)))
+        if "__pycache__" not in entry.parts and ".." not in entry.parts and path.is_file():
+            total += path.stat().st_size
+    return total
+
+
 def package_sizes(root: Path) -> dict[str, Any]:
     """Sizes of each function's code folder and of the core layer (see the module docstring)."""
     from engram.local.project import functions
@@ -177,20 +186,7 @@ def package_sizes(root: Path) -> dict[str, Any]:
                 continue
             layer_files.append((path, f"python/{entry}"))
     engram_bytes = sum(p.stat().st_size for p, name in layer_files if name.startswith("python/engram/"))
-    biggest = sorted(
-        (
-            (
-                dist.metadata["Name"],
-                sum(
-                    Path(str(dist.locate_file(f))).stat().st_size
-                    for f in dist.files or []
-                    if Path(str(dist.locate_file(f))).is_file() and "__pycache__" not in f.parts
-                ),
-            )
-            for dist in distributions
-        ),
-        key=lambda item: -item[1],
-    )
+    biggest = sorted(((d.metadata["Name"], _distribution_bytes(d)) for d in distributions), key=lambda x: -x[1])
     sizes["layer"] = {
         "unzipped_bytes": sum(p.stat().st_size for p, _ in layer_files),
         "zipped_bytes": _zipped_size(layer_files),
@@ -242,11 +238,12 @@ def run(runs: int = 5, out: TextIO = sys.stdout) -> dict[str, Any]:
         print(f"\n(no code yet for: {', '.join(document['missing'])})", file=out)
     print("\nDeployment packages (the layer is shared by every function):\n", file=out)
     size_rows = [
-        [name, _mb(item["unzipped_bytes"]), _mb(item["zipped_bytes"])] for name, item in sizes["functions"].items()
+        [f"{name} (code)", _kb(item["unzipped_bytes"]), _kb(item["zipped_bytes"])]
+        for name, item in sizes["functions"].items()
     ]
     layer = sizes["layer"]
-    size_rows.append(["core layer (engram + dependencies)", _mb(layer["unzipped_bytes"]), _mb(layer["zipped_bytes"])])
-    print(table(["package", "unzipped MB", "zipped MB"], size_rows), file=out)
+    size_rows.append(["core layer (engram + dependencies)", _kb(layer["unzipped_bytes"]), _kb(layer["zipped_bytes"])])
+    print(table(["package", "unzipped KB", "zipped KB"], size_rows), file=out)
     largest = ", ".join(f"{item['name']} {_mb(item['bytes'])} MB" for item in layer["largest"])
     print(
         f"\nLayer: {layer['distributions']} distributions; engram itself {_mb(layer['engram_bytes'])} MB; "
@@ -254,6 +251,10 @@ def run(runs: int = 5, out: TextIO = sys.stdout) -> dict[str, Any]:
         file=out,
     )
     return document
+
+
+def _kb(size: int) -> str:
+    return f"{size / 1000:,.1f}"
 
 
 def _mb(size: int) -> str:
