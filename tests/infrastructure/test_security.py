@@ -30,6 +30,7 @@ FUNCTIONS = [
     "RetentionFunction",
     "IndexSyncFunction",
     "IndexSetupFunction",
+    "ReindexFunction",
 ]
 #: CloudWatch Logs delivery APIs (state machine logging) have no resource-level permissions.
 STAR_RESOURCE_ALLOWED = {
@@ -136,7 +137,7 @@ def test_serverless_collection_is_encrypted_and_names_each_role_with_its_own_per
     permissions = {tuple(sorted(rule["Principal"])): set(rule["Rules"][0]["Permission"]) for rule in rules}
     assert permissions == {
         ("${Api}", "${Consolidate}", "${Finalize}"): {"aoss:DescribeIndex", "aoss:ReadDocument"},
-        ("${IndexSync}",): {"aoss:DescribeIndex", "aoss:ReadDocument", "aoss:WriteDocument"},
+        ("${IndexSync}", "${Reindex}"): {"aoss:DescribeIndex", "aoss:ReadDocument", "aoss:WriteDocument"},
         ("${IndexSetup}",): {"aoss:CreateIndex", "aoss:DescribeIndex", "aoss:UpdateIndex"},
     }
     assert roles["Api"] == {"Fn::GetAtt": ["ApiFunctionRole", "Arn"]}
@@ -146,6 +147,27 @@ def test_serverless_collection_is_encrypted_and_names_each_role_with_its_own_per
             s for s in stack.statements(stack.role_of(function)) if "aoss:APIAccessAll" in as_list(s["Action"])
         ]
         assert statements and all(s["Resource"] == {"Fn::GetAtt": ["OpenSearchCollection", "Arn"]} for s in statements)
+
+
+@pytest.mark.parametrize("policy", ["OpenSearchReadPolicy", "OpenSearchWritePolicy"])
+def test_every_role_with_index_access_is_named_by_the_collection_domain_and_role_mapping(stack_for, policy):
+    """A function given an OpenSearch policy must also be named where OpenSearch itself authorizes it:
+    the collection's data access policy, the domain's access policy and the fine-grained role mapping."""
+    stack = stack_for(OpenSearchMode="domain")
+    roles = {
+        stack.role_of(f) for f in FUNCTIONS if {"Ref": policy} in stack.props(stack.role_of(f))["ManagedPolicyArns"]
+    }
+    assert roles
+    named = {
+        p["Fn::GetAtt"][0]
+        for p in stack.props("OpenSearchDomain")["AccessPolicies"]["Statement"][0]["Principal"]["AWS"]
+    }
+    assert roles <= named
+    setup = stack.props("IndexSetup")
+    mapped = setup["ReaderRoleArns"] if policy == "OpenSearchReadPolicy" else setup["WriterRoleArns"]
+    assert roles == {r["Fn::GetAtt"][0] for r in mapped}
+    _, variables = stack_for().props("OpenSearchDataAccessPolicy")["Policy"]["Fn::Sub"]
+    assert roles <= {v["Fn::GetAtt"][0] for v in variables.values()}
 
 
 def test_managed_domain_is_encrypted_https_only_with_fine_grained_access(stack_for):

@@ -156,6 +156,12 @@ class FakeStore:
             token = base64.urlsafe_b64encode(json.dumps(list(self._sort_key(page[-1]))).encode()).decode()
         return [m.model_copy(deep=True) for m in page], token
 
+    def scan_memories(self, tenant_id: str | None = None) -> Iterator[StoredMemory]:
+        """Every memory (of one tenant, or all), like the adapter's full scan."""
+        for (t, _), memory in list(self.memories.items()):
+            if tenant_id is None or t == tenant_id:
+                yield memory.model_copy(deep=True)
+
     def iter_memories(
         self,
         tenant_id: str,

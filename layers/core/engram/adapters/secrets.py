@@ -1,7 +1,8 @@
 """Secrets Manager, through Powertools parameters: the one place a deployed stack reads the OpenAI key.
 
 The value is cached in the process for ``max_age`` seconds (Powertools' own cache), so a warm function
-does not call Secrets Manager per request, and a rotated key is picked up within ``max_age``.
+does not call Secrets Manager per request. The wiring builds one OpenAI client per process, so a rotated
+key reaches new execution environments (update the function configuration to recycle warm ones).
 """
 
 from __future__ import annotations
