@@ -19,7 +19,7 @@ PY312 ?= $(shell for p in python3.12 $(HOME)/.pyenv/versions/3.12*/bin/python3.1
 SAM := PATH="$(CURDIR)/$(INFRA)/sam/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(INFRA)/sam/bin/sam
 BUILD_DIR := .aws-sam/build
 
-.PHONY: demo local test lint format infra lint-template build scan sizes e2e clean
+.PHONY: demo local test lint format infra lint-template build scan sizes e2e clean openapi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +50,12 @@ local: $(STAMP)
 test: $(STAMP) infra
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python -m engram.api.openapi --check
 	$(BIN)/pytest -q
+
+## openapi: regenerate docs/openapi.json and the README's API reference from the routes
+openapi: $(STAMP)
+	$(BIN)/python -m engram.api.openapi --write
 
 ## infra: cfn-lint + sam validate --lint, sam build (python3.12), checkov on every OpenSearch mode
 infra: lint-template build scan
