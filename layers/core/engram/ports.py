@@ -88,6 +88,8 @@ class IndexDocument:
     revision_id: str
     update_time: datetime
     expire_time: datetime | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    create_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,8 @@ class IndexQuery:
     exclude_ids: list[str] = field(default_factory=list)
     text: str | None = None
     mode: RetrievalMode = "dense"
+    filter: Node | None = None
+    """The request's metadata/time filter (``engram.logic.filters``), applied inside the search."""
 
 
 class VectorIndex(Protocol):

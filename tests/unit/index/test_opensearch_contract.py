@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import threading
@@ -24,11 +25,13 @@ from engram.adapters.opensearch import (
     index_body,
     knn_query_body,
     lexical_query_body,
+    metadata_filter_query,
     revisions_query_body,
     search_body,
     search_pipeline_body,
 )
 from engram.errors import ConfigurationError, IndexUnavailable
+from engram.logic.filters import parse as parse_filter
 from engram.ports import IndexDocument, IndexQuery
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
@@ -81,8 +84,18 @@ def expected_mapping(engine: str, space_type: str) -> dict[str, Any]:
                 "embedding_model": {"type": "keyword"},
                 "revision_id": {"type": "keyword"},
                 "fact": {"type": "text", "analyzer": "english"},
+                "create_time": {"type": "date"},
                 "update_time": {"type": "date"},
                 "expire_time": {"type": "date"},
+                "meta": {
+                    "type": "nested",
+                    "properties": {
+                        "k": {"type": "keyword"},
+                        "s": {"type": "keyword"},
+                        "n": {"type": "double"},
+                        "b": {"type": "boolean"},
+                    },
+                },
                 "embedding": {
                     "type": "knn_vector",
                     "dimension": 1536,
@@ -303,8 +316,90 @@ def test_document_body() -> None:
         "revision_id": "r1",
         "update_time": "2026-01-01T00:00:00.000Z",
         "expire_time": "2026-02-01T12:00:00.250Z",
+        "meta": [],
     }
     assert "expire_time" not in document_body(make_doc())
+
+
+def test_document_body_indexes_metadata_as_typed_nested_entries() -> None:
+    """Given metadata of every value type, when building the body, then each key is one ``meta`` entry
+    with its value in the field of its type, and the create time is indexed."""
+    doc = dataclasses.replace(
+        make_doc(),
+        metadata={"lang": "pt", "priority": 2, "score": 0.5, "pinned": True},
+        create_time=datetime(2025, 12, 31, tzinfo=UTC),
+    )
+    body = document_body(doc)
+    assert body["meta"] == [
+        {"k": "lang", "s": "pt"},
+        {"k": "pinned", "b": True},
+        {"k": "priority", "n": 2},
+        {"k": "score", "n": 0.5},
+    ]
+    assert body["create_time"] == "2025-12-31T00:00:00.000Z"
+
+
+def _nested(key: str, condition: dict) -> dict:
+    return {"nested": {"path": "meta", "query": {"bool": {"filter": [{"term": {"meta.k": key}}, condition]}}}}
+
+
+def test_metadata_filter_translation() -> None:
+    """Given a filter with every operator, when translating it, then each comparison is a nested query on
+    the typed value field, negations are must_not, and times are range queries on the date fields."""
+    node = parse_filter(
+        {
+            "lang": "pt",
+            "priority": {"$gte": 2, "$ne": 5},
+            "tag": {"$in": ["a", 1, True], "$nin": ["x"]},
+            "$or": [{"pinned": True}, {"$not": {"create_time": {"$lt": "2026-01-01T00:00:00Z"}}}],
+        }
+    )
+    assert metadata_filter_query(node) == {
+        "bool": {
+            "filter": [
+                _nested("lang", {"term": {"meta.s": "pt"}}),
+                _nested("priority", {"range": {"meta.n": {"gte": 2}}}),
+                {"bool": {"must_not": [_nested("priority", {"term": {"meta.n": 5}})]}},
+                _nested(
+                    "tag",
+                    {
+                        "bool": {
+                            "should": [
+                                {"terms": {"meta.b": [True]}},
+                                {"terms": {"meta.n": [1]}},
+                                {"terms": {"meta.s": ["a"]}},
+                            ],
+                            "minimum_should_match": 1,
+                        }
+                    },
+                ),
+                {
+                    "bool": {
+                        "must_not": [
+                            _nested(
+                                "tag", {"bool": {"should": [{"terms": {"meta.s": ["x"]}}], "minimum_should_match": 1}}
+                            )
+                        ]
+                    }
+                },
+                {
+                    "bool": {
+                        "should": [
+                            _nested("pinned", {"term": {"meta.b": True}}),
+                            {"bool": {"must_not": [{"range": {"create_time": {"lt": "2026-01-01T00:00:00Z"}}}]}},
+                        ],
+                        "minimum_should_match": 1,
+                    }
+                },
+            ]
+        }
+    }
+
+
+def test_the_filter_goes_inside_the_knn_clause() -> None:
+    query = dataclasses.replace(make_query(k=3), filter=parse_filter({"lang": "pt"}))
+    knn_filter = knn_query_body(query, NOW)["query"]["knn"]["embedding"]["filter"]["bool"]["filter"]
+    assert knn_filter[-1] == _nested("lang", {"term": {"meta.s": "pt"}})
 
 
 def test_revisions_and_delete_query_bodies() -> None:

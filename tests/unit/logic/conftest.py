@@ -461,6 +461,10 @@ class FakeIndex:
             and doc.embedding_model == query.embedding_model
             and memory_id not in excluded
             and (not topics or not topics.isdisjoint(doc.topics))
+            and (
+                query.filter is None
+                or matches(query.filter, doc.metadata, doc.create_time or doc.update_time, doc.update_time)
+            )
         ]
         if query.k <= 0:
             return []

@@ -217,11 +217,6 @@ def test_retrieve_lexical_makes_no_embedding_call(store, index, embedder, clock)
     assert [m.memory.fact for m in response.memories] == ["The user is allergic to peanuts."]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="retrieve (logic/memories.py) parses request.filter but applies it only in list mode: a search with "
-    "a query ignores the filter (DESIGN.md §3: filter applies to retrieval and purge)",
-)
 def test_retrieve_with_a_query_applies_the_metadata_filter(store, index, embedder, clock) -> None:
     # Given the same fact with two different metadata values
     [pt, _] = create_memories(

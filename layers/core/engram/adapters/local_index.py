@@ -37,6 +37,7 @@ import Stemmer
 
 from engram.clock import SystemClock
 from engram.errors import ConfigurationError
+from engram.logic.filters import Node, matches
 from engram.ports import Clock, IndexDocument, IndexHit, IndexQuery
 
 try:  # POSIX only: serialises writers in different processes sharing one data dir.
@@ -167,6 +168,12 @@ class _Lexicon:
     bm25: Any = None  # bm25s.BM25, None when no document has a term
 
 
+def _passes(node: Node, doc: IndexDocument) -> bool:
+    """The request's metadata/time filter, evaluated like DynamoDB does (``engram.logic.filters``)."""
+    create_time = _utc(doc.create_time or doc.update_time)
+    return matches(node, doc.metadata, create_time, _utc(doc.update_time))
+
+
 def _utc(ts: datetime) -> datetime:
     return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
 
@@ -189,6 +196,8 @@ def _encode(doc: IndexDocument) -> dict[str, Any]:
         "revision_id": doc.revision_id,
         "update_time": doc.update_time.isoformat(),
         "expire_time": doc.expire_time.isoformat() if doc.expire_time else None,
+        "metadata": dict(doc.metadata),
+        "create_time": doc.create_time.isoformat() if doc.create_time else None,
         "embedding": base64.b64encode(raw).decode("ascii"),
     }
 
@@ -206,6 +215,8 @@ def _decode(item: dict[str, Any]) -> IndexDocument:
         revision_id=item["revision_id"],
         update_time=datetime.fromisoformat(item["update_time"]),
         expire_time=datetime.fromisoformat(item["expire_time"]) if item["expire_time"] else None,
+        metadata=dict(item.get("metadata") or {}),
+        create_time=datetime.fromisoformat(item["create_time"]) if item.get("create_time") else None,
     )
 
 
@@ -295,6 +306,7 @@ class LocalIndex:
                 and memory_id not in excluded
                 and (not topics or not topics.isdisjoint(entry.doc.topics))
                 and (entry.doc.expire_time is None or _utc(entry.doc.expire_time) > now)
+                and (query.filter is None or _passes(query.filter, entry.doc))
             ]
             lexical = self._bm25_hits(query, candidates) if query.mode != "dense" and candidates else []
         if not candidates:

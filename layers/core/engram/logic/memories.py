@@ -282,6 +282,7 @@ def retrieve(
             topics=request.topics,
             text=request.query,
             mode=request.mode,
+            filter=node,
         )
     )
     stored = store.get_memories(tenant_id, [hit.memory_id for hit in hits])

@@ -11,7 +11,9 @@ For each conversation, in a scope of its own, through the HTTP API of an in-proc
   memories' provenance (``source.event_ids``).
 
 Then, for every answerable question (categories 1-4 that have evidence), for each mode and each k:
-``POST /v1/memories/retrieve`` with ``top_k = k``. Evidence recall@k is the share of the question's
+``POST /v1/memories/retrieve`` with ``top_k = k`` (dense and lexical search are exact, so one request
+with the largest k gives every smaller k as its prefix; hybrid, which fuses each list's own top k,
+gets one request per k). Evidence recall@k is the share of the question's
 evidence turns among the event ids of the k memories returned; hit@k is 1 when at least one is.
 Both are averaged over questions, overall and per category. Index time is from the first write to
 the moment the index holds every memory; query latency is the client-side time of each retrieve
@@ -54,13 +56,15 @@ class ModeFigures:
     categories: list[int] = field(default_factory=list)  # per question, in order
     latencies_ms: list[float] = field(default_factory=list)
 
-    def add(self, k: int, question: Question, found: set[str], latency_ms: float) -> None:
+    def add(self, k: int, question: Question, found: set[str], latency_ms: float | None) -> None:
+        """Record one question's result at ``k`` (and the request's latency, once per request)."""
         matched = len(question.evidence & found)
         self.recall.setdefault(k, []).append(matched / len(question.evidence))
         self.hit.setdefault(k, []).append(1.0 if matched else 0.0)
         if k == self.ks[0]:
             self.categories.append(question.category)
-        self.latencies_ms.append(latency_ms)
+        if latency_ms is not None:
+            self.latencies_ms.append(latency_ms)
 
     def summary(self, category: int | None = None) -> dict[str, Any]:
         keep = [i for i, c in enumerate(self.categories) if category is None or c == category]
@@ -165,13 +169,18 @@ def run(
             index_seconds += time.perf_counter() - started
             memories += len(ids)
             for mode in modes:
-                for k in ks:
-                    for question in conversation.questions:
+                # Dense and lexical search are exact, so their top k is the first k of their top max(k):
+                # one request at max(k) gives every k. Hybrid fuses each list's own top k: one request per k.
+                per_k = mode == "hybrid"
+                for question in conversation.questions:
+                    for k in ks if per_k else [ks[-1]]:
                         began = time.perf_counter()
                         answer = client.retrieve(scope, question.question, top_k=k, mode=mode)
                         latency = (time.perf_counter() - began) * 1000
-                        found = {e for m in answer["memories"] for e in m["memory"]["source"]["event_ids"]}
-                        figures[mode].add(k, question, found, latency)
+                        ranked = [m["memory"]["source"]["event_ids"] for m in answer["memories"]]
+                        for cut in [k] if per_k else ks:
+                            found = {e for ids in ranked[:cut] for e in ids}
+                            figures[mode].add(cut, question, found, latency if cut == k else None)
     turns = sum(len(c.turns) for c in conversations)
     skipped = sum(c.skipped_questions for c in conversations)
     questions = sum(len(c.questions) for c in conversations)
