@@ -3,7 +3,7 @@
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from engram.api import idempotency
-from engram.api.app import app
+from engram.api.app import resolve
 from engram.observability import logger, metrics, tracer
 
 
@@ -12,4 +12,4 @@ from engram.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict, context: LambdaContext) -> dict:
     idempotency.register_lambda_context(context)
-    return app.resolve(event, context)
+    return resolve(event, context)

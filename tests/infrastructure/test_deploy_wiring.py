@@ -4,8 +4,10 @@ and the deploy-time index setup (custom resource) that creates the index and map
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -23,7 +25,6 @@ from engram.adapters.opensearch import (
 )
 from engram.errors import ConfigurationError
 from engram.local.project import project_root
-from moto import mock_aws
 
 
 class Recorder:
@@ -77,14 +78,14 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[pytest.MonkeyPatch]:
 
 
 @pytest.mark.parametrize("stored", ["sk-test-123", '{"api_key": "sk-test-123"}'])
-def test_the_openai_key_is_read_from_the_secret_when_no_env_key_is_set(env, stored):
+def test_the_openai_key_is_read_from_the_secret_when_no_env_key_is_set(env, stored, local_stack):
     """Given a deployed function (secret ARN, no OPENAI_API_KEY), when the wiring needs the key, then it
     is the secret's value (bare or as JSON)."""
     from aws_lambda_powertools.utilities import parameters
 
-    with mock_aws():
+    with contextlib.nullcontext():  # Secrets Manager of the session's emulator (mock_aws would reset it)
         arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
-            Name="engram-openai", SecretString=stored
+            Name=f"engram-openai-{uuid.uuid4().hex[:8]}", SecretString=stored
         )["ARN"]
         parameters.clear_caches()
         env.setenv("ENGRAM_OPENAI_SECRET_ARN", arn)
@@ -96,12 +97,14 @@ def test_the_openai_key_is_read_from_the_secret_when_no_env_key_is_set(env, stor
         assert wiring.openai_api_key(settings) == "sk-test-123"
 
 
-def test_an_empty_secret_is_a_configuration_error_that_says_how_to_fill_it(env):
+def test_an_empty_secret_is_a_configuration_error_that_says_how_to_fill_it(env, local_stack):
     """Given the stack's secret was created empty, when the key is needed, then the error names the fix."""
     from aws_lambda_powertools.utilities import parameters
 
-    with mock_aws():
-        arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(Name="engram-empty")["ARN"]
+    with contextlib.nullcontext():  # Secrets Manager of the session's emulator (mock_aws would reset it)
+        arn = boto3.client("secretsmanager", region_name="us-east-1").create_secret(
+            Name=f"engram-empty-{uuid.uuid4().hex[:8]}"
+        )["ARN"]
         parameters.clear_caches()
         env.setenv("ENGRAM_OPENAI_SECRET_ARN", arn)
         env.delenv("OPENAI_API_KEY", raising=False)

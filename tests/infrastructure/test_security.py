@@ -115,7 +115,11 @@ def test_only_the_functions_that_call_openai_can_read_its_secret(stack_for, prov
     stack = stack_for(LlmProvider=provider)
     readers = {f for f in FUNCTIONS if "secretsmanager:GetSecretValue" in stack.actions(stack.role_of(f))}
     with_env = {f for f in FUNCTIONS if "ENGRAM_OPENAI_SECRET_ARN" in _env(stack, f)}
-    expected = {"ApiFunction", "LoadSourceFunction", "ExtractFunction", "ConsolidateFunction"} if provider == "openai" else set()
+    expected = (
+        {"ApiFunction", "LoadSourceFunction", "ExtractFunction", "ConsolidateFunction"}
+        if provider == "openai"
+        else set()
+    )
     assert readers == with_env == expected
     assert ("OpenAIApiKeySecret" in stack.resources) is (provider == "openai")
 

@@ -113,14 +113,21 @@ def test_purge_dry_run_counts_and_force_deletes(api, scope):
 
 def test_similarity_search_applies_the_filter_before_top_k(api, scope):
     # Given ten close matches in English and one in Portuguese
-    api.create_batch([{"scope": scope, "fact": f"The user likes green tea number {i}.", "metadata": {"lang": "en"}}
-                      for i in range(10)])
+    api.create_batch(
+        [
+            {"scope": scope, "fact": f"The user likes green tea number {i}.", "metadata": {"lang": "en"}}
+            for i in range(10)
+        ]
+    )
     pt = api.create(scope, "The user likes green tea.", metadata={"lang": "pt"})
     _wait_indexed(api, scope, "green tea", 11)
     # When searching with top_k=1 and a filter on the Portuguese one
     for mode in ("dense", "lexical", "hybrid"):
-        status, body = api.request("POST", "/v1/memories/retrieve", {
-            "scope": scope, "query": "green tea", "top_k": 1, "mode": mode, "filter": {"lang": "pt"}})
+        status, body = api.request(
+            "POST",
+            "/v1/memories/retrieve",
+            {"scope": scope, "query": "green tea", "top_k": 1, "mode": mode, "filter": {"lang": "pt"}},
+        )
         # Then it is found, whatever the ten others score
         assert status == 200, body
         assert [m["memory"]["id"] for m in body["memories"]] == [pt["id"]], mode

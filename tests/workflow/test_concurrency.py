@@ -16,18 +16,21 @@ CONVERSATIONS = [
 def test_concurrent_generations_on_one_scope_leave_no_duplicates(api, scope):
     # Given four generations with overlapping facts, started at the same time for one scope
     with ThreadPoolExecutor(max_workers=4) as pool:
-        started = list(pool.map(lambda text: api.generate(scope, messages=[{"role": "user", "content": text}]),
-                                CONVERSATIONS))
+        started = list(
+            pool.map(lambda text: api.generate(scope, messages=[{"role": "user", "content": text}]), CONVERSATIONS)
+        )
     operations = [api.wait(op["id"], timeout=180) for op in started]
     # Then all succeed, and each distinct fact is stored exactly once
     assert [op["status"] for op in operations] == ["SUCCEEDED"] * 4, operations
     facts = Counter(m["memory"]["fact"] for m in api.retrieve(scope, page_size=100)["memories"])
-    assert facts == Counter({
-        "The user lives in Lisbon.": 1,
-        "The user likes jazz.": 1,
-        "The user works as a nurse.": 1,
-        "The user has a dog named Pico.": 1,
-    })
+    assert facts == Counter(
+        {
+            "The user lives in Lisbon.": 1,
+            "The user likes jazz.": 1,
+            "The user works as a nurse.": 1,
+            "The user has a dog named Pico.": 1,
+        }
+    )
     created = Counter(
         g["memory"]["fact"] for op in operations for g in op["result"]["generated_memories"] if g["action"] == "CREATED"
     )

@@ -193,12 +193,18 @@ class OpenAIEmbedder:
             raise EmbeddingUnavailable(f"{what} sent a malformed response: {error.message}") from error
         except openai.APIError as error:
             raise _map_api_error(error, EmbeddingUnavailable, what) from error
-        data = sorted(response.data, key=lambda item: item.index)
-        if [item.index for item in data] != list(range(len(batch))):
+        except ValueError as error:  # a body that is not JSON (json.JSONDecodeError is a ValueError)
+            raise EmbeddingUnavailable(f"{what} sent a response that is not JSON: {error}") from error
+        try:
+            data = sorted(response.data, key=lambda item: item.index)
+            indices = [item.index for item in data]
+            raw_vectors = [[float(v) for v in item.embedding] for item in data]
+        except (AttributeError, TypeError, ValueError) as error:
+            raise EmbeddingUnavailable(f"{what} sent a malformed response: {error}") from error
+        if indices != list(range(len(batch))):
             raise EmbeddingUnavailable(f"{what} returned {len(data)} vectors for {len(batch)} texts")
         vectors = []
-        for item in data:
-            vector = [float(v) for v in item.embedding]
+        for vector in raw_vectors:
             if len(vector) != self.dimension:
                 raise ConfigurationError(
                     f"{what} returned vectors of {len(vector)} floats; ENGRAM_EMBEDDING_DIMENSION is {self.dimension}"

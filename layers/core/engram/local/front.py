@@ -59,6 +59,25 @@ class ApiFront:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
+            def __getattr__(self, name: str) -> Any:
+                """Any other method (HEAD, OPTIONS, TRACE...) gets a JSON 405, never http.server's HTML 501."""
+                if not name.startswith("do_"):
+                    raise AttributeError(name)
+                return self._not_allowed
+
+            def _not_allowed(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(min(length, MAX_BODY_BYTES))
+                status, headers, body = _error(405, "METHOD_NOT_ALLOWED", f"{self.command} is not supported")
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
                 return
 

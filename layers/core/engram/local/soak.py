@@ -23,8 +23,10 @@ revision + re-sends that started another operation. ``duplicates`` = extra copie
 
 ``run_soak(api_url, api_key, options)`` runs against a local stack already running in this process
 (its handlers read this process's environment, which the soak points at the scripted server for the
-duration); the command starts its own. Exit status 1 when anything is lost or duplicated or a failed
-operation has no error.
+duration); the command starts its own. Exit status 1 when anything is lost or duplicated, a failed
+operation has no error, a stored memory comes from no accepted operation (``unaccounted``) or search
+cannot find one (``not_indexed``). The emulator's transactions are sped up for the run
+(``engram.local.bench.common.fast_emulator_transactions``: the same behaviour, fewer table copies).
 """
 
 from __future__ import annotations
@@ -349,7 +351,13 @@ def audit(client: EngramClient, outcomes: list[Outcome], scopes: list[dict[str, 
     """The figures (see the module docstring) and the details behind every non-zero problem figure."""
     reader = _Reader(client)
     figures: Counter[str] = Counter()
-    details: dict[str, list[str]] = {"lost": [], "duplicates": [], "failed_without_error": [], "unaccounted": []}
+    details: dict[str, list[str]] = {
+        "lost": [],
+        "duplicates": [],
+        "failed_without_error": [],
+        "unaccounted": [],
+        "not_indexed": [],
+    }
     errors: Counter[str] = Counter()
     failures: list[dict[str, Any]] = []
     accepted: set[str] = set()
@@ -413,7 +421,10 @@ def audit(client: EngramClient, outcomes: list[Outcome], scopes: list[dict[str, 
             body = {"scope": scope, "query": "the user", "mode": "dense", "top_k": 100}
             status, payload = client.request("POST", "/v1/memories/retrieve", body)
             found = {hit["memory"]["id"] for hit in payload["memories"]} if status == 200 else set()
-            figures["not_indexed"] += sum(1 for m in memories if m["id"] not in found)
+            for memory in memories:
+                if memory["id"] not in found:
+                    figures["not_indexed"] += 1
+                    details["not_indexed"].append(f"memory {memory['id']} is not found by similarity search")
     for name in ("succeeded", "failed_with_error", "failed_without_error", "still_running", "lost", "duplicates"):
         figures.setdefault(name, 0)
     for name in ("rejected", "resent", "resend_new_operation", "unaccounted", "not_indexed"):
@@ -480,7 +491,8 @@ def run_soak(api_url: str, api_key: str, options: SoakOptions = SoakOptions()) -
     figures["elapsed_seconds"] = round(elapsed, 1)
     figures["generations_per_second"] = round(figures["accepted"] / elapsed, 2) if elapsed else 0.0
     report["options"] = asdict(options)
-    report["ok"] = figures["lost"] == 0 and figures["duplicates"] == 0 and figures["failed_without_error"] == 0
+    problems = ("lost", "duplicates", "failed_without_error", "unaccounted", "not_indexed")
+    report["ok"] = all(figures[name] == 0 for name in problems)
     return report
 
 
