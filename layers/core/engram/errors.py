@@ -41,6 +41,18 @@ class Conflict(EngramError):
     http_status = 409
 
 
+class IdempotencyKeyReused(InvalidInput):
+    """This Idempotency-Key was used with a different body."""
+
+    code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class IdempotencyInProgress(Conflict):
+    """A request with this Idempotency-Key is still running."""
+
+    code = "IDEMPOTENCY_IN_PROGRESS"
+
+
 class Unauthorized(EngramError):
     """Missing or unknown API key."""
 

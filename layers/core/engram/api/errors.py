@@ -11,10 +11,6 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
 
 from engram.errors import EngramError, RetryableError
 from engram.observability import logger
@@ -79,14 +75,6 @@ def register(app: APIGatewayRestResolver) -> None:
     @app.not_found
     def _not_found(_: NotFoundError) -> Response:
         return error_response(404, "NOT_FOUND", "no such route")
-
-    @app.exception_handler(IdempotencyValidationError)
-    def _key_reused(_: IdempotencyValidationError) -> Response:
-        return error_response(422, "IDEMPOTENCY_KEY_REUSED", "this Idempotency-Key was used with a different body")
-
-    @app.exception_handler(IdempotencyAlreadyInProgressError)
-    def _in_progress(_: IdempotencyAlreadyInProgressError) -> Response:
-        return error_response(409, "IDEMPOTENCY_IN_PROGRESS", "a request with this Idempotency-Key is still running")
 
     @app.exception_handler(json.JSONDecodeError)
     def _bad_json(_: json.JSONDecodeError) -> Response:
