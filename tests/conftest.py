@@ -44,3 +44,17 @@ def api(local_stack: object) -> object:
 def scope() -> dict[str, str]:
     """A fresh scope per test, so tests sharing the stack never see each other's memories."""
     return {"user_id": f"u-{uuid.uuid4().hex[:10]}"}
+
+
+@pytest.fixture
+def scripted_llm(local_stack: object) -> Iterator[object]:
+    """Point the local stack's handlers at a scripted OpenAI-compatible server (the real OpenAI adapters),
+    then restore offline mode."""
+    from engram.local.bench.common import environment
+    from engram.local.scripted_llm import ScriptedLLMServer
+
+    with (
+        ScriptedLLMServer() as server,
+        environment(ENGRAM_PROVIDER="openai", OPENAI_BASE_URL=server.base_url, OPENAI_API_KEY="test"),
+    ):
+        yield server

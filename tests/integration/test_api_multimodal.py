@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-from collections.abc import Iterator
 
 import pytest
-from engram import wiring
-from engram.local.scripted_llm import ScriptedLLMServer
 from engram.models.conversation import MAX_IMAGE_BYTES, MAX_IMAGES
 
 CHAT_PATH = "/v1/chat/completions"
@@ -101,24 +97,6 @@ def test_offline_the_caption_is_extracted_with_the_images_event_as_provenance(ap
     assert generated["memory"]["fact"] == "The user has a dog named Rex."
     assert generated["memory"]["source"]["event_ids"] == ["photo-1"]
     assert operation["usage"]["llm_calls"] == 2
-
-
-@pytest.fixture
-def scripted_llm(local_stack) -> Iterator[ScriptedLLMServer]:
-    """Point the stack's handlers at a scripted server (OpenAI adapters), then restore offline mode."""
-    saved = {k: os.environ.get(k) for k in ("ENGRAM_PROVIDER", "OPENAI_BASE_URL", "OPENAI_API_KEY")}
-    with ScriptedLLMServer() as server:
-        os.environ.update({"ENGRAM_PROVIDER": "openai", "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test"})
-        wiring.reset()
-        try:
-            yield server
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-            wiring.reset()
 
 
 def test_with_a_vision_model_the_description_is_extracted_from_the_images_event(api, scope, scripted_llm):

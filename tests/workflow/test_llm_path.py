@@ -5,31 +5,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 
-import pytest
 from engram import wiring
-from engram.local.scripted_llm import EMBEDDINGS_PATH, ScriptedLLMServer, Status
+from engram.local.scripted_llm import EMBEDDINGS_PATH, Status
 
 CHAT_PATH = "/v1/chat/completions"
-
-
-@pytest.fixture
-def scripted_llm(local_stack) -> Iterator[ScriptedLLMServer]:
-    """Point the stack's handlers at a scripted server (OpenAI adapters), then restore offline mode."""
-    saved = {k: os.environ.get(k) for k in ("ENGRAM_PROVIDER", "OPENAI_BASE_URL", "OPENAI_API_KEY")}
-    with ScriptedLLMServer() as server:
-        os.environ.update({"ENGRAM_PROVIDER": "openai", "OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test"})
-        wiring.reset()
-        try:
-            yield server
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-            wiring.reset()
 
 
 def test_generation_through_openai_structured_outputs_with_usage_and_a_429_retry(api, scope, scripted_llm):
