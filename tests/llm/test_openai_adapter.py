@@ -26,9 +26,9 @@ from engram.local.scripted_llm import (
     Status,
     offline_chat_responder,
 )
-from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt, managed_topics
 from engram.models.conversation import ConversationEvent
 from engram.models.extraction import Decision
+from engram.models.prompts import ConsolidationPrompt, ExtractionPrompt, managed_topics
 
 FACT = {"fact": "The user lives in Lisbon.", "topics": ["USER_PERSONAL_INFO"], "event_ids": ["e1"]}
 

@@ -20,8 +20,9 @@ from engram.local.scripted_llm import (
     Status,
     offline_chat_responder,
 )
-from engram.logic.multimodal import DESCRIBE_IMAGE_SYSTEM, describe_attachments
+from engram.logic.multimodal import describe_attachments
 from engram.models.conversation import ConversationEvent, InlineData
+from engram.models.prompts import DESCRIBE_IMAGE_SYSTEM
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4
 DATA = base64.b64encode(JPEG).decode()

@@ -4,20 +4,21 @@ one adapter module in ``engram.adapters`` implementing one of these; tests use i
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from engram.models.index import IndexDocument, IndexHit, IndexQuery
 from engram.models.memory import Action, Revision, StoredMemory
 from engram.models.operation import Operation, OperationError, OperationResult, OperationStatus, Usage
 
 if TYPE_CHECKING:
-    from engram.logic.filters import Node
-    from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt
     from engram.models.conversation import InlineData
     from engram.models.extraction import ConsolidationOutput, ExtractionOutput, ImageDescription
+    from engram.models.filters import Node
+    from engram.models.prompts import ConsolidationPrompt, ExtractionPrompt
     from engram.models.session import SessionEvent
 
 T = TypeVar("T", bound=BaseModel)
@@ -72,62 +73,6 @@ class Embedder(Protocol):
     offline: bool
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
-
-
-@dataclass(frozen=True)
-class IndexDocument:
-    """What the vector index holds for one memory (a projection of the DynamoDB item)."""
-
-    tenant_id: str
-    memory_id: str
-    scope_hash: str
-    fact: str
-    topics: list[str]
-    embedding: list[float]
-    embedding_model: str
-    revision_id: str
-    update_time: datetime
-    expire_time: datetime | None = None
-    metadata: dict[str, Any] = field(default_factory=dict)
-    create_time: datetime | None = None
-
-
-@dataclass(frozen=True)
-class IndexHit:
-    """A search hit: the memory id, its revision in the index and its score (the cosine similarity in
-    [-1, 1] for a dense search; see ``VectorIndex`` for the other modes)."""
-
-    memory_id: str
-    revision_id: str
-    score: float
-
-
-RetrievalMode = Literal["dense", "lexical", "hybrid"]
-"""How ``VectorIndex.search`` ranks: by embedding (``dense``), by words (``lexical``, BM25) or both
-(``hybrid``). See ``VectorIndex`` for the score of each."""
-
-
-@dataclass(frozen=True)
-class IndexQuery:
-    """A search of one tenant's scope. The filters (tenant, scope, embedding model, topics, excluded
-    ids, expiry) are always applied inside the search (never after it), in every mode, so ``k``
-    results of the right scope come back whenever they exist.
-
-    ``vector`` is the query's embedding (unused, and may be empty, in ``lexical`` mode); ``text`` is
-    the query's words (used by ``lexical`` and ``hybrid``; None or blank matches no word).
-    """
-
-    tenant_id: str
-    scope_hash: str
-    vector: list[float]
-    embedding_model: str
-    k: int = 10
-    topics: list[str] | None = None
-    exclude_ids: list[str] = field(default_factory=list)
-    text: str | None = None
-    mode: RetrievalMode = "dense"
-    filter: Node | None = None
-    """The request's metadata/time filter (``engram.logic.filters``), applied inside the search."""
 
 
 class VectorIndex(Protocol):

@@ -31,8 +31,8 @@ from engram.adapters.opensearch import (
     search_pipeline_body,
 )
 from engram.errors import ConfigurationError, IndexUnavailable
-from engram.logic.filters import parse as parse_filter
-from engram.ports import IndexDocument, IndexQuery
+from engram.models.filters import parse as parse_filter
+from engram.models.index import IndexDocument, IndexQuery
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 INDEX = "engram-test"

@@ -19,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from engram.adapters.local_index import LocalIndex
 from engram.errors import ConfigurationError
-from engram.ports import IndexDocument, IndexQuery, RetrievalMode, VectorIndex
+from engram.models.index import IndexDocument, IndexQuery, RetrievalMode
+from engram.ports import VectorIndex
 
 DIM = 8
 NOW = datetime(2026, 3, 4, 12, 0, 0, tzinfo=UTC)

@@ -15,12 +15,11 @@ from engram.logic.multimodal import (
     MAX_DESCRIPTION_CHARS,
     NOT_DESCRIBED,
     describe_attachments,
-    describe_image_messages,
 )
-from engram.logic.prompts import ExtractionPrompt, managed_topics
 from engram.models.conversation import ConversationEvent, Event, InlineData, normalize
 from engram.models.extraction import ImageDescription
 from engram.models.operation import Usage
+from engram.models.prompts import ExtractionPrompt, describe_image_messages, managed_topics
 from engram.ports import LLMResult
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 24

@@ -11,10 +11,10 @@ from datetime import date
 
 import pytest
 from engram.adapters.offline import OfflineEmbedder, OfflineLLM
-from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt, TopicSpec, managed_topics
 from engram.models.conversation import ConversationEvent
 from engram.models.extraction import Decision
 from engram.models.memory import ManagedTopic
+from engram.models.prompts import ConsolidationPrompt, ExtractionPrompt, TopicSpec, managed_topics
 
 PERSONAL = ManagedTopic.USER_PERSONAL_INFO.value
 PREFERENCES = ManagedTopic.USER_PREFERENCES.value

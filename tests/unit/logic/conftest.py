@@ -38,9 +38,7 @@ from typing import Any
 import pytest
 from engram.adapters.offline import OfflineEmbedder
 from engram.errors import Conflict, InvalidInput, StoreConflict
-from engram.logic.filters import Node, matches
 from engram.logic.indexing import apply_stream_change
-from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt
 from engram.models.extraction import (
     CandidateFact,
     ConsolidationDecision,
@@ -48,11 +46,14 @@ from engram.models.extraction import (
     ExtractionOutput,
     ImageDescription,
 )
+from engram.models.filters import Node, matches
+from engram.models.index import IndexDocument, IndexHit, IndexQuery
 from engram.models.memory import Action, Revision, StoredMemory
 from engram.models.operation import Operation, OperationError, OperationResult, OperationStatus, Usage
+from engram.models.prompts import ConsolidationPrompt, ExtractionPrompt
 from engram.models.scope import scope_hash
 from engram.models.session import SessionEvent
-from engram.ports import Change, IndexDocument, IndexHit, IndexQuery, LLMResult
+from engram.ports import Change, LLMResult
 
 MAX_CHANGES = 49  # the DynamoDB adapter's transaction bound
 START = datetime(2026, 3, 4, 12, 0, 0, tzinfo=UTC)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from engram.logic import memories
 from engram.logic.reindex import reindex
+from engram.models.index import IndexQuery
 from engram.models.memory import NewMemory
 from engram.models.scope import scope_hash
-from engram.ports import IndexQuery
 
 
 def test_reindex_restores_every_live_memory_without_embedding_calls(store, index, embedder, clock):

@@ -57,8 +57,8 @@ from pynamodb.transactions import TransactWrite
 
 from engram.clock import new_id
 from engram.errors import Conflict, InvalidInput, PayloadTooLarge, StoreConflict
-from engram.logic.filters import And, Comparison, Node, Not, Or
 from engram.models.conversation import Content
+from engram.models.filters import And, Comparison, Node, Not, Or
 from engram.models.memory import Action, Revision, Source, StoredMemory
 from engram.models.operation import (
     Operation,
@@ -454,7 +454,7 @@ def configure(table_name: str, region: str, host: str | None) -> None:
 def to_condition(node: Node | None) -> Condition | None:
     """The filter as a PynamoDB condition on memory items (a DynamoDB FilterExpression).
 
-    Semantics match ``engram.logic.filters.matches``: DynamoDB compares values of different types as
+    Semantics match ``engram.models.filters.matches``: DynamoDB compares values of different types as
     unequal, and ``$ne``/``$nin`` also hold where the key is absent.
     """
     if node is None:

@@ -37,8 +37,9 @@ import Stemmer
 
 from engram.clock import SystemClock
 from engram.errors import ConfigurationError
-from engram.logic.filters import Node, matches
-from engram.ports import Clock, IndexDocument, IndexHit, IndexQuery
+from engram.models.filters import Node, matches
+from engram.models.index import IndexDocument, IndexHit, IndexQuery
+from engram.ports import Clock
 
 try:  # POSIX only: serialises writers in different processes sharing one data dir.
     import fcntl
@@ -169,7 +170,7 @@ class _Lexicon:
 
 
 def _passes(node: Node, doc: IndexDocument) -> bool:
-    """The request's metadata/time filter, evaluated like DynamoDB does (``engram.logic.filters``)."""
+    """The request's metadata/time filter, evaluated like DynamoDB does (``engram.models.filters``)."""
     create_time = _utc(doc.create_time or doc.update_time)
     return matches(node, doc.metadata, create_time, _utc(doc.update_time))
 

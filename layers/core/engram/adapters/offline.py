@@ -36,8 +36,8 @@ from engram.models.memory import ManagedTopic
 from engram.ports import LLMResult
 
 if TYPE_CHECKING:
-    from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt
     from engram.models.conversation import InlineData
+    from engram.models.prompts import ConsolidationPrompt, ExtractionPrompt
 
 NOT_ANALYSED = "image not analysed offline"
 """The label on every offline image description: the offline model never looks at the pixels."""

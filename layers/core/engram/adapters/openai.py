@@ -33,14 +33,14 @@ import openai
 import pydantic
 
 from engram.errors import ConfigurationError, EmbeddingUnavailable, LLMOutputInvalid, LLMUnavailable
-from engram.logic.multimodal import describe_image_messages
 from engram.models.extraction import ConsolidationOutput, ExtractionOutput, ImageDescription
+from engram.models.prompts import describe_image_messages
 from engram.ports import LLMResult
 
 if TYPE_CHECKING:
     from engram.errors import RetryableError
-    from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt
     from engram.models.conversation import InlineData
+    from engram.models.prompts import ConsolidationPrompt, ExtractionPrompt
 
 T = TypeVar("T", bound=pydantic.BaseModel)
 
@@ -100,7 +100,7 @@ class OpenAILLM:
     Each call sends ``prompt.messages()`` with ``response_format`` = the strict JSON schema of
     ``ExtractionOutput`` / ``ConsolidationOutput`` and ``temperature=0``, and returns the parsed model
     with the response's prompt/completion token counts. ``describe_image`` sends
-    ``engram.logic.multimodal.describe_image_messages(image)`` (an instruction, the caption as context,
+    ``engram.models.prompts.describe_image_messages(image)`` (an instruction, the caption as context,
     the image as a ``data:`` URL) for an ``ImageDescription``. Errors: see the module docstring.
     """
 

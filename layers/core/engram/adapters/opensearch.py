@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from engram.clock import SystemClock, isoformat
 from engram.errors import ConfigurationError, IndexUnavailable
-from engram.logic.filters import And, Comparison, Node, Not, Or
-from engram.ports import Clock, IndexDocument, IndexHit, IndexQuery
+from engram.models.filters import And, Comparison, Node, Not, Or
+from engram.models.index import IndexDocument, IndexHit, IndexQuery
+from engram.ports import Clock
 
 if TYPE_CHECKING:
     from opensearchpy import OpenSearch
@@ -237,7 +238,7 @@ def _meta_entry(key: str, value: Any) -> dict[str, Any]:
 
 
 def metadata_filter_query(node: Node) -> dict[str, Any]:
-    """The request's ``filter`` (``engram.logic.filters``) as an OpenSearch query, used inside the k-NN
+    """The request's ``filter`` (``engram.models.filters``) as an OpenSearch query, used inside the k-NN
     filter and around the BM25 match, so it applies before ``top_k``.
 
     Metadata is indexed as ``meta``: a ``nested`` list of ``{k, s|n|b}`` (one typed value field per entry),

@@ -136,14 +136,14 @@ _DATA_URL = re.compile(r"^data:([^;,]+);base64,")
 def offline_chat_responder(request: dict[str, Any]) -> dict[str, Any]:
     """Answer Engram's extraction and consolidation prompts with the offline rules (``OfflineLLM``).
 
-    Reads the prompt back from the rendered messages (``engram.logic.prompts``,
+    Reads the prompt back from the rendered messages (``engram.models.prompts``,
     ``engram.logic.multimodal``), so a benchmark can run the real OpenAI code path with meaningful,
     instant answers; an image description is the offline one (the caption, labelled). Other requests
     get the default answer.
     """
     # Imported here: the prompt module pulls in the models, which this server does not otherwise need.
-    from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt, TopicSpec
     from engram.models.conversation import ConversationEvent, InlineData
+    from engram.models.prompts import ConsolidationPrompt, ExtractionPrompt, TopicSpec
 
     name = schema_name(request)
     messages = request.get("messages") or []

@@ -25,20 +25,20 @@ from engram.logic import sessions
 from engram.logic.config import expire_at, get_config
 from engram.logic.memories import is_live, revision_for
 from engram.logic.multimodal import describe_attachments
-from engram.logic.prompts import ConsolidationPrompt, ExtractionPrompt, TopicSpec, managed_topics
 from engram.models.api import GenerateRequest, MetadataMergeStrategy
 from engram.models.config import TenantConfig
 from engram.models.conversation import ConversationEvent, normalize
 from engram.models.extraction import CandidateFact, ConsolidationDecision, Decision
+from engram.models.index import IndexQuery
 from engram.models.memory import MAX_FACT_CHARS, Action, GeneratedMemory, ManagedTopic, Revision, Source, StoredMemory
 from engram.models.operation import Operation, OperationError, OperationResult, OperationStatus, Usage
+from engram.models.prompts import ConsolidationPrompt, ExtractionPrompt, TopicSpec, managed_topics
 from engram.models.scope import scope_hash
 from engram.ports import (
     LLM,
     Change,
     Clock,
     Embedder,
-    IndexQuery,
     MemoryStore,
     VectorIndex,
     WorkflowStarter,

@@ -3,9 +3,10 @@ index through the DynamoDB stream, whoever made it (API, workflow, TTL, retentio
 
 from __future__ import annotations
 
+from engram.models.index import IndexDocument
 from engram.models.memory import StoredMemory
 from engram.models.scope import scope_hash
-from engram.ports import IndexDocument, VectorIndex
+from engram.ports import VectorIndex
 
 
 def to_document(memory: StoredMemory) -> IndexDocument:

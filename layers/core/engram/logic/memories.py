@@ -9,7 +9,6 @@ from typing import Any
 from engram.clock import new_id
 from engram.errors import Conflict, InvalidInput, NotFound, StoreConflict
 from engram.logic.config import expire_at, get_config
-from engram.logic.filters import parse as parse_filter
 from engram.models.api import (
     PurgeRequest,
     RetrieveRequest,
@@ -17,9 +16,11 @@ from engram.models.api import (
     RollbackRequest,
     UpdateMemoryRequest,
 )
+from engram.models.filters import parse as parse_filter
+from engram.models.index import IndexQuery
 from engram.models.memory import Action, Memory, NewMemory, Revision, ScoredMemory, Source, StoredMemory
 from engram.models.scope import scope_hash
-from engram.ports import Change, Clock, Embedder, IndexQuery, MemoryStore, VectorIndex
+from engram.ports import Change, Clock, Embedder, MemoryStore, VectorIndex
 
 TRANSACTION_CHANGES = 49
 

@@ -11,16 +11,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from engram.models.config import MAX_TTL_SECONDS
 from engram.models.conversation import MAX_EVENTS, Event, Message, normalize
+from engram.models.index import RetrievalMode
 from engram.models.memory import MAX_FACT_CHARS, MAX_TOPICS, Metadata, NewMemory, Revision, ScoredMemory
 from engram.models.scope import Scope
-from engram.ports import RetrievalMode
 
 MAX_FACTS = 40
 Filter = Annotated[
     dict[str, Any] | None,
     Field(
         description="Metadata/time filter: {key: value}, $eq $ne $gt $gte $lt $lte $in $nin, $and $or $not "
-        "(see engram.logic.filters)."
+        "(see engram.models.filters)."
     ),
 ]
 

@@ -1,7 +1,7 @@
 """What the LLM is asked for and must answer (structured outputs), for extraction, consolidation and image
 description.
 
-The prompts are built in ``engram.logic.prompts``; these schemas are what the model's JSON must match.
+The prompts are built in ``engram.models.prompts``; these schemas are what the model's JSON must match.
 """
 
 from __future__ import annotations
