@@ -17,6 +17,11 @@ Error mapping (SDK exception → domain error):
 | invalid JSON, schema mismatch (pydantic ``ValidationError``), ``LengthFinishReasonError``, ``ContentFilterFinishReasonError``, a refusal, no parsed output | ``LLMOutputInvalid`` |
 | any other 4xx (bad request, authentication, permission, unknown model) | ``ConfigurationError`` (not retried) |
 
+Tracing (``engram.observability.traced``, when tracing is on): each call runs in a subsegment
+``openai.extract`` / ``openai.consolidate`` / ``openai.describe_image`` (annotated ``model``,
+``input_tokens``, ``output_tokens``) or ``openai.embed`` (``model``, ``texts``, ``dimension``); prompts,
+texts and answers are never recorded.
+
 Nothing here does I/O at import time; importing this module imports ``openai`` (the API function never
 imports it, see ``engram.wiring``).
 """
@@ -35,6 +40,7 @@ import pydantic
 from engram.errors import ConfigurationError, EmbeddingUnavailable, LLMOutputInvalid, LLMUnavailable
 from engram.models.extraction import ConsolidationOutput, ExtractionOutput, ImageDescription
 from engram.models.prompts import describe_image_messages
+from engram.observability import annotate, traced
 from engram.ports import LLMResult
 
 if TYPE_CHECKING:
@@ -110,17 +116,21 @@ class OpenAILLM:
         self._client = client
         self.model_id = model
 
+    @traced("openai.extract")
     def extract(self, prompt: ExtractionPrompt) -> LLMResult[ExtractionOutput]:
         return self._parse(prompt.messages(), ExtractionOutput)
 
+    @traced("openai.consolidate")
     def consolidate(self, prompt: ConsolidationPrompt) -> LLMResult[ConsolidationOutput]:
         return self._parse(prompt.messages(), ConsolidationOutput)
 
+    @traced("openai.describe_image")
     def describe_image(self, image: InlineData) -> LLMResult[ImageDescription]:
         return self._parse(describe_image_messages(image), ImageDescription)
 
     def _parse(self, messages: list[dict[str, Any]], schema: type[T]) -> LLMResult[T]:
         what = f"the LLM ({self.model_id})"
+        annotate(model=self.model_id)
         try:
             completion = self._client.chat.completions.parse(
                 model=self.model_id,
@@ -146,11 +156,13 @@ class OpenAILLM:
         if message.parsed is None:
             raise LLMOutputInvalid(f"{what} returned no {schema.__name__}")
         usage = completion.usage
-        return LLMResult(
+        result = LLMResult(
             output=message.parsed,
             input_tokens=usage.prompt_tokens if usage else 0,
             output_tokens=usage.completion_tokens if usage else 0,
         )
+        annotate(input_tokens=result.input_tokens, output_tokens=result.output_tokens)
+        return result
 
 
 def _short(error: Exception, limit: int = 300) -> str:
@@ -179,8 +191,10 @@ class OpenAIEmbedder:
         self.dimension = dimension
         self._send_dimensions = model.startswith("text-embedding-3")
 
+    @traced("openai.embed")
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         batch = list(texts)
+        annotate(model=self.model_id, texts=len(batch), dimension=self.dimension)
         if not batch:
             return []
         what = f"the embedding model ({self.model_id})"

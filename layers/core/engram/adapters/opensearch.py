@@ -1,5 +1,5 @@
-"""The OpenSearch k-NN adapter of the ``VectorIndex`` port (DESIGN.md §1): the derived index of memory
-embeddings, on a managed domain (SigV4 service ``es``) or a Serverless vector collection (``aoss``).
+"""The OpenSearch k-NN adapter of the ``VectorIndex`` port: the derived index of memory embeddings, on
+a managed domain (SigV4 service ``es``) or a Serverless vector collection (``aoss``).
 
 Every request body is built by a pure module-level function (``index_body``, ``knn_query_body``,
 ``lexical_query_body``, ``hybrid_query_body``, ``search_pipeline_body``, ``document_body``,
@@ -15,6 +15,10 @@ inside each sub-query, so it applies before the top ``k`` in every mode.
 Scores: ``dense``: OpenSearch turns distances into positive scores; ``IndexHit.score`` is the cosine
 similarity in [-1, 1] (vectors are unit length), recovered by ``cosine_from_score``. ``lexical``: the
 BM25 ``_score``. ``hybrid``: the pipeline's fused ``_score`` in [0, 1].
+
+Tracing (``engram.observability.traced``, when tracing is on): ``ensure_index``, ``upsert``, ``delete``,
+``search``, ``revisions`` and ``grant_index_access`` each run in a subsegment ``opensearch.<method>``
+annotated with the index name and counts (documents, ids, hits, bulk requests), never with text.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from engram.clock import SystemClock, isoformat
 from engram.errors import ConfigurationError, IndexUnavailable
 from engram.models.filters import And, Comparison, Node, Not, Or
 from engram.models.index import IndexDocument, IndexHit, IndexQuery
+from engram.observability import annotate, traced
 from engram.ports import Clock
 
 if TYPE_CHECKING:
@@ -470,11 +475,13 @@ class OpenSearchIndex:
         self.pipeline_name = search_pipeline_name(index_name)
         self._clock: Clock = clock or SystemClock()
 
+    @traced("opensearch.ensure_index")
     def ensure_index(self) -> None:
         """Create the index with ``index_body`` unless it exists (a concurrent creation is fine), then
         create or replace its hybrid search pipeline (``search_pipeline_body``)."""
         from opensearchpy.exceptions import RequestError
 
+        annotate(index=self.index_name, engine=self.engine, dimension=self.dimension)
         try:
             with _index_errors(self.index_name):
                 self._client.indices.create(index=self.index_name, body=index_body(self.dimension, self.engine))
@@ -484,8 +491,12 @@ class OpenSearchIndex:
         with _index_errors(self.index_name):
             self._client.search_pipeline.put(id=self.pipeline_name, body=search_pipeline_body())
 
+    @traced("opensearch.upsert")
     def upsert(self, documents: Sequence[IndexDocument]) -> None:
-        """Index ``documents``, replacing any earlier document of the same tenant and memory id."""
+        """Index ``documents``, replacing any earlier document of the same tenant and memory id (one
+        ``_bulk`` request per ``BULK_CHUNK`` documents; without custom ids, a delete-by-query first)."""
+        chunks = (len(documents) + BULK_CHUNK - 1) // BULK_CHUNK
+        annotate(index=self.index_name, documents=len(documents), bulk_requests=chunks)
         for doc in documents:
             self._check_dimension(len(doc.embedding), f"memory {doc.memory_id}")
         for chunk in _chunks(documents, BULK_CHUNK):
@@ -503,9 +514,12 @@ class OpenSearchIndex:
                 operations += [{"index": action}, document_body(doc)]
             self._bulk(operations, ignore_not_found=False)
 
+    @traced("opensearch.delete")
     def delete(self, tenant_id: str, memory_ids: Sequence[str]) -> None:
         """Remove ``memory_ids`` of ``tenant_id``; unknown ids are ignored."""
-        for chunk in _chunks(list(dict.fromkeys(memory_ids)), BULK_CHUNK):
+        unique_ids = list(dict.fromkeys(memory_ids))
+        annotate(index=self.index_name, memory_ids=len(unique_ids))
+        for chunk in _chunks(unique_ids, BULK_CHUNK):
             if self.custom_ids:
                 operations = [
                     {"delete": {"_index": self.index_name, "_id": document_id(tenant_id, memory_id)}}
@@ -515,9 +529,11 @@ class OpenSearchIndex:
             else:
                 self._delete_by_query(tenant_id, chunk)
 
+    @traced("opensearch.search")
     def search(self, query: IndexQuery) -> list[IndexHit]:
         """The ``query.k`` best live memories passing the query's filters, ranked by ``query.mode``
         (scores: see the module docstring), then memory id. Empty when ``k`` is not positive."""
+        annotate(index=self.index_name, mode=query.mode, k=query.k, filtered=query.filter is not None)
         if query.k <= 0:
             return []
         if query.mode != "lexical":
@@ -544,15 +560,20 @@ class OpenSearchIndex:
             for memory_id, (_, score, revision) in best.items()
         ]
         hits.sort(key=lambda h: (-h.score, h.memory_id))
-        return hits[: query.k]
+        del hits[query.k :]
+        annotate(hits=len(hits))
+        return hits
 
+    @traced("opensearch.revisions")
     def revisions(self, tenant_id: str, memory_ids: Sequence[str]) -> dict[str, str]:
         """``{memory_id: revision_id}`` for the ids of ``tenant_id`` the index holds (expired ones too);
         missing ids are absent."""
         found: dict[str, tuple[str, str]] = {}  # memory_id -> (update_time, revision_id)
         # Without custom ids a stale copy may survive next to the current one: ask for room for both.
         per_id = 1 if self.custom_ids else 2
-        for chunk in _chunks(list(dict.fromkeys(memory_ids)), TERMS_CHUNK):
+        unique_ids = list(dict.fromkeys(memory_ids))
+        annotate(index=self.index_name, memory_ids=len(unique_ids))
+        for chunk in _chunks(unique_ids, TERMS_CHUNK):
             body = revisions_query_body(tenant_id, chunk, size=len(chunk) * per_id)
             with _index_errors(self.index_name):
                 response = self._client.search(index=self.index_name, body=body)
@@ -562,6 +583,7 @@ class OpenSearchIndex:
                 current = found.get(source["memory_id"])
                 if current is None or candidate[0] > current[0]:
                     found[source["memory_id"]] = candidate
+        annotate(found=len(found))
         return {memory_id: revision for memory_id, (_, revision) in found.items()}
 
     # -- helpers --
@@ -611,6 +633,7 @@ def role_mapping_body(backend_roles: Sequence[str]) -> dict[str, Any]:
     return {"backend_roles": sorted(set(backend_roles))}
 
 
+@traced("opensearch.grant_index_access")
 def grant_index_access(
     client: OpenSearch, index_name: str, reader_roles: Sequence[str], writer_roles: Sequence[str]
 ) -> None:
@@ -619,7 +642,12 @@ def grant_index_access(
     Needs the domain's master user (the index-setup function's role). Errors map as everywhere in this
     module (``IndexUnavailable`` when unreachable or refusing for now, ``ConfigurationError`` on 401/403).
     """
-    for role, access, members in ((READER_ROLE, "read", reader_roles), (WRITER_ROLE, "write", writer_roles)):
+    annotate(index=index_name, reader_roles=len(set(reader_roles)), writer_roles=len(set(writer_roles)))
+    grants: tuple[tuple[str, Literal["read", "write"], Sequence[str]], ...] = (
+        (READER_ROLE, "read", reader_roles),
+        (WRITER_ROLE, "write", writer_roles),
+    )
+    for role, access, members in grants:
         with _index_errors(index_name):
             client.transport.perform_request(
                 "PUT", f"/_plugins/_security/api/roles/{role}", body=security_role_body(index_name, access)

@@ -1,7 +1,9 @@
 """Secrets Manager, through Powertools parameters: the one place a deployed stack reads the OpenAI key.
 
 The value is cached in the process for ``max_age`` seconds (Powertools' own cache), so a warm function
-does not call Secrets Manager per request. The wiring builds one OpenAI client per process, so a rotated
+does not call Secrets Manager per request. With tracing on, each read runs in subsegment
+``secrets.read_api_key`` (annotated ``max_age``; a cache miss also shows the ``GetSecretValue`` call
+under it); the ARN and the value are not recorded. The wiring builds one OpenAI client per process, so a rotated
 key reaches new execution environments (update the function configuration to recycle warm ones).
 """
 
@@ -10,17 +12,20 @@ from __future__ import annotations
 import json
 
 from engram.errors import ConfigurationError
+from engram.observability import annotate, traced
 
 #: JSON keys accepted when the secret holds a JSON object instead of the bare key.
 _JSON_KEYS = ("api_key", "OPENAI_API_KEY", "openai_api_key")
 
 
+@traced("secrets.read_api_key")
 def read_api_key(secret_arn: str, max_age: int = 300) -> str:
     """The API key stored in ``secret_arn``: the secret string itself, or ``api_key`` /
     ``OPENAI_API_KEY`` of a JSON object. Raises ``ConfigurationError`` when the secret cannot be read
     (missing, no value yet, access denied) or holds no key."""
     from aws_lambda_powertools.utilities import parameters
 
+    annotate(max_age=max_age)
     try:
         value = parameters.get_secret(secret_arn, max_age=max_age)
     except parameters.exceptions.GetParameterError as error:

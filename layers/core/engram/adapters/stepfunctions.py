@@ -1,4 +1,8 @@
-"""Step Functions: starts the GenerateMemories workflow (boto3, client built lazily)."""
+"""Step Functions: starts the GenerateMemories workflow (boto3, client built lazily).
+
+With tracing on, ``start`` runs in subsegment ``stepfunctions.start_execution`` annotated with the
+``operation_id`` (a generated id) and ``already_started`` (true when the execution existed already).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import json
 from typing import Any
 
 from engram.errors import ConfigurationError
+from engram.observability import annotate, traced
 
 
 class StepFunctionsWorkflow:
@@ -26,7 +31,11 @@ class StepFunctionsWorkflow:
 
         return boto3.client("stepfunctions", region_name=self._region, endpoint_url=self._endpoint_url)
 
+    @traced("stepfunctions.start_execution")
     def start(self, tenant_id: str, operation_id: str) -> None:
+        """Start the execution named ``operation_id`` with input ``{"tenant_id", "operation_id"}``;
+        an execution of that name existing already is success (the start is idempotent)."""
+        annotate(operation_id=operation_id)
         try:
             self._client.start_execution(
                 stateMachineArn=self.state_machine_arn,
@@ -34,4 +43,6 @@ class StepFunctionsWorkflow:
                 input=json.dumps({"tenant_id": tenant_id, "operation_id": operation_id}),
             )
         except self._client.exceptions.ExecutionAlreadyExists:
+            annotate(already_started=True)
             return
+        annotate(already_started=False)
