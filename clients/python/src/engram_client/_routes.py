@@ -1,0 +1,251 @@
+"""One builder per route of ``docs/openapi.json``: the ``Call`` to send. The sync and async resources
+share them, so both send exactly the same requests. Fields left as None are not sent (server defaults)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from engram_client._http import DEFAULT_TIMEOUT, Call, returns, returns_nothing, returns_optional
+from engram_client.models import (
+    BatchCreateResponse,
+    Memory,
+    Operation,
+    PurgeResponse,
+    RetrieveResponse,
+    RevisionsResponse,
+    SessionEventsResponse,
+    TenantConfig,
+    iso_time,
+    to_json,
+)
+
+
+class NotGiven:
+    """The type of ``NOT_GIVEN``: "leave this field as it is" where None has a meaning of its own."""
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+NOT_GIVEN = NotGiven()
+
+
+def path(*segments: str) -> str:
+    """``/v1/<segments>``, each segment percent-encoded (ids cannot break out of their place)."""
+    return "/v1/" + "/".join(quote(segment, safe="") for segment in segments)
+
+
+def compact(**fields: Any) -> dict[str, Any]:
+    """The JSON body of the fields that are not None (nor NOT_GIVEN)."""
+    return {name: to_json(value) for name, value in fields.items() if value is not None and value is not NOT_GIVEN}
+
+
+def generate(
+    scope: Mapping[str, str], source: Mapping[str, Any], options: Mapping[str, Any], idempotency_key: str | None
+) -> Call[Operation]:
+    """``POST /v1/memories/generate``; ``source`` holds exactly one of messages/events/session/facts."""
+    wait = float(options.get("wait_seconds") or 0)
+    body = compact(scope=scope, **source, **options)
+    return Call(
+        "POST",
+        path("memories", "generate"),
+        returns(Operation),
+        body=body,
+        mutating=True,
+        idempotency_key=idempotency_key,
+        timeout=DEFAULT_TIMEOUT + wait if wait else None,
+    )
+
+
+def generate_source(
+    messages: Sequence[Any] | None,
+    events: Sequence[Any] | None,
+    session: str | Mapping[str, Any] | None,
+    facts: Sequence[str | Mapping[str, Any]] | None,
+) -> dict[str, Any]:
+    """The source fields of a generate body; a session id alone and plain fact strings are expanded."""
+    given = [
+        name
+        for name, value in (("messages", messages), ("events", events), ("session", session), ("facts", facts))
+        if value is not None
+    ]
+    if len(given) != 1:
+        raise ValueError(f"give exactly one of messages, events, session, facts (got {given or 'none'})")
+    if isinstance(session, str):
+        session = {"session_id": session}
+    if facts is not None:
+        facts = [{"fact": fact} if isinstance(fact, str) else fact for fact in facts]
+    return compact(messages=messages, events=events, session=session, facts=facts)
+
+
+def create_memory(body: dict[str, Any], idempotency_key: str | None) -> Call[Memory]:
+    return Call("POST", path("memories"), returns(Memory), body=body, mutating=True, idempotency_key=idempotency_key)
+
+
+def new_memory(
+    scope: Mapping[str, str],
+    fact: str,
+    topics: Sequence[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    ttl_seconds: int | None = None,
+    source_event_ids: Sequence[str] | None = None,
+    revision_labels: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The body of one new memory (``POST /v1/memories``, an item of a batch)."""
+    source = {"event_ids": list(source_event_ids)} if source_event_ids is not None else None
+    return compact(
+        scope=scope,
+        fact=fact,
+        topics=topics,
+        metadata=metadata,
+        ttl_seconds=ttl_seconds,
+        source=source,
+        revision_labels=revision_labels,
+    )
+
+
+def batch(memories: Sequence[Mapping[str, Any]], idempotency_key: str | None) -> Call[BatchCreateResponse]:
+    return Call(
+        "POST",
+        path("memories", "batch"),
+        returns(BatchCreateResponse),
+        body={"memories": to_json(list(memories))},
+        mutating=True,
+        idempotency_key=idempotency_key,
+    )
+
+
+def get_memory(memory_id: str) -> Call[Memory]:
+    return Call("GET", path("memories", memory_id), returns(Memory))
+
+
+def update_memory(memory_id: str, body: dict[str, Any], idempotency_key: str | None) -> Call[Memory]:
+    return Call(
+        "PATCH", path("memories", memory_id), returns(Memory), body=body, mutating=True, idempotency_key=idempotency_key
+    )
+
+
+def update_body(
+    fact: str | None,
+    topics: Sequence[str] | None,
+    metadata: Mapping[str, Any] | None,
+    ttl_seconds: int | None | NotGiven,
+    revision_labels: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """A PATCH body; ``ttl_seconds=None`` is sent (it removes the expiry), NOT_GIVEN is not."""
+    body = compact(fact=fact, topics=topics, metadata=metadata, revision_labels=revision_labels)
+    if ttl_seconds is not NOT_GIVEN:
+        body["ttl_seconds"] = ttl_seconds
+    return body
+
+
+def delete_memory(memory_id: str, idempotency_key: str | None) -> Call[None]:
+    return Call(
+        "DELETE",
+        path("memories", memory_id),
+        returns_nothing,
+        mutating=True,
+        idempotency_key=idempotency_key,
+        no_content=True,
+    )
+
+
+def retrieve(body: dict[str, Any]) -> Call[RetrieveResponse]:
+    """``POST /v1/memories/retrieve`` (search with ``query``, a list page without). Not mutating: no key."""
+    return Call("POST", path("memories", "retrieve"), returns(RetrieveResponse), body=body)
+
+
+def purge(body: dict[str, Any], idempotency_key: str | None) -> Call[PurgeResponse]:
+    return Call(
+        "POST",
+        path("memories", "purge"),
+        returns(PurgeResponse),
+        body=body,
+        mutating=True,
+        idempotency_key=idempotency_key,
+    )
+
+
+def revisions(memory_id: str) -> Call[RevisionsResponse]:
+    return Call("GET", path("memories", memory_id, "revisions"), returns(RevisionsResponse))
+
+
+def rollback(
+    memory_id: str, revision_id: str, revision_labels: Mapping[str, str] | None, idempotency_key: str | None
+) -> Call[Memory | None]:
+    return Call(
+        "POST",
+        path("memories", memory_id, "rollback"),
+        returns_optional(Memory),
+        body=compact(revision_id=revision_id, revision_labels=revision_labels),
+        mutating=True,
+        idempotency_key=idempotency_key,
+        no_content=True,
+    )
+
+
+def get_operation(operation_id: str) -> Call[Operation]:
+    return Call("GET", path("operations", operation_id), returns(Operation))
+
+
+def append_events(session_id: str, events: Sequence[Any], idempotency_key: str | None) -> Call[SessionEventsResponse]:
+    return Call(
+        "POST",
+        path("sessions", session_id, "events"),
+        returns(SessionEventsResponse),
+        body={"events": to_json(list(events))},
+        mutating=True,
+        idempotency_key=idempotency_key,
+    )
+
+
+def list_events(
+    session_id: str,
+    limit: int | None,
+    role: str | None,
+    start_time: datetime | str | None,
+    end_time: datetime | str | None,
+) -> Call[SessionEventsResponse]:
+    params = {
+        name: str(value)
+        for name, value in (
+            ("limit", limit),
+            ("role", role),
+            ("start_time", iso_time(start_time) if start_time is not None else None),
+            ("end_time", iso_time(end_time) if end_time is not None else None),
+        )
+        if value is not None
+    }
+    return Call("GET", path("sessions", session_id, "events"), returns(SessionEventsResponse), params=params or None)
+
+
+def delete_session(session_id: str, idempotency_key: str | None) -> Call[None]:
+    return Call(
+        "DELETE",
+        path("sessions", session_id),
+        returns_nothing,
+        mutating=True,
+        idempotency_key=idempotency_key,
+        no_content=True,
+    )
+
+
+def get_config() -> Call[TenantConfig]:
+    return Call("GET", path("config"), returns(TenantConfig))
+
+
+def put_config(config: TenantConfig | Mapping[str, Any], idempotency_key: str | None) -> Call[TenantConfig]:
+    return Call(
+        "PUT",
+        path("config"),
+        returns(TenantConfig),
+        body=to_json(config),
+        mutating=True,
+        idempotency_key=idempotency_key,
+    )

@@ -1,0 +1,287 @@
+"""The API's shapes as pydantic models (written for the client; they mirror ``docs/openapi.json``).
+
+Responses are parsed into these. Models accept fields they do not know (``extra="allow"``), so a
+newer server does not break an older client. Times are timezone-aware ``datetime`` (UTC).
+
+Request arguments accept these models or plain dicts of the same shape.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Metadata values: strings, numbers, booleans today; lists of strings and null once the server accepts
+# them (the client already reads them).
+MetadataValue = str | int | float | bool | list[str] | None
+Metadata = dict[str, MetadataValue]
+Scope = dict[str, str]
+"""A scope: ``{key: value}`` strings, 1-8 keys, matched exactly (e.g. ``{"user_id": "alice"}``)."""
+
+MANAGED_TOPICS = ("USER_PERSONAL_INFO", "USER_PREFERENCES", "KEY_CONVERSATION_DETAILS", "EXPLICIT_INSTRUCTIONS")
+
+
+class Model(BaseModel):
+    """Base of every model: unknown fields are kept (``model_extra``), names are the API's; assigned
+    values are validated (``config.custom_topics = [{"label": ..., "description": ...}]`` works)."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+
+
+class Source(Model):
+    """Provenance: the generation (``operation_id``) and the conversation ``event_ids`` a memory came from."""
+
+    operation_id: str | None = None
+    event_ids: list[str] = Field(default_factory=list)
+
+
+class Memory(Model):
+    """A memory. ``fact``: its text (≤ 2,000 chars); ``scope``: the exact-match scope; ``expire_time``:
+    None = never expires; ``revision_id``: the revision that produced this state."""
+
+    id: str
+    scope: Scope
+    fact: str
+    topics: list[str] = Field(default_factory=list)
+    metadata: Metadata = Field(default_factory=dict)
+    create_time: datetime
+    update_time: datetime
+    expire_time: datetime | None = None
+    revision_id: str
+    source: Source = Field(default_factory=Source)
+
+
+class ScoredMemory(Model):
+    """A retrieved memory. ``score``: hybrid ∈ [0, 1], dense = cosine ∈ [-1, 1], lexical = BM25 (> 0);
+    None in list mode and in batch-create responses."""
+
+    memory: Memory
+    score: float | None = None
+
+
+class RetrieveResponse(Model):
+    """``POST /v1/memories/retrieve``: best first (search) or newest first (list, with ``next_page_token``)."""
+
+    memories: list[ScoredMemory]
+    next_page_token: str | None = None
+
+
+class BatchCreateResponse(Model):
+    """``POST /v1/memories/batch``: the created memories, in request order."""
+
+    memories: list[ScoredMemory]
+
+
+class PurgeResponse(Model):
+    """``POST /v1/memories/purge``: memories deleted (``force``) or that would be (dry run)."""
+
+    purge_count: int
+
+
+class Revision(Model):
+    """One change to a memory. ``action``: ``CREATED``, ``UPDATED`` or ``DELETED``; ``fact``: the text
+    after the change (for DELETED, the deleted text); ``previous_fact``: the text before it."""
+
+    id: str
+    memory_id: str
+    action: str
+    fact: str
+    previous_fact: str | None = None
+    operation_id: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    candidate_facts: list[str] = Field(default_factory=list)
+    create_time: datetime
+    expire_time: datetime | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    scope: Scope | None = None
+    topics: list[str] = Field(default_factory=list)
+
+
+class RevisionsResponse(Model):
+    """``GET /v1/memories/{id}/revisions``: newest first."""
+
+    revisions: list[Revision]
+
+
+class Usage(Model):
+    """What a generation cost: LLM calls and tokens, embedding calls."""
+
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    embedding_calls: int = 0
+
+
+class OperationError(Model):
+    """Why a generation failed: ``code`` (e.g. ``LLM_UNAVAILABLE``) and ``message``."""
+
+    code: str
+    message: str
+
+
+class GeneratedMemory(Model):
+    """One change a generation made. ``action``: ``CREATED``, ``UPDATED`` or ``DELETED`` (then ``memory``
+    is the memory as it was before deletion)."""
+
+    memory: Memory
+    action: str
+    previous_revision_id: str | None = None
+
+
+class OperationResult(Model):
+    """The changes a finished generation made."""
+
+    generated_memories: list[GeneratedMemory] = Field(default_factory=list)
+
+
+class Operation(Model):
+    """A generation. ``status``: ``RUNNING``, ``SUCCEEDED`` or ``FAILED`` (then ``error`` says why)."""
+
+    id: str
+    status: str
+    create_time: datetime
+    update_time: datetime
+    error: OperationError | None = None
+    result: OperationResult | None = None
+    usage: Usage = Field(default_factory=Usage)
+
+    @property
+    def done(self) -> bool:
+        """True once SUCCEEDED or FAILED."""
+        return self.status != "RUNNING"
+
+    @property
+    def generated(self) -> list[GeneratedMemory]:
+        """The changes it made (empty while running or after a failure)."""
+        return self.result.generated_memories if self.result else []
+
+    def raise_for_status(self) -> Operation:
+        """Return self, or raise ``OperationFailedError`` if the operation FAILED."""
+        if self.status == "FAILED":
+            from engram_client.errors import OperationFailedError
+
+            raise OperationFailedError(self)
+        return self
+
+
+class TextPart(Model):
+    """A text part of an OpenAI-style message's ``content``."""
+
+    type: str = "text"
+    text: str
+
+
+class Message(Model):
+    """An OpenAI-style chat message. ``role``: user, assistant (``model`` accepted), system or tool."""
+
+    role: str
+    content: str | list[TextPart]
+    name: str | None = None
+    event_id: str | None = None
+
+
+class InlineData(Model):
+    """An inline image: ``mime_type`` (image/png, image/jpeg, image/gif, image/webp), ``data`` (base64, ≤ 256 KiB
+    decoded), ``caption`` (optional context for the vision model)."""
+
+    mime_type: str
+    data: str
+    caption: str | None = None
+
+
+class Part(Model):
+    """A part of an event's content: ``text`` or ``inline_data``."""
+
+    text: str | None = None
+    inline_data: InlineData | None = None
+
+
+class Content(Model):
+    """An event's content (Memory Bank style): ``role`` and ``parts``."""
+
+    role: str
+    parts: list[Part]
+
+    @property
+    def text(self) -> str:
+        """The text parts joined by newlines."""
+        return "\n".join(part.text for part in self.parts if part.text)
+
+
+class SessionEvent(Model):
+    """A stored session event: ``event_id``, ``timestamp`` (when it happened), ``content``."""
+
+    event_id: str
+    timestamp: datetime
+    content: Content
+    expire_time: datetime | None = None
+
+
+class SessionEventsResponse(Model):
+    """Session events, oldest first."""
+
+    events: list[SessionEvent]
+
+
+class CustomTopic(Model):
+    """A tenant's own topic: ``label`` (e.g. ``FOOD_PREFERENCES``) and what belongs in it."""
+
+    label: str
+    description: str
+
+
+class ExampleFact(Model):
+    """A fact a few-shot example should yield."""
+
+    fact: str
+    topics: list[str] = Field(default_factory=list)
+
+
+class FewShotExample(Model):
+    """A conversation and the facts it should yield (``facts: []`` teaches "extract nothing")."""
+
+    conversation: list[Message]
+    facts: list[ExampleFact] = Field(default_factory=list)
+
+
+class TtlConfig(Model):
+    """Default lifetimes in seconds (60 s - 10 years); None = never expires."""
+
+    create_ttl_seconds: int | None = None
+    generate_created_ttl_seconds: int | None = None
+    generate_updated_ttl_seconds: int | None = None
+    revision_ttl_seconds: int | None = 31_536_000
+    session_event_ttl_seconds: int | None = 7_776_000
+
+
+class TenantConfig(Model):
+    """The tenant's configuration: extracted topics, few-shot examples, TTL defaults."""
+
+    managed_topics: list[str] = Field(default_factory=lambda: list(MANAGED_TOPICS))
+    custom_topics: list[CustomTopic] = Field(default_factory=list)
+    examples: list[FewShotExample] = Field(default_factory=list)
+    ttl: TtlConfig = Field(default_factory=TtlConfig)
+
+
+def to_json(value: Any) -> Any:
+    """A request value as JSON data: models dumped with only the fields that were set, recursively."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_unset=True)
+    if isinstance(value, dict):
+        return {key: to_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_json(item) for item in value]
+    if isinstance(value, datetime):
+        return iso_time(value)
+    return value
+
+
+def iso_time(value: datetime | str) -> str:
+    """An RFC 3339 string; a naive ``datetime`` is taken as UTC."""
+    if isinstance(value, str):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat()
