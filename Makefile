@@ -50,12 +50,13 @@ local: $(STAMP)
 test: $(STAMP) infra
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m engram.api.openapi --check
+	$(BIN)/mypy layers/core/engram functions dev/engram_dev
+	$(BIN)/python -m engram_dev.openapi --check
 	$(BIN)/pytest -q
 
 ## openapi: regenerate docs/openapi.json and the README's API reference from the routes
 openapi: $(STAMP)
-	$(BIN)/python -m engram.api.openapi --write
+	$(BIN)/python -m engram_dev.openapi --write
 
 ## infra: cfn-lint + sam validate --lint, sam build (python3.12), checkov on every OpenSearch mode
 infra: lint-template build scan

@@ -24,7 +24,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     """The embedded local stack (moto + in-process handlers + API front), started once per test session."""
-    from engram.local.stack import LocalStack
+    from engram_dev.stack import LocalStack
 
     stack = LocalStack(data_dir=tmp_path_factory.mktemp("engram-local"))
     stack.start()
@@ -35,7 +35,7 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 @pytest.fixture
 def api(local_stack: object) -> object:
     """A client of the local API with the dev tenant's key."""
-    from engram.local.client import EngramClient
+    from engram_dev.client import EngramClient
 
     return EngramClient(local_stack.api_url, local_stack.api_key)  # type: ignore[attr-defined]
 
@@ -50,8 +50,8 @@ def scope() -> dict[str, str]:
 def scripted_llm(local_stack: object) -> Iterator[object]:
     """Point the local stack's handlers at a scripted OpenAI-compatible server (the real OpenAI adapters),
     then restore offline mode."""
-    from engram.local.bench.common import environment
-    from engram.local.scripted_llm import ScriptedLLMServer
+    from engram_dev.bench.common import environment
+    from engram_dev.scripted_llm import ScriptedLLMServer
 
     with (
         ScriptedLLMServer() as server,

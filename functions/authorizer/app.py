@@ -23,7 +23,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
     token_event = APIGatewayAuthorizerTokenEvent(event)
     arn = token_event.parsed_arn
     try:
-        tenant_id = resolve_tenant(wiring.store(), token_event.authorization_token)
+        tenant_id = resolve_tenant(wiring.dependencies().api_keys, token_event.authorization_token)
     except Forbidden:
         policy = APIGatewayAuthorizerResponse(
             principal_id="revoked",

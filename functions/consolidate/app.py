@@ -1,26 +1,33 @@
 """Workflow Task Consolidate: decide and apply CREATE/UPDATE/DELETE against the scope's memories."""
 
+from typing import Any
+
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from engram import wiring
-from engram.logic import generate
+from engram.logic import generation
 from engram.models.workflow import StepInput
 from engram.observability import logger, metrics, tracer
+from engram.workflow_steps import action_counts, workflow_step
 
 
 @logger.inject_lambda_context(correlation_id_path="operation_id")
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @event_parser(model=StepInput)
-def handler(event: StepInput, context: LambdaContext) -> dict:
-    ctx = generate.StepContext(event.tenant_id, event.operation_id)
-    result = generate.consolidate(
-        wiring.store(),
-        wiring.index(),
-        wiring.embedder(),
-        wiring.llm(),
-        wiring.clock(),
-        ctx,
-        wiring.consolidation_config(),
-    )
-    return {"tenant_id": event.tenant_id, "operation_id": event.operation_id, "count": len(result.generated_memories)}
+def handler(event: StepInput, context: LambdaContext) -> dict[str, Any]:
+    with workflow_step("consolidate", event) as step:
+        d = step.deps
+        result = generation.consolidate(
+            d.operations,
+            d.memories,
+            d.leases,
+            d.configs,
+            d.index,
+            d.embedder,
+            d.llm,
+            d.clock,
+            step.ctx,
+            d.consolidation,
+        )
+        step.record.add(**action_counts(result))
+    return step.output(count=len(result.generated_memories)).model_dump()

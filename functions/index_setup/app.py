@@ -27,12 +27,12 @@ MARGIN_MS = 30_000
 def set_up_index(properties: dict) -> None:
     """Grant access (when ``FineGrainedAccess`` is ``"true"``), then create the index."""
     if str(properties.get("FineGrainedAccess", "false")).lower() == "true":
-        s = wiring.get_settings()
+        s = wiring.dependencies().settings
         client = build_client(s.opensearch_endpoint or "", s.aws_region, s.opensearch_service, s.opensearch_auth)
         grant_index_access(
             client, s.index_name, properties.get("ReaderRoleArns", []), properties.get("WriterRoleArns", [])
         )
-    wiring.index().ensure_index()
+    wiring.dependencies().index.ensure_index()
 
 
 def send_response(event: dict, status: str, reason: str = "") -> None:

@@ -4,7 +4,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from engram import wiring
-from engram.adapters.dynamodb import memory_from_stream_image
+from engram.adapters.dynamodb.stream import memory_from_stream_image
 from engram.logic.indexing import apply_stream_change
 from engram.observability import logger, metrics, tracer
 
@@ -15,7 +15,7 @@ def record_handler(record: DynamoDBRecord) -> str:
     images = record.raw_event.get("dynamodb", {})
     new = memory_from_stream_image(images.get("NewImage"))
     old = memory_from_stream_image(images.get("OldImage"))
-    return apply_stream_change(wiring.index(), new, old)
+    return apply_stream_change(wiring.dependencies().index, new, old)
 
 
 @logger.inject_lambda_context

@@ -1,18 +1,22 @@
 """Workflow Task LoadSource: normalize the request's conversation into events with ids."""
 
+from typing import Any
+
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from engram import wiring
-from engram.logic import generate
+from engram.logic import generation
 from engram.models.workflow import StepInput
 from engram.observability import logger, metrics, tracer
+from engram.workflow_steps import workflow_step
 
 
 @logger.inject_lambda_context(correlation_id_path="operation_id")
 @metrics.log_metrics(capture_cold_start_metric=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @event_parser(model=StepInput)
-def handler(event: StepInput, context: LambdaContext) -> dict:
-    ctx = generate.StepContext(event.tenant_id, event.operation_id)
-    count = generate.load_source(wiring.store(), wiring.llm(), wiring.clock(), ctx)
-    return {"tenant_id": event.tenant_id, "operation_id": event.operation_id, "count": count}
+def handler(event: StepInput, context: LambdaContext) -> dict[str, Any]:
+    with workflow_step("load_source", event) as step:
+        deps = step.deps
+        events = generation.load_source(deps.operations, deps.sessions, deps.llm, deps.clock, step.ctx)
+        step.record.add(events=events)
+    return step.output(count=events).model_dump()

@@ -13,7 +13,8 @@ from engram.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict, context: LambdaContext) -> dict:
     tenant_id = event.get("tenant_id") if isinstance(event, dict) else None
-    result = reindex(wiring.store(), wiring.index(), wiring.clock(), tenant_id)
+    deps = wiring.dependencies()
+    result = reindex(deps.memories, deps.index, deps.clock, tenant_id)
     metrics.add_metric(name="MemoriesReindexed", unit=MetricUnit.Count, value=result.indexed)
     return {
         "indexed": result.indexed,

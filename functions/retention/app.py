@@ -13,7 +13,8 @@ from engram.observability import logger, metrics, tracer
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict, context: LambdaContext) -> dict:
     max_items = int(event.get("max_items", 5000)) if isinstance(event, dict) else 5000
-    result = run_retention(wiring.store(), wiring.clock(), max_items=max_items)
+    deps = wiring.dependencies()
+    result = run_retention(deps.retention, deps.clock, max_items=max_items)
     for name, value in (
         ("ExpiredMemoriesDeleted", result.memories),
         ("ExpiredRevisionsDeleted", result.revisions),

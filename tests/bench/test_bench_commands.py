@@ -45,7 +45,7 @@ MINI_CONVERSATION = {
 def engram(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "ENGRAM_TABLE", "MOTO_"))}
     return subprocess.run(
-        [sys.executable, "-m", "engram.local.cli", "bench", *args],
+        [sys.executable, "-m", "engram_dev.cli", "bench", *args],
         cwd=cwd,
         env=env,
         capture_output=True,

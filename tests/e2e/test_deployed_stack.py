@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from engram.local.client import EngramClient
+from engram_dev.client import EngramClient
 
 pytestmark = pytest.mark.e2e
 
@@ -37,15 +37,16 @@ def outputs() -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def store(outputs: dict[str, str]) -> Any:
+def api_keys(outputs: dict[str, str]) -> Any:
     import boto3
-    from engram.adapters.dynamodb import DynamoMemoryStore
+    from engram.adapters.dynamodb.api_keys import DynamoApiKeys
+    from engram.adapters.dynamodb.table import Table
 
-    return DynamoMemoryStore(outputs["TableName"], boto3.session.Session().region_name or "us-east-1")
+    return DynamoApiKeys(Table(outputs["TableName"], boto3.session.Session().region_name or "us-east-1"))
 
 
 @pytest.fixture(scope="module")
-def api_key(store: Any) -> Iterator[str]:
+def api_key(api_keys: Any) -> Iterator[str]:
     existing = os.environ.get("ENGRAM_E2E_API_KEY")
     if existing:
         yield existing
@@ -53,9 +54,9 @@ def api_key(store: Any) -> Iterator[str]:
     from engram.clock import SystemClock
     from engram.logic.auth import create_api_key, hash_key
 
-    key = create_api_key(store, SystemClock(), f"e2e-{uuid.uuid4().hex[:8]}", "e2e suite")
+    key = create_api_key(api_keys, SystemClock(), f"e2e-{uuid.uuid4().hex[:8]}", "e2e suite")
     yield key
-    store.revoke_api_key(hash_key(key))
+    api_keys.revoke(hash_key(key))
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +96,11 @@ def test_missing_or_unknown_keys_get_401(outputs: dict[str, str]) -> None:
         assert status == 401 and body["error"]["code"] == "UNAUTHENTICATED", (key, status, body)
 
 
-def test_a_revoked_key_gets_403(outputs: dict[str, str], store: Any) -> None:
+def test_a_revoked_key_gets_403(outputs: dict[str, str], api_keys: Any) -> None:
     from engram.clock import SystemClock
     from engram.logic.auth import create_api_key, hash_key
 
-    key = create_api_key(store, SystemClock(), f"e2e-{uuid.uuid4().hex[:8]}", "e2e revoked")
-    store.revoke_api_key(hash_key(key))
+    key = create_api_key(api_keys, SystemClock(), f"e2e-{uuid.uuid4().hex[:8]}", "e2e revoked")
+    api_keys.revoke(hash_key(key))
     status, body = EngramClient(outputs["ApiUrl"], key).request("GET", "/v1/operations/x")
     assert status == 403 and body["error"]["code"] == "PERMISSION_DENIED", (status, body)

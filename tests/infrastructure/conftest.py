@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from engram.local.project import load_template, project_root
+from engram_dev.project import load_template, project_root
 
 
 class _NoManagedPolicies:

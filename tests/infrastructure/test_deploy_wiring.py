@@ -24,7 +24,7 @@ from engram.adapters.opensearch import (
     security_role_body,
 )
 from engram.errors import ConfigurationError
-from engram.local.project import project_root
+from engram_dev.project import project_root
 
 
 class Recorder:
@@ -149,7 +149,7 @@ def test_the_deployed_index_uses_the_configured_engine_service_and_dimension(env
     env.setenv("ENGRAM_EMBEDDING_DIMENSION", "256")
     env.delenv("OPENAI_API_KEY", raising=False)
     wiring.reset()
-    index = wiring.index()  # must not read the secret: the index needs only the dimension
+    index = wiring.dependencies().index  # must not read the secret: the index needs only the dimension
     assert (index.engine, index.dimension, index.custom_ids) == ("faiss", 256, False)
     index.ensure_index()
     assert recorder.requests[0][:2] == ("PUT", "/engram-memories")

@@ -8,9 +8,9 @@ import uuid
 
 import pytest
 from botocore.stub import Stubber
-from engram.local.cli import main
-from engram.local.client import EngramClient
-from engram.local.keys import stack_output
+from engram_dev.cli import main
+from engram_dev.client import EngramClient
+from engram_dev.keys import stack_output
 
 
 def _target(local_stack) -> list[str]:
@@ -37,11 +37,13 @@ def test_a_created_key_authenticates_as_its_tenant_and_is_shown_once(local_stack
     dev = EngramClient(local_stack.api_url, local_stack.api_key)
     assert dev.request("GET", f"/v1/memories/{created['id']}")[0] == 404
     assert client.request("GET", f"/v1/memories/{created['id']}")[0] == 200
-    from engram.adapters.dynamodb import DynamoMemoryStore
+    from engram.adapters.dynamodb.api_keys import DynamoApiKeys
+    from engram.adapters.dynamodb.table import Table
 
-    store = DynamoMemoryStore(local_stack.resources.table_name, "us-east-1", local_stack.emulator.endpoint_url)
-    assert store.get_api_key(key_id) == (tenant, False)
-    assert store.get_api_key(key) is None  # the plaintext is not a key of the table
+    table = Table(local_stack.resources.table_name, "us-east-1", local_stack.emulator.endpoint_url)
+    api_keys = DynamoApiKeys(table)
+    assert api_keys.get(key_id) == (tenant, False)
+    assert api_keys.get(key) is None  # the plaintext is not a key of the table
 
 
 @pytest.mark.parametrize("by", ["key", "key-id"])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from engram.api import openapi
-from engram.local.project import project_root
+from engram.api.openapi import openapi_document
+from engram_dev import openapi
+from engram_dev.project import project_root
 
 
 def test_committed_document_and_readme_reference_are_current(capsys):
@@ -13,7 +14,7 @@ def test_committed_document_and_readme_reference_are_current(capsys):
 
 
 def test_every_operation_documents_the_error_envelope_and_its_purpose():
-    doc = openapi.openapi_document()
+    doc = openapi_document()
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     for path, methods in doc["paths"].items():
         for method, operation in methods.items():

@@ -10,7 +10,7 @@ import re
 import tomllib
 
 import pytest
-from engram.local.project import project_root
+from engram_dev.project import project_root
 
 #: AWS managed policies a function role may carry (logging, tracing, reading the stream).
 AWS_MANAGED = {

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from engram.local.project import functions, load_template, project_root
+from engram_dev.project import functions, load_template, project_root
 
 TEMPLATE = load_template()
 RESOURCES = TEMPLATE["Resources"]

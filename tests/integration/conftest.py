@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from engram import wiring
-from engram.local.client import EngramClient
 from engram.logic.auth import create_api_key
+from engram_dev.client import EngramClient
 
 
 class SteppingClock:
@@ -27,7 +27,7 @@ class SteppingClock:
 def clock(monkeypatch) -> SteppingClock:
     """Every handler of the local stack reads time from this clock during the test."""
     stepping = SteppingClock()
-    monkeypatch.setattr(wiring, "clock", lambda: stepping)
+    monkeypatch.setattr(wiring.dependencies(), "clock", stepping)
     return stepping
 
 
@@ -36,7 +36,8 @@ def tenant_client(local_stack):
     """``tenant_client(name)`` → a client with a new API key of tenant ``name``."""
 
     def make(tenant: str) -> EngramClient:
-        key = create_api_key(wiring.store(), wiring.clock(), tenant, "test")
+        deps = wiring.dependencies()
+        key = create_api_key(deps.api_keys, deps.clock, tenant, "test")
         return EngramClient(local_stack.api_url, key)
 
     return make

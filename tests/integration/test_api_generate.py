@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from engram.local.project import project_root
+from engram_dev.project import project_root
 
 
 def test_generate_from_messages_creates_memories_with_provenance_and_they_are_retrievable(api, scope):
@@ -82,7 +82,7 @@ def test_demo_conversation_generates_and_answers(api, scope):
     conversation = json.loads((project_root() / "events" / "conversation.json").read_text())
     import io
 
-    from engram.local.cli import run_demo
+    from engram_dev.cli import run_demo
 
     out = io.StringIO()
     report = run_demo(api, conversation, scope, out=out)

@@ -149,8 +149,8 @@ def test_expired_memories_are_hidden_then_deleted_by_retention(api, scope, clock
     # And the scheduled retention deletes it for real (idempotently)
     result = local_stack.runtime.invoke("RetentionFunction", {"max_items": 5000})
     assert result["memories"] >= 1
-    assert wiring.store().get_memory("dev", short["id"]) is None
-    assert wiring.store().get_memory("dev", keep["id"]) is not None
+    assert wiring.dependencies().memories.get("dev", short["id"]) is None
+    assert wiring.dependencies().memories.get("dev", keep["id"]) is not None
     again = local_stack.runtime.invoke("RetentionFunction", {"max_items": 5000})
     assert again["memories"] == 0
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from engram import wiring
-from engram.local.client import EngramClient
 from engram.logic.auth import create_api_key, hash_key
+from engram_dev.client import EngramClient
 
 
 def _client_for(local_stack, tenant: str) -> EngramClient:
-    key = create_api_key(wiring.store(), wiring.clock(), tenant, "test")
+    deps = wiring.dependencies()
+    key = create_api_key(deps.api_keys, deps.clock, tenant, "test")
     return EngramClient(local_stack.api_url, key)
 
 
@@ -27,7 +28,7 @@ def test_missing_and_unknown_keys_are_401(local_stack, scope):
 def test_revoked_key_is_403(local_stack, scope):
     client = _client_for(local_stack, "tenant-revoked")
     assert client.request("POST", "/v1/memories/retrieve", {"scope": scope})[0] == 200
-    assert wiring.store().revoke_api_key(hash_key(client.api_key))
+    assert wiring.dependencies().api_keys.revoke(hash_key(client.api_key))
     status, body = client.request("POST", "/v1/memories/retrieve", {"scope": scope})
     assert status == 403 and body["error"]["code"] == "PERMISSION_DENIED"
 

@@ -22,7 +22,7 @@ def _eventually(check, timeout=15.0):
 
 
 def test_index_down_means_503_for_search_while_writes_succeed_and_nothing_is_lost(api, scope, monkeypatch):
-    real = wiring.index()
+    deps = wiring.dependencies()
 
     class DownIndex:
         def __getattr__(self, name):
@@ -31,7 +31,7 @@ def test_index_down_means_503_for_search_while_writes_succeed_and_nothing_is_los
 
             return fail
 
-    monkeypatch.setattr(wiring, "index", lambda: DownIndex())
+    monkeypatch.setattr(deps, "index", DownIndex())
     # writes still succeed (DynamoDB holds the truth) and listing still works
     created = api.create(scope, "The user plays the cello.")
     assert [m["memory"]["id"] for m in api.retrieve(scope)["memories"]] == [created["id"]]
@@ -39,7 +39,7 @@ def test_index_down_means_503_for_search_while_writes_succeed_and_nothing_is_los
     status, body = api.request("POST", "/v1/memories/retrieve", {"scope": scope, "query": "cello"})
     assert status == 503 and body["error"]["code"] == "INDEX_UNAVAILABLE"
     # when the index is back, the stream's retries deliver what was written meanwhile
-    monkeypatch.setattr(wiring, "index", lambda: real)
+    monkeypatch.undo()
     _eventually(lambda: _search(api, scope, "cello") and _search(api, scope, "cello")[0][0] == created["id"])
 
 
@@ -53,10 +53,10 @@ def test_reindex_rebuilds_the_same_results_without_embedding_calls(api, scope, l
     _eventually(lambda: len(_search(api, scope, "user")) == 3)
     before = {q: _search(api, scope, q) for q in ("Where does the user live?", "music", "job")}
     # Given the index is lost
-    wiring.index().clear()
+    wiring.dependencies().index.clear()
     assert _search(api, scope, "music") == []
     # When it is rebuilt (no embedding calls allowed)
-    embedder = wiring.embedder()
+    embedder = wiring.dependencies().embedder
     monkeypatch.setattr(embedder, "embed", lambda texts: (_ for _ in ()).throw(AssertionError("embedding call")))
     status, result = api.request("POST", "/_local/reindex", {})
     monkeypatch.undo()

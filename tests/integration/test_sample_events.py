@@ -7,9 +7,9 @@ import json
 import pytest
 from engram import wiring
 from engram.errors import IndexUnavailable
-from engram.local.lambda_runtime import FunctionError
-from engram.local.project import project_root
 from engram.logic.auth import create_api_key
+from engram_dev.lambda_runtime import FunctionError
+from engram_dev.project import project_root
 
 
 def _event(name: str) -> dict:
@@ -23,13 +23,13 @@ def test_index_sync_upserts_memory_items_skips_others_and_deletes_on_remove(loca
     result = local_stack.runtime.invoke("IndexSyncFunction", insert_only)
     # Then the memory is in the index at its revision, and nothing failed
     assert result == {"batchItemFailures": []}
-    assert wiring.index().revisions("dev", ["0199a0c0d0e0f00000000001"]) == {
+    assert wiring.dependencies().index.revisions("dev", ["0199a0c0d0e0f00000000001"]) == {
         "0199a0c0d0e0f00000000001": "0199a0c0d0e0f00000000002"
     }
     # When its REMOVE arrives, it leaves the index
     result = local_stack.runtime.invoke("IndexSyncFunction", {"Records": event["Records"][2:]})
     assert result == {"batchItemFailures": []}
-    assert wiring.index().revisions("dev", ["0199a0c0d0e0f00000000001"]) == {}
+    assert wiring.dependencies().index.revisions("dev", ["0199a0c0d0e0f00000000001"]) == {}
 
 
 def test_index_sync_reports_only_the_failed_record(local_stack, monkeypatch):
@@ -40,14 +40,15 @@ def test_index_sync_reports_only_the_failed_record(local_stack, monkeypatch):
         def delete(self, tenant_id, memory_ids):
             return None
 
-    monkeypatch.setattr(wiring, "index", lambda: DownIndex())
+    monkeypatch.setattr(wiring.dependencies(), "index", DownIndex())
     result = local_stack.runtime.invoke("IndexSyncFunction", _event("index_sync_stream.json"))
     assert result == {"batchItemFailures": [{"itemIdentifier": "100"}]}
 
 
 def test_authorizer_allows_a_known_key_with_its_tenant_and_rejects_others(local_stack):
     event = _event("authorizer_token.json")
-    create_api_key(wiring.store(), wiring.clock(), "tenant-sample", "sample", event["authorizationToken"].split()[1])
+    deps = wiring.dependencies()
+    create_api_key(deps.api_keys, deps.clock, "tenant-sample", "sample", event["authorizationToken"].split()[1])
     policy = local_stack.runtime.invoke("AuthorizerFunction", event)
     assert policy["principalId"] == "tenant-sample"
     assert policy["context"] == {"tenant_id": "tenant-sample"}

@@ -22,7 +22,7 @@ from collections import Counter
 
 import pytest
 import schemathesis
-from engram.local.project import project_root
+from engram_dev.project import project_root
 from schemathesis.checks import not_a_server_error
 
 EXAMPLES_PER_OPERATION = 10
@@ -73,7 +73,8 @@ def fuzz_key(local_stack) -> str:
     from engram import wiring
     from engram.logic.auth import create_api_key
 
-    return create_api_key(wiring.store(), wiring.clock(), f"fuzz-{uuid.uuid4().hex[:8]}", "schemathesis")
+    deps = wiring.dependencies()
+    return create_api_key(deps.api_keys, deps.clock, f"fuzz-{uuid.uuid4().hex[:8]}", "schemathesis")
 
 
 @pytest.fixture(scope="module", autouse=True)

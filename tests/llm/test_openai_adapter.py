@@ -16,7 +16,10 @@ import pytest
 from engram.adapters.offline import OfflineLLM
 from engram.adapters.openai import OpenAIEmbedder, OpenAILLM, build_client
 from engram.errors import ConfigurationError, EmbeddingUnavailable, LLMOutputInvalid, LLMUnavailable
-from engram.local.scripted_llm import (
+from engram.models.conversation import ConversationEvent
+from engram.models.extraction import Decision
+from engram.models.prompts import ConsolidationPrompt, ExtractionPrompt, managed_topics
+from engram_dev.scripted_llm import (
     CHAT_PATH,
     EMBEDDINGS_PATH,
     Delay,
@@ -26,9 +29,6 @@ from engram.local.scripted_llm import (
     Status,
     offline_chat_responder,
 )
-from engram.models.conversation import ConversationEvent
-from engram.models.extraction import Decision
-from engram.models.prompts import ConsolidationPrompt, ExtractionPrompt, managed_topics
 
 FACT = {"fact": "The user lives in Lisbon.", "topics": ["USER_PERSONAL_INFO"], "event_ids": ["e1"]}
 

@@ -10,7 +10,10 @@ import pytest
 from engram.adapters.offline import OfflineLLM
 from engram.adapters.openai import OpenAILLM, build_client
 from engram.errors import ConfigurationError, LLMOutputInvalid, LLMUnavailable
-from engram.local.scripted_llm import (
+from engram.logic.multimodal import describe_attachments
+from engram.models.conversation import ConversationEvent, InlineData
+from engram.models.prompts import DESCRIBE_IMAGE_SYSTEM
+from engram_dev.scripted_llm import (
     CHAT_PATH,
     DEFAULT_IMAGE_DESCRIPTION,
     IMAGE_TOKENS,
@@ -20,9 +23,6 @@ from engram.local.scripted_llm import (
     Status,
     offline_chat_responder,
 )
-from engram.logic.multimodal import describe_attachments
-from engram.models.conversation import ConversationEvent, InlineData
-from engram.models.prompts import DESCRIBE_IMAGE_SYSTEM
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4
 DATA = base64.b64encode(JPEG).decode()

@@ -42,12 +42,12 @@ def test_a_dead_holders_lease_is_taken_over_after_expiry(local_stack):
 
     from engram import wiring
 
-    store, now = wiring.store(), datetime.now(UTC)
-    assert store.acquire_lease("t-lease", "scope-1", "op-a", now, 120)
-    assert not store.acquire_lease("t-lease", "scope-1", "op-b", now + timedelta(seconds=60), 120)
-    assert store.acquire_lease("t-lease", "scope-1", "op-a", now + timedelta(seconds=60), 120)  # renewal
-    assert store.acquire_lease("t-lease", "scope-1", "op-b", now + timedelta(seconds=181), 120)  # takeover
-    store.release_lease("t-lease", "scope-1", "op-a")  # a stale holder cannot release it
-    assert not store.acquire_lease("t-lease", "scope-1", "op-c", now + timedelta(seconds=200), 120)
-    store.release_lease("t-lease", "scope-1", "op-b")
-    assert store.acquire_lease("t-lease", "scope-1", "op-c", now + timedelta(seconds=200), 120)
+    leases, now = wiring.dependencies().leases, datetime.now(UTC)
+    assert leases.acquire("t-lease", "scope-1", "op-a", now, 120)
+    assert not leases.acquire("t-lease", "scope-1", "op-b", now + timedelta(seconds=60), 120)
+    assert leases.acquire("t-lease", "scope-1", "op-a", now + timedelta(seconds=60), 120)  # renewal
+    assert leases.acquire("t-lease", "scope-1", "op-b", now + timedelta(seconds=181), 120)  # takeover
+    leases.release("t-lease", "scope-1", "op-a")  # a stale holder cannot release it
+    assert not leases.acquire("t-lease", "scope-1", "op-c", now + timedelta(seconds=200), 120)
+    leases.release("t-lease", "scope-1", "op-b")
+    assert leases.acquire("t-lease", "scope-1", "op-c", now + timedelta(seconds=200), 120)

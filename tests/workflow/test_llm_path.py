@@ -7,7 +7,7 @@ import os
 import time
 
 from engram import wiring
-from engram.local.scripted_llm import EMBEDDINGS_PATH, Status
+from engram_dev.scripted_llm import EMBEDDINGS_PATH, Status
 
 CHAT_PATH = "/v1/chat/completions"
 
@@ -97,7 +97,7 @@ def test_malformed_llm_output_is_retried_then_recorded_as_failure(api, scope, sc
 
 
 def test_persistent_provider_errors_end_failed_with_the_error_recorded(api, scope, scripted_llm):
-    from engram.local.scripted_llm import Status
+    from engram_dev.scripted_llm import Status
 
     scripted_llm.chat_responder = lambda request: Status(500, retry_after_ms=1)
     operation = api.generate(scope, messages=[{"role": "user", "content": "I live in Lisbon."}])
@@ -110,7 +110,7 @@ def test_persistent_provider_errors_end_failed_with_the_error_recorded(api, scop
 
 
 def test_a_timeout_is_retried_and_the_generation_succeeds(api, scope, scripted_llm, monkeypatch):
-    from engram.local.scripted_llm import Delay
+    from engram_dev.scripted_llm import Delay
 
     monkeypatch.setenv("ENGRAM_LLM_TIMEOUT_SECONDS", "0.5")
     monkeypatch.setenv("ENGRAM_LLM_MAX_RETRIES", "0")

@@ -8,7 +8,7 @@ import os
 from typing import Any
 
 from engram import wiring
-from engram.local.soak import Outcome, Planned, SoakOptions, audit, plan, run_soak
+from engram_dev.soak import Outcome, Planned, SoakOptions, audit, plan, run_soak
 
 SCOPE = {"user_id": "audit-u1"}
 
@@ -134,4 +134,4 @@ def test_soak_with_faults_loses_and_duplicates_nothing(local_stack):
     assert report["ok"]
     # And the stack is back on the offline providers afterwards
     assert os.environ["ENGRAM_PROVIDER"] == "offline" and "OPENAI_BASE_URL" not in os.environ
-    assert wiring.llm().offline
+    assert wiring.dependencies().llm.offline

@@ -26,14 +26,14 @@ def test_embedder_setting_selects_the_adapter(reset_wiring) -> None:
     is built without loading the model (nothing heavy until the first embed)."""
     reset_wiring.setenv("ENGRAM_EMBEDDER", "minilm")
     wiring.reset()
-    chosen = wiring.embedder()
+    chosen = wiring.dependencies().embedder
     assert isinstance(chosen, SentenceTransformerEmbedder)
     assert (chosen.model_id, chosen.dimension) == (MINILM_MODEL_ID, MINILM_DIMENSION)
 
     reset_wiring.setenv("ENGRAM_EMBEDDER", "offline")
     reset_wiring.setenv("ENGRAM_PROVIDER", "openai")
     wiring.reset()
-    assert isinstance(wiring.embedder(), OfflineEmbedder)
+    assert isinstance(wiring.dependencies().embedder, OfflineEmbedder)
 
 
 def test_auto_follows_the_provider(reset_wiring) -> None:
@@ -41,7 +41,7 @@ def test_auto_follows_the_provider(reset_wiring) -> None:
     reset_wiring.delenv("ENGRAM_EMBEDDER", raising=False)
     reset_wiring.setenv("ENGRAM_PROVIDER", "offline")
     wiring.reset()
-    assert isinstance(wiring.embedder(), OfflineEmbedder)
+    assert isinstance(wiring.dependencies().embedder, OfflineEmbedder)
 
 
 def test_empty_batch_needs_no_model() -> None:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from engram.adapters.local_index import LocalIndex
 from engram.errors import ConfigurationError
 from engram.models.index import IndexDocument, IndexQuery, RetrievalMode
 from engram.ports import VectorIndex
+from engram_dev.local_index import LocalIndex
 
 DIM = 8
 NOW = datetime(2026, 3, 4, 12, 0, 0, tzinfo=UTC)

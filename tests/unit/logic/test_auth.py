@@ -31,24 +31,24 @@ def test_a_new_key_has_the_prefix_and_256_random_bits() -> None:
         assert re.fullmatch(r"egm_[A-Za-z0-9_-]{43}", key), key
 
 
-def test_create_api_key_stores_only_the_hash_and_returns_the_plaintext_once(store, clock) -> None:
+def test_create_api_key_stores_only_the_hash_and_returns_the_plaintext_once(stores, clock) -> None:
     # Given a tenant without keys
     # When a key is created for it
-    key = create_api_key(store, clock, TENANT, name="ci")
+    key = create_api_key(stores.api_keys, clock, TENANT, name="ci")
 
     # Then only its hash is stored, mapped to the tenant, and the key resolves to the tenant
-    assert list(store.api_keys) == [hash_key(key)]
-    assert key not in str(store.api_keys)
-    assert store.api_keys[hash_key(key)]["name"] == "ci"
-    assert resolve_tenant(store, f"Bearer {key}") == TENANT
+    assert list(stores.api_keys.items) == [hash_key(key)]
+    assert key not in str(stores.api_keys.items)
+    assert stores.api_keys.items[hash_key(key)]["name"] == "ci"
+    assert resolve_tenant(stores.api_keys, f"Bearer {key}") == TENANT
 
 
 @pytest.mark.parametrize("header", [None, "", "   "], ids=["absent", "empty", "blank"])
-def test_a_missing_header_is_unauthorized(store, header: str | None) -> None:
+def test_a_missing_header_is_unauthorized(stores, header: str | None) -> None:
     # Given no Authorization header
     # When it is resolved, Then the caller is unauthenticated
     with pytest.raises(Unauthorized):
-        resolve_tenant(store, header)
+        resolve_tenant(stores.api_keys, header)
 
 
 @pytest.mark.parametrize(
@@ -56,42 +56,42 @@ def test_a_missing_header_is_unauthorized(store, header: str | None) -> None:
     [lambda k: f"Basic {k}", lambda k: k, lambda k: "Bearer", lambda k: "Bearer    ", lambda k: f"Token {k}"],
     ids=["basic", "bare-key", "bearer-without-key", "bearer-blank", "other-scheme"],
 )
-def test_a_header_that_is_not_bearer_is_unauthorized(store, clock, header_of) -> None:
+def test_a_header_that_is_not_bearer_is_unauthorized(stores, clock, header_of) -> None:
     # Given a valid key sent without the Bearer scheme
-    key = create_api_key(store, clock, TENANT)
+    key = create_api_key(stores.api_keys, clock, TENANT)
 
     # When the header is resolved, Then the caller is unauthenticated
     with pytest.raises(Unauthorized):
-        resolve_tenant(store, header_of(key))
+        resolve_tenant(stores.api_keys, header_of(key))
 
 
-def test_an_unknown_key_is_unauthorized(store, clock) -> None:
+def test_an_unknown_key_is_unauthorized(stores, clock) -> None:
     # Given a stored key
-    create_api_key(store, clock, TENANT)
+    create_api_key(stores.api_keys, clock, TENANT)
 
     # When another key is presented, Then the caller is unauthenticated
     with pytest.raises(Unauthorized):
-        resolve_tenant(store, f"Bearer {new_api_key()}")
+        resolve_tenant(stores.api_keys, f"Bearer {new_api_key()}")
 
 
-def test_a_revoked_key_is_forbidden(store, clock) -> None:
+def test_a_revoked_key_is_forbidden(stores, clock) -> None:
     # Given a key that was revoked
-    key = create_api_key(store, clock, TENANT)
-    assert store.revoke_api_key(hash_key(key))
+    key = create_api_key(stores.api_keys, clock, TENANT)
+    assert stores.api_keys.revoke(hash_key(key))
 
     # When it is presented, Then access is forbidden (not unauthenticated)
     with pytest.raises(Forbidden):
-        resolve_tenant(store, f"Bearer {key}")
+        resolve_tenant(stores.api_keys, f"Bearer {key}")
 
 
-def test_a_good_key_resolves_to_its_tenant_whatever_the_scheme_case(store, clock) -> None:
+def test_a_good_key_resolves_to_its_tenant_whatever_the_scheme_case(stores, clock) -> None:
     # Given keys of two tenants
-    key_a = create_api_key(store, clock, TENANT)
-    key_b = create_api_key(store, clock, "tenant-b", api_key="egm_given-key")
+    key_a = create_api_key(stores.api_keys, clock, TENANT)
+    key_b = create_api_key(stores.api_keys, clock, "tenant-b", api_key="egm_given-key")
 
     # When each is presented
     # Then each resolves to its own tenant
-    assert resolve_tenant(store, f"Bearer {key_a}") == TENANT
-    assert resolve_tenant(store, f"bearer {key_a}  ") == TENANT
-    assert resolve_tenant(store, "Bearer egm_given-key") == "tenant-b"
+    assert resolve_tenant(stores.api_keys, f"Bearer {key_a}") == TENANT
+    assert resolve_tenant(stores.api_keys, f"bearer {key_a}  ") == TENANT
+    assert resolve_tenant(stores.api_keys, "Bearer egm_given-key") == "tenant-b"
     assert key_b == "egm_given-key"

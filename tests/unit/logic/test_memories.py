@@ -35,7 +35,7 @@ def cosine(a: list[float], b: list[float]) -> float:
 
 
 def put_memory(
-    store: Any,
+    stores: Any,
     embedder: Any,
     clock: Any,
     text: str,
@@ -60,8 +60,8 @@ def put_memory(
         embedding_model=embedder.model_id,
     )
     revision = Revision(id=memory.revision_id, memory_id=memory.id, action=Action.CREATED, fact=text, create_time=now)
-    store.apply_changes(tenant, [Change(Action.CREATED, memory, None, revision)])
-    return store.get_memory(tenant, memory.id)
+    stores.memories.apply_changes(tenant, [Change(Action.CREATED, memory, None, revision)])
+    return stores.memories.get(tenant, memory.id)
 
 
 def query(text: str, scope: dict[str, str] = SCOPE, **fields: Any) -> RetrieveRequest:
@@ -71,12 +71,12 @@ def query(text: str, scope: dict[str, str] = SCOPE, **fields: Any) -> RetrieveRe
 # --- create_memories -----------------------------------------------------------------------------------
 
 
-def test_a_batch_is_embedded_in_one_call_and_each_memory_gets_a_revision(store, index, embedder, clock) -> None:
+def test_a_batch_is_embedded_in_one_call_and_each_memory_gets_a_revision(stores, index, embedder, clock) -> None:
     # Given three new memories
     batch = [new(FACTS[0], topics=["USER_PERSONAL_INFO"], metadata={"app": "x"}), new(FACTS[1]), new(FACTS[2])]
 
     # When they are created
-    created = create_memories(store, embedder, clock, TENANT, batch)
+    created = create_memories(stores.memories, stores.configs, embedder, clock, TENANT, batch)
 
     # Then one embedding call covers all facts, and each memory is stored, indexed and has a CREATED revision
     assert embedder.calls == [FACTS[:3]]
@@ -84,34 +84,36 @@ def test_a_batch_is_embedded_in_one_call_and_each_memory_gets_a_revision(store, 
     assert len({m.id for m in created}) == 3
     assert created[0].topics == ["USER_PERSONAL_INFO"] and created[0].metadata == {"app": "x"}
     for memory in created:
-        stored = store.get_memory(TENANT, memory.id)
+        stored = stores.memories.get(TENANT, memory.id)
         assert stored.public() == memory
         assert stored.create_time == clock.now()
         assert stored.embedding == embedder.embed([memory.fact])[0]
         assert stored.embedding_model == embedder.model_id
-        [revision] = store.list_revisions(TENANT, memory.id)
+        [revision] = stores.memories.revisions(TENANT, memory.id)
         assert (revision.id, revision.action, revision.fact) == (memory.revision_id, Action.CREATED, memory.fact)
     assert set(index.revisions(TENANT, [m.id for m in created])) == {m.id for m in created}
 
 
-def test_more_than_49_memories_are_written_in_several_atomic_blocks(store, embedder, clock) -> None:
+def test_more_than_49_memories_are_written_in_several_atomic_blocks(stores, embedder, clock) -> None:
     # Given 120 new memories (one transaction holds at most 49 changes)
     batch = [new(f"The user owns book number {i}.") for i in range(120)]
 
     # When they are created
-    created = create_memories(store, embedder, clock, TENANT, batch)
+    created = create_memories(stores.memories, stores.configs, embedder, clock, TENANT, batch)
 
     # Then they are embedded in one call and written in blocks of 49, 49 and 22, all stored
     assert embedder.call_count == 1
-    assert [len(t) for t in store.transactions] == [49, 49, 22]
+    assert [len(t) for t in stores.memories.transactions] == [49, 49, 22]
     assert len(created) == 120
-    assert all(store.get_memory(TENANT, m.id) is not None for m in created)
+    assert all(stores.memories.get(TENANT, m.id) is not None for m in created)
 
 
-def test_created_memories_keep_the_given_provenance(store, embedder, clock) -> None:
+def test_created_memories_keep_the_given_provenance(stores, embedder, clock) -> None:
     # Given a memory with the ids of the events it came from
     # When it is created
-    [memory] = create_memories(store, embedder, clock, TENANT, [new(FACTS[0], source={"event_ids": ["e1", "e2"]})])
+    [memory] = create_memories(
+        stores.memories, stores.configs, embedder, clock, TENANT, [new(FACTS[0], source={"event_ids": ["e1", "e2"]})]
+    )
 
     # Then its source names them, without an operation
     assert memory.source.event_ids == ["e1", "e2"]
@@ -121,55 +123,55 @@ def test_created_memories_keep_the_given_provenance(store, embedder, clock) -> N
 # --- get_memory ------------------------------------------------------------------------------------------
 
 
-def test_get_memory_returns_the_tenants_memory(store, embedder, clock) -> None:
+def test_get_memory_returns_the_tenants_memory(stores, embedder, clock) -> None:
     # Given a memory
-    [memory] = create_memories(store, embedder, clock, TENANT, [new(FACTS[0])])
+    [memory] = create_memories(stores.memories, stores.configs, embedder, clock, TENANT, [new(FACTS[0])])
 
     # When it is read by its tenant
     # Then it comes back as created
-    assert get_memory(store, clock, TENANT, memory.id) == memory
+    assert get_memory(stores.memories, clock, TENANT, memory.id) == memory
 
 
-def test_get_memory_of_another_tenant_is_not_found(store, embedder, clock) -> None:
+def test_get_memory_of_another_tenant_is_not_found(stores, embedder, clock) -> None:
     # Given another tenant's memory
-    [memory] = create_memories(store, embedder, clock, OTHER_TENANT, [new(FACTS[0])])
+    [memory] = create_memories(stores.memories, stores.configs, embedder, clock, OTHER_TENANT, [new(FACTS[0])])
 
     # When this tenant asks for it, Then it does not exist
     with pytest.raises(NotFound):
-        get_memory(store, clock, TENANT, memory.id)
+        get_memory(stores.memories, clock, TENANT, memory.id)
 
 
-def test_get_memory_of_a_missing_id_is_not_found(store, clock) -> None:
+def test_get_memory_of_a_missing_id_is_not_found(stores, clock) -> None:
     # Given no memory
     # When one is asked for, Then it does not exist
     with pytest.raises(NotFound):
-        get_memory(store, clock, TENANT, "0000")
+        get_memory(stores.memories, clock, TENANT, "0000")
 
 
-def test_get_memory_is_not_found_once_it_has_expired(store, embedder, clock) -> None:
+def test_get_memory_is_not_found_once_it_has_expired(stores, embedder, clock) -> None:
     # Given a memory that expires in one hour
-    memory = put_memory(store, embedder, clock, FACTS[0], expire_time=clock.now() + timedelta(hours=1))
-    assert get_memory(store, clock, TENANT, memory.id).id == memory.id
+    memory = put_memory(stores, embedder, clock, FACTS[0], expire_time=clock.now() + timedelta(hours=1))
+    assert get_memory(stores.memories, clock, TENANT, memory.id).id == memory.id
 
     # When the hour has passed (the store still holds it: TTL deletion is late)
     clock.advance(hours=1)
 
     # Then it is not found
     with pytest.raises(NotFound):
-        get_memory(store, clock, TENANT, memory.id)
+        get_memory(stores.memories, clock, TENANT, memory.id)
 
 
 # --- retrieve: similarity search ----------------------------------------------------------------------
 
 
-def test_retrieve_returns_the_top_k_by_score(store, index, embedder, clock) -> None:
+def test_retrieve_returns_the_top_k_by_score(stores, index, embedder, clock) -> None:
     # Given four memories
-    create_memories(store, embedder, clock, TENANT, [new(f) for f in FACTS])
+    create_memories(stores.memories, stores.configs, embedder, clock, TENANT, [new(f) for f in FACTS])
     embedder.reset()
 
     # When the scope is searched densely for the two nearest to a question about where the user lives
     request = query("Where does the user live? Lisbon", top_k=2, mode="dense")
-    response = retrieve(store, index, embedder, clock, TENANT, request)
+    response = retrieve(stores.memories, index, embedder, clock, TENANT, request)
 
     # Then two come back, the Lisbon memory first, by descending cosine similarity
     assert len(response.memories) == 2
@@ -178,7 +180,7 @@ def test_retrieve_returns_the_top_k_by_score(store, index, embedder, clock) -> N
     assert scores == sorted(scores, reverse=True)
     [vector] = embedder.embed(["Where does the user live? Lisbon"])
     for scored in response.memories:
-        stored = store.get_memory(TENANT, scored.memory.id)
+        stored = stores.memories.get(TENANT, scored.memory.id)
         assert scored.score == pytest.approx(cosine(vector, stored.embedding), abs=1e-5)
     # ... with one embedding call and one index query
     assert embedder.calls[0] == ["Where does the user live? Lisbon"]
@@ -187,14 +189,14 @@ def test_retrieve_returns_the_top_k_by_score(store, index, embedder, clock) -> N
 
 
 def test_retrieve_hybrid_by_default_sends_the_query_text_and_vector_to_one_index_query(
-    store, index, embedder, clock
+    stores, index, embedder, clock
 ) -> None:
     # Given memories
-    create_memories(store, embedder, clock, TENANT, [new(f) for f in FACTS])
+    create_memories(stores.memories, stores.configs, embedder, clock, TENANT, [new(f) for f in FACTS])
     embedder.reset()
 
     # When the scope is searched without naming a mode
-    response = retrieve(store, index, embedder, clock, TENANT, query("jazz", top_k=3))
+    response = retrieve(stores.memories, index, embedder, clock, TENANT, query("jazz", top_k=3))
 
     # Then one hybrid query carries both the words and the embedding, and the jazz memory ranks first
     [sent] = index.queries
@@ -204,88 +206,100 @@ def test_retrieve_hybrid_by_default_sends_the_query_text_and_vector_to_one_index
     assert all(0 <= m.score <= 1 for m in response.memories)
 
 
-def test_retrieve_lexical_makes_no_embedding_call(store, index, embedder, clock) -> None:
+def test_retrieve_lexical_makes_no_embedding_call(stores, index, embedder, clock) -> None:
     # Given memories
-    create_memories(store, embedder, clock, TENANT, [new(f) for f in FACTS])
+    create_memories(stores.memories, stores.configs, embedder, clock, TENANT, [new(f) for f in FACTS])
     embedder.reset()
 
     # When the scope is searched by words only
-    response = retrieve(store, index, embedder, clock, TENANT, query("peanuts", mode="lexical"))
+    response = retrieve(stores.memories, index, embedder, clock, TENANT, query("peanuts", mode="lexical"))
 
     # Then nothing is embedded and the memory with that word is found
     assert embedder.call_count == 0
     assert [m.memory.fact for m in response.memories] == ["The user is allergic to peanuts."]
 
 
-def test_retrieve_with_a_query_applies_the_metadata_filter(store, index, embedder, clock) -> None:
+def test_retrieve_with_a_query_applies_the_metadata_filter(stores, index, embedder, clock) -> None:
     # Given the same fact with two different metadata values
     [pt, _] = create_memories(
-        store, embedder, clock, TENANT, [new(FACTS[0], metadata={"lang": "pt"}), new(FACTS[0], metadata={"lang": "en"})]
+        stores.memories,
+        stores.configs,
+        embedder,
+        clock,
+        TENANT,
+        [new(FACTS[0], metadata={"lang": "pt"}), new(FACTS[0], metadata={"lang": "en"})],
     )
 
     # When the scope is searched with a filter on the metadata
-    response = retrieve(store, index, embedder, clock, TENANT, query(FACTS[0], filter={"lang": "pt"}))
+    response = retrieve(stores.memories, index, embedder, clock, TENANT, query(FACTS[0], filter={"lang": "pt"}))
 
     # Then only the matching memory comes back
     assert [m.memory.id for m in response.memories] == [pt.id]
 
 
-def test_retrieve_never_returns_memories_of_another_scope_or_tenant(store, index, embedder, clock) -> None:
+def test_retrieve_never_returns_memories_of_another_scope_or_tenant(stores, index, embedder, clock) -> None:
     # Given the same fact in this scope, a wider scope and another tenant
-    [mine] = create_memories(store, embedder, clock, TENANT, [new(FACTS[0])])
-    create_memories(store, embedder, clock, TENANT, [new(FACTS[0], scope={**SCOPE, "app": "x"})])
-    create_memories(store, embedder, clock, OTHER_TENANT, [new(FACTS[0])])
+    [mine] = create_memories(stores.memories, stores.configs, embedder, clock, TENANT, [new(FACTS[0])])
+    create_memories(
+        stores.memories, stores.configs, embedder, clock, TENANT, [new(FACTS[0], scope={**SCOPE, "app": "x"})]
+    )
+    create_memories(stores.memories, stores.configs, embedder, clock, OTHER_TENANT, [new(FACTS[0])])
 
     # When this scope is searched
-    response = retrieve(store, index, embedder, clock, TENANT, query(FACTS[0], top_k=10))
+    response = retrieve(stores.memories, index, embedder, clock, TENANT, query(FACTS[0], top_k=10))
 
     # Then only this scope's memory is returned
     assert [m.memory.id for m in response.memories] == [mine.id]
 
 
-def test_retrieve_matches_a_scope_whatever_its_key_order(store, index, embedder, clock) -> None:
+def test_retrieve_matches_a_scope_whatever_its_key_order(stores, index, embedder, clock) -> None:
     # Given a memory of a two-key scope
-    [memory] = create_memories(store, embedder, clock, TENANT, [new(FACTS[0], scope={"a": "1", "b": "2"})])
+    [memory] = create_memories(
+        stores.memories, stores.configs, embedder, clock, TENANT, [new(FACTS[0], scope={"a": "1", "b": "2"})]
+    )
 
     # When it is searched with the keys in the other order
-    response = retrieve(store, index, embedder, clock, TENANT, query(FACTS[0], scope={"b": "2", "a": "1"}))
+    response = retrieve(stores.memories, index, embedder, clock, TENANT, query(FACTS[0], scope={"b": "2", "a": "1"}))
 
     # Then it is found
     assert [m.memory.id for m in response.memories] == [memory.id]
 
 
-def test_retrieve_drops_expired_memories(store, index, embedder, clock) -> None:
+def test_retrieve_drops_expired_memories(stores, index, embedder, clock) -> None:
     # Given a memory that has expired but is still stored and indexed, and a live one
-    expired = put_memory(store, embedder, clock, FACTS[0], expire_time=clock.now() + timedelta(minutes=1))
-    live = put_memory(store, embedder, clock, FACTS[1])
+    expired = put_memory(stores, embedder, clock, FACTS[0], expire_time=clock.now() + timedelta(minutes=1))
+    live = put_memory(stores, embedder, clock, FACTS[1])
     clock.advance(minutes=2)
     assert expired.id in index.revisions(TENANT, [expired.id])
 
     # When the scope is searched
-    response = retrieve(store, index, embedder, clock, TENANT, query(FACTS[0]))
+    response = retrieve(stores.memories, index, embedder, clock, TENANT, query(FACTS[0]))
 
     # Then only the live memory is returned
     assert [m.memory.id for m in response.memories] == [live.id]
 
 
-def test_retrieve_skips_a_memory_deleted_from_the_store_but_still_in_the_index(store, index, embedder, clock) -> None:
+def test_retrieve_skips_a_memory_deleted_from_the_store_but_still_in_the_index(stores, index, embedder, clock) -> None:
     # Given two memories, one deleted while the index lags behind the stream
-    [gone, kept] = create_memories(store, embedder, clock, TENANT, [new(FACTS[0]), new(FACTS[1])])
+    [gone, kept] = create_memories(
+        stores.memories, stores.configs, embedder, clock, TENANT, [new(FACTS[0]), new(FACTS[1])]
+    )
     index.lag = True
-    delete_memory(store, clock, TENANT, gone.id)
+    delete_memory(stores.memories, stores.configs, clock, TENANT, gone.id)
     assert gone.id in index.revisions(TENANT, [gone.id])
 
     # When the scope is searched for the deleted fact
-    response = retrieve(store, index, embedder, clock, TENANT, query(FACTS[0]))
+    response = retrieve(stores.memories, index, embedder, clock, TENANT, query(FACTS[0]))
 
     # Then the deleted memory is not served
     assert [m.memory.id for m in response.memories] == [kept.id]
 
 
-def test_retrieve_with_topics_keeps_memories_with_one_of_them(store, index, embedder, clock) -> None:
+def test_retrieve_with_topics_keeps_memories_with_one_of_them(stores, index, embedder, clock) -> None:
     # Given memories with different topics
     personal, preference, _ = create_memories(
-        store,
+        stores.memories,
+        stores.configs,
         embedder,
         clock,
         TENANT,
@@ -297,7 +311,9 @@ def test_retrieve_with_topics_keeps_memories_with_one_of_them(store, index, embe
     )
 
     # When the scope is searched for two of the topics
-    response = retrieve(store, index, embedder, clock, TENANT, query(FACTS[2], topics=["USER_PERSONAL_INFO", "CUSTOM"]))
+    response = retrieve(
+        stores.memories, index, embedder, clock, TENANT, query(FACTS[2], topics=["USER_PERSONAL_INFO", "CUSTOM"])
+    )
 
     # Then only memories with one of those topics come back
     assert {m.memory.id for m in response.memories} == {personal.id, preference.id}
@@ -306,11 +322,13 @@ def test_retrieve_with_topics_keeps_memories_with_one_of_them(store, index, embe
 # --- retrieve: list mode -----------------------------------------------------------------------------
 
 
-def test_list_mode_pages_newest_first(store, index, embedder, clock) -> None:
+def test_list_mode_pages_newest_first(stores, index, embedder, clock) -> None:
     # Given five memories created one minute apart
     ids = []
     for i in range(5):
-        [memory] = create_memories(store, embedder, clock, TENANT, [new(f"The user owns book number {i}.")])
+        [memory] = create_memories(
+            stores.memories, stores.configs, embedder, clock, TENANT, [new(f"The user owns book number {i}.")]
+        )
         ids.append(memory.id)
         clock.advance(minutes=1)
     embedder.reset()
@@ -320,7 +338,7 @@ def test_list_mode_pages_newest_first(store, index, embedder, clock) -> None:
     token = None
     while True:
         request = RetrieveRequest(scope=SCOPE, page_size=2, page_token=token)
-        response = retrieve(store, index, embedder, clock, TENANT, request)
+        response = retrieve(stores.memories, index, embedder, clock, TENANT, request)
         pages.append([m.memory.id for m in response.memories])
         assert all(m.score is None for m in response.memories)
         token = response.next_page_token
@@ -334,30 +352,34 @@ def test_list_mode_pages_newest_first(store, index, embedder, clock) -> None:
     assert index.queries == []
 
 
-def test_list_mode_filters_topics_and_drops_expired_memories(store, index, embedder, clock) -> None:
+def test_list_mode_filters_topics_and_drops_expired_memories(stores, index, embedder, clock) -> None:
     # Given a personal memory, a preference and an expired personal memory
-    [personal] = create_memories(store, embedder, clock, TENANT, [new(FACTS[0], topics=["USER_PERSONAL_INFO"])])
-    create_memories(store, embedder, clock, TENANT, [new(FACTS[1], topics=["USER_PREFERENCES"])])
-    expired = put_memory(store, embedder, clock, FACTS[2], expire_time=clock.now() + timedelta(seconds=1))
-    store.memories[(TENANT, expired.id)] = expired.model_copy(update={"topics": ["USER_PERSONAL_INFO"]})
+    [personal] = create_memories(
+        stores.memories, stores.configs, embedder, clock, TENANT, [new(FACTS[0], topics=["USER_PERSONAL_INFO"])]
+    )
+    create_memories(
+        stores.memories, stores.configs, embedder, clock, TENANT, [new(FACTS[1], topics=["USER_PREFERENCES"])]
+    )
+    expired = put_memory(stores, embedder, clock, FACTS[2], expire_time=clock.now() + timedelta(seconds=1))
+    stores.memories.items[(TENANT, expired.id)] = expired.model_copy(update={"topics": ["USER_PERSONAL_INFO"]})
     clock.advance(seconds=2)
 
     # When the scope is listed for personal information
     response = retrieve(
-        store, index, embedder, clock, TENANT, RetrieveRequest(scope=SCOPE, topics=["USER_PERSONAL_INFO"])
+        stores.memories, index, embedder, clock, TENANT, RetrieveRequest(scope=SCOPE, topics=["USER_PERSONAL_INFO"])
     )
 
     # Then only the live personal memory is listed
     assert [m.memory for m in response.memories] == [personal]
 
 
-def test_list_mode_never_lists_another_tenant_or_scope(store, index, embedder, clock) -> None:
+def test_list_mode_never_lists_another_tenant_or_scope(stores, index, embedder, clock) -> None:
     # Given memories of another tenant and another scope
-    create_memories(store, embedder, clock, OTHER_TENANT, [new(FACTS[0])])
-    create_memories(store, embedder, clock, TENANT, [new(FACTS[0], scope={"user_id": "u-2"})])
+    create_memories(stores.memories, stores.configs, embedder, clock, OTHER_TENANT, [new(FACTS[0])])
+    create_memories(stores.memories, stores.configs, embedder, clock, TENANT, [new(FACTS[0], scope={"user_id": "u-2"})])
 
     # When this scope is listed
-    response = retrieve(store, index, embedder, clock, TENANT, RetrieveRequest(scope=SCOPE))
+    response = retrieve(stores.memories, index, embedder, clock, TENANT, RetrieveRequest(scope=SCOPE))
 
     # Then nothing is listed
     assert response.memories == []
@@ -370,7 +392,13 @@ def test_list_mode_never_lists_another_tenant_or_scope(store, index, embedder, c
 @pytest.mark.parametrize(
     ("port", "fake"),
     [
-        ("MemoryStore", "FakeStore"),
+        ("MemoryRepository", "FakeMemories"),
+        ("OperationRepository", "FakeOperations"),
+        ("SessionRepository", "FakeSessions"),
+        ("ApiKeyRepository", "FakeApiKeys"),
+        ("LeaseRepository", "FakeLeases"),
+        ("ConfigRepository", "FakeConfigs"),
+        ("RetentionRepository", "FakeRetention"),
         ("VectorIndex", "FakeIndex"),
         ("LLM", "ScriptedLLM"),
         ("Embedder", "CountingEmbedder"),

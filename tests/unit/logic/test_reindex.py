@@ -9,11 +9,12 @@ from engram.models.memory import NewMemory
 from engram.models.scope import scope_hash
 
 
-def test_reindex_restores_every_live_memory_without_embedding_calls(store, index, embedder, clock):
+def test_reindex_restores_every_live_memory_without_embedding_calls(stores, index, embedder, clock):
     # Given three memories, one of which has expired, and an index that lost everything
     scope = {"user_id": "u1"}
     created = memories.create_memories(
-        store,
+        stores.memories,
+        stores.configs,
         embedder,
         clock,
         "t1",
@@ -27,7 +28,7 @@ def test_reindex_restores_every_live_memory_without_embedding_calls(store, index
     index.documents.clear()
     calls_before = embedder.call_count
     # When reindexing
-    result = reindex(store, index, clock)
+    result = reindex(stores.memories, index, clock)
     # Then the live memories are back at their revisions, with no embedding call
     assert (result.indexed, result.skipped_expired) == (2, 1)
     assert embedder.call_count == calls_before

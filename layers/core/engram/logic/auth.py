@@ -6,7 +6,7 @@ import hashlib
 import secrets
 
 from engram.errors import Forbidden, Unauthorized
-from engram.ports import Clock, MemoryStore
+from engram.ports import ApiKeyRepository, Clock
 
 KEY_PREFIX = "egm_"
 
@@ -21,14 +21,17 @@ def new_api_key() -> str:
     return KEY_PREFIX + secrets.token_urlsafe(32)
 
 
-def create_api_key(store: MemoryStore, clock: Clock, tenant_id: str, name: str = "", api_key: str | None = None) -> str:
-    """Store the hash of a new (or the given) key for ``tenant_id`` and return the plaintext once."""
+def create_api_key(
+    api_keys: ApiKeyRepository, clock: Clock, tenant_id: str, name: str = "", api_key: str | None = None
+) -> str:
+    """Store the hash of a new (or the given) key for ``tenant_id`` and return the plaintext once.
+    Raises ``Conflict`` when the given key already exists."""
     api_key = api_key or new_api_key()
-    store.put_api_key(hash_key(api_key), tenant_id, name, clock.now())
+    api_keys.put(hash_key(api_key), tenant_id, name, clock.now())
     return api_key
 
 
-def resolve_tenant(store: MemoryStore, authorization: str | None) -> str:
+def resolve_tenant(api_keys: ApiKeyRepository, authorization: str | None) -> str:
     """The tenant of an ``Authorization: Bearer <key>`` header value.
 
     Raises ``Unauthorized`` (401) when the header is missing, malformed or the key unknown, and
@@ -39,7 +42,7 @@ def resolve_tenant(store: MemoryStore, authorization: str | None) -> str:
     scheme, _, token = authorization.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("expected 'Authorization: Bearer <api key>'")
-    found = store.get_api_key(hash_key(token.strip()))
+    found = api_keys.get(hash_key(token.strip()))
     if found is None:
         raise Unauthorized("unknown API key")
     tenant_id, revoked = found

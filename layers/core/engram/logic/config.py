@@ -5,17 +5,18 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from engram.models.config import TenantConfig
-from engram.ports import Clock, MemoryStore
+from engram.ports import Clock, ConfigRepository
 
 
-def get_config(store: MemoryStore, tenant_id: str) -> TenantConfig:
+def get_config(configs: ConfigRepository, tenant_id: str) -> TenantConfig:
     """The tenant's config, or the defaults (all managed topics, no examples, revisions kept 365 days)."""
-    raw = store.get_config(tenant_id)
+    raw = configs.get(tenant_id)
     return TenantConfig.model_validate(raw) if raw is not None else TenantConfig()
 
 
-def put_config(store: MemoryStore, clock: Clock, tenant_id: str, config: TenantConfig) -> TenantConfig:
-    store.put_config(tenant_id, config.model_dump(mode="json"), clock.now())
+def put_config(configs: ConfigRepository, clock: Clock, tenant_id: str, config: TenantConfig) -> TenantConfig:
+    """Replace the tenant's config; returns it."""
+    configs.put(tenant_id, config.model_dump(mode="json"), clock.now())
     return config
 
 

@@ -1,5 +1,5 @@
-"""Keeping the derived index in sync with the store (DESIGN.md §1): every memory write reaches the
-index through the DynamoDB stream, whoever made it (API, workflow, TTL, retention, purge)."""
+"""Keeping the derived index in sync with the store: every memory write reaches the index through the
+DynamoDB stream, whoever made it (API, workflow, TTL, retention, purge)."""
 
 from __future__ import annotations
 

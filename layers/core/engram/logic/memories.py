@@ -20,9 +20,7 @@ from engram.models.filters import parse as parse_filter
 from engram.models.index import IndexQuery
 from engram.models.memory import Action, Memory, NewMemory, Revision, ScoredMemory, Source, StoredMemory
 from engram.models.scope import scope_hash
-from engram.ports import Change, Clock, Embedder, MemoryStore, VectorIndex
-
-TRANSACTION_CHANGES = 49
+from engram.ports import Change, Clock, ConfigRepository, Embedder, MemoryRepository, VectorIndex
 
 
 def is_live(memory: StoredMemory, clock: Clock) -> bool:
@@ -31,21 +29,26 @@ def is_live(memory: StoredMemory, clock: Clock) -> bool:
     return memory.expire_time is None or memory.expire_time > clock.now()
 
 
-def _revision_expiry(store: MemoryStore, tenant_id: str, now: datetime) -> datetime | None:
-    return expire_at(now, get_config(store, tenant_id).ttl.revision_ttl_seconds)
+def _revision_expiry(configs: ConfigRepository, tenant_id: str, now: datetime) -> datetime | None:
+    return expire_at(now, get_config(configs, tenant_id).ttl.revision_ttl_seconds)
 
 
 def create_memories(
-    store: MemoryStore, embedder: Embedder, clock: Clock, tenant_id: str, new: Sequence[NewMemory]
+    memories: MemoryRepository,
+    configs: ConfigRepository,
+    embedder: Embedder,
+    clock: Clock,
+    tenant_id: str,
+    new: Sequence[NewMemory],
 ) -> list[Memory]:
     """Create memories directly (no LLM), embedding all facts in one call.
 
     A memory expires after its ``ttl_seconds``, else the tenant's ``create_ttl_seconds`` (if any).
-    Each block of 49 memories is written atomically with its revisions.
+    Memories are written with their revisions in atomic blocks (``MemoryRepository.apply_in_blocks``).
     """
     vectors = embedder.embed([m.fact for m in new])
     now = clock.now()
-    config = get_config(store, tenant_id)
+    config = get_config(configs, tenant_id)
     revision_expire = expire_at(now, config.ttl.revision_ttl_seconds)
     changes = []
     for item, vector in zip(new, vectors, strict=True):
@@ -74,8 +77,7 @@ def create_memories(
                 revision_for(memory, Action.CREATED, now, None, item.revision_labels, revision_expire),
             )
         )
-    for start in range(0, len(changes), TRANSACTION_CHANGES):
-        store.apply_changes(tenant_id, changes[start : start + TRANSACTION_CHANGES])
+    memories.apply_in_blocks(tenant_id, changes)
     return [c.after.public() for c in changes if c.after is not None]
 
 
@@ -88,10 +90,15 @@ def revision_for(
     expire_time: datetime | None,
     operation_id: str | None = None,
     candidate_facts: list[str] | None = None,
+    deleted_revision_id: str | None = None,
 ) -> Revision:
-    """The revision recording ``action`` on ``memory`` (its state after the change; for DELETED, before)."""
+    """The revision recording ``action`` on ``memory`` (its state after the change; for DELETED, before).
+
+    Its id is ``memory.revision_id``, except for DELETED: ``deleted_revision_id``, or a new id.
+    """
+    revision_id = (deleted_revision_id or new_id()) if action is Action.DELETED else memory.revision_id
     return Revision(
-        id=memory.revision_id if action is not Action.DELETED else new_id(),
+        id=revision_id,
         memory_id=memory.id,
         action=action,
         fact=memory.fact,
@@ -107,22 +114,28 @@ def revision_for(
     )
 
 
-def _live_or_404(store: MemoryStore, clock: Clock, tenant_id: str, memory_id: str) -> StoredMemory:
-    memory = store.get_memory(tenant_id, memory_id)
+def _live_or_404(memories: MemoryRepository, clock: Clock, tenant_id: str, memory_id: str) -> StoredMemory:
+    memory = memories.get(tenant_id, memory_id)
     if memory is None or not is_live(memory, clock):
         raise NotFound(f"memory {memory_id} not found")
     return memory
 
 
 def update_memory(
-    store: MemoryStore, embedder: Embedder, clock: Clock, tenant_id: str, memory_id: str, request: UpdateMemoryRequest
+    memories: MemoryRepository,
+    configs: ConfigRepository,
+    embedder: Embedder,
+    clock: Clock,
+    tenant_id: str,
+    memory_id: str,
+    request: UpdateMemoryRequest,
 ) -> Memory:
     """Change the given fields; a new fact is re-embedded (one call). Writes an UPDATED revision.
 
     Raises ``NotFound`` (absent, expired or another tenant's) and ``Conflict`` when a concurrent
     change won (retry with fresh state).
     """
-    before = _live_or_404(store, clock, tenant_id, memory_id)
+    before = _live_or_404(memories, clock, tenant_id, memory_id)
     now = clock.now()
     changes: dict[str, Any] = {"update_time": now, "revision_id": new_id()}
     fields = request.model_fields_set
@@ -138,37 +151,48 @@ def update_memory(
         changes["expire_time"] = expire_at(now, request.ttl_seconds)
     after = before.model_copy(update=changes)
     revision = revision_for(
-        after, Action.UPDATED, now, before.fact, request.revision_labels, _revision_expiry(store, tenant_id, now)
+        after, Action.UPDATED, now, before.fact, request.revision_labels, _revision_expiry(configs, tenant_id, now)
     )
-    _apply_one(store, tenant_id, Change(Action.UPDATED, after, before, revision))
+    _apply_one(memories, tenant_id, Change(Action.UPDATED, after, before, revision))
     return after.public()
 
 
-def delete_memory(store: MemoryStore, clock: Clock, tenant_id: str, memory_id: str) -> None:
-    """Delete a memory, keeping its revisions (with a DELETED one) for the revision TTL. Raises ``NotFound``."""
-    before = _live_or_404(store, clock, tenant_id, memory_id)
+def delete_memory(
+    memories: MemoryRepository, configs: ConfigRepository, clock: Clock, tenant_id: str, memory_id: str
+) -> None:
+    """Delete a memory, keeping its revisions (with a DELETED one) for the revision TTL.
+
+    Raises ``NotFound`` (absent, expired or another tenant's) and ``Conflict`` on a concurrent change.
+    """
+    before = _live_or_404(memories, clock, tenant_id, memory_id)
     now = clock.now()
-    revision = revision_for(before, Action.DELETED, now, before.fact, {}, _revision_expiry(store, tenant_id, now))
-    _apply_one(store, tenant_id, Change(Action.DELETED, None, before, revision))
+    revision = revision_for(before, Action.DELETED, now, before.fact, {}, _revision_expiry(configs, tenant_id, now))
+    _apply_one(memories, tenant_id, Change(Action.DELETED, None, before, revision))
 
 
-def _apply_one(store: MemoryStore, tenant_id: str, change: Change) -> None:
+def _apply_one(memories: MemoryRepository, tenant_id: str, change: Change) -> None:
     try:
-        store.apply_changes(tenant_id, [change])
+        memories.apply_changes(tenant_id, [change])
     except StoreConflict as error:
         raise Conflict("the memory changed concurrently; read it again and retry") from error
 
 
-def list_revisions(store: MemoryStore, tenant_id: str, memory_id: str) -> list[Revision]:
+def list_revisions(memories: MemoryRepository, tenant_id: str, memory_id: str) -> list[Revision]:
     """Newest first; also for a deleted memory. Raises ``NotFound`` when it never existed for this tenant."""
-    revisions = store.list_revisions(tenant_id, memory_id)
+    revisions = memories.revisions(tenant_id, memory_id)
     if not revisions:
         raise NotFound(f"memory {memory_id} not found")
     return revisions
 
 
 def rollback(
-    store: MemoryStore, embedder: Embedder, clock: Clock, tenant_id: str, memory_id: str, request: RollbackRequest
+    memories: MemoryRepository,
+    configs: ConfigRepository,
+    embedder: Embedder,
+    clock: Clock,
+    tenant_id: str,
+    memory_id: str,
+    request: RollbackRequest,
 ) -> Memory | None:
     """Restore the memory to its state after revision ``revision_id`` (re-creating it if it was deleted).
 
@@ -176,19 +200,19 @@ def rollback(
     new revision labelled ``rollback_to=<revision_id>``. Raises ``NotFound`` for an unknown memory or
     revision, ``Conflict`` on a concurrent change.
     """
-    revisions = list_revisions(store, tenant_id, memory_id)
+    revisions = list_revisions(memories, tenant_id, memory_id)
     target = next((r for r in revisions if r.id == request.revision_id), None)
     if target is None:
         raise NotFound(f"revision {request.revision_id} of memory {memory_id} not found")
     now = clock.now()
     labels = {**request.revision_labels, "rollback_to": target.id}
-    revision_expire = _revision_expiry(store, tenant_id, now)
-    current = store.get_memory(tenant_id, memory_id)
+    revision_expire = _revision_expiry(configs, tenant_id, now)
+    current = memories.get(tenant_id, memory_id)
     if target.action is Action.DELETED:
         if current is None:
             return None
         revision = revision_for(current, Action.DELETED, now, current.fact, labels, revision_expire)
-        _apply_one(store, tenant_id, Change(Action.DELETED, None, current, revision))
+        _apply_one(memories, tenant_id, Change(Action.DELETED, None, current, revision))
         return None
     if target.scope is None:
         raise InvalidInput(f"revision {target.id} predates rollback support")
@@ -211,43 +235,44 @@ def rollback(
         )
         action = Action.CREATED
     revision = revision_for(after, action, now, current.fact if current else None, labels, revision_expire)
-    _apply_one(store, tenant_id, Change(action, after, current, revision))
+    _apply_one(memories, tenant_id, Change(action, after, current, revision))
     return after.public()
 
 
-def purge(store: MemoryStore, clock: Clock, tenant_id: str, request: PurgeRequest) -> int:
+def purge(
+    memories: MemoryRepository, configs: ConfigRepository, clock: Clock, tenant_id: str, request: PurgeRequest
+) -> int:
     """Delete (``force``) or count (dry run) the memories of ``scope`` (or the tenant) matching ``filter``.
 
     Each deleted memory gets a DELETED revision labelled ``purge=true``; the index follows through the
-    stream. Blocks of 49 are atomic. Returns the count.
+    stream. Deletions are written in atomic blocks (``MemoryRepository.apply_in_blocks``). Returns the count.
     """
     node = parse_filter(request.filter)
-    matching = list(store.iter_memories(tenant_id, request.scope, node))
+    matching = list(memories.matching(tenant_id, request.scope, node))
     if not request.force:
         return len(matching)
     now = clock.now()
-    revision_expire = _revision_expiry(store, tenant_id, now)
+    revision_expire = _revision_expiry(configs, tenant_id, now)
     changes = [
         Change(
             Action.DELETED, None, m, revision_for(m, Action.DELETED, now, m.fact, {"purge": "true"}, revision_expire)
         )
         for m in matching
     ]
-    for start in range(0, len(changes), TRANSACTION_CHANGES):
-        store.apply_changes(tenant_id, changes[start : start + TRANSACTION_CHANGES])
+    memories.apply_in_blocks(tenant_id, changes)
     return len(changes)
 
 
-def get_memory(store: MemoryStore, clock: Clock, tenant_id: str, memory_id: str) -> Memory:
+def get_memory(memories: MemoryRepository, clock: Clock, tenant_id: str, memory_id: str) -> Memory:
     """Raises ``NotFound`` when the memory does not exist for this tenant or has expired."""
-    memory = store.get_memory(tenant_id, memory_id)
+    memory = memories.get(tenant_id, memory_id)
     if memory is None or not is_live(memory, clock):
         raise NotFound(f"memory {memory_id} not found")
     return memory.public()
 
 
 def retrieve(
-    store: MemoryStore,
+    memories: MemoryRepository,
     index: VectorIndex,
     embedder: Embedder,
     clock: Clock,
@@ -262,11 +287,11 @@ def retrieve(
     """
     node = parse_filter(request.filter)
     if request.query is None:
-        memories, token = store.list_memories(tenant_id, request.scope, request.page_size, request.page_token, node)
+        page, token = memories.page(tenant_id, request.scope, request.page_size, request.page_token, node)
         wanted = set(request.topics or [])
         live = [
             ScoredMemory(memory=m.public())
-            for m in memories
+            for m in page
             if is_live(m, clock) and (not wanted or wanted.intersection(m.topics))
         ]
         return RetrieveResponse(memories=live, next_page_token=token)
@@ -286,7 +311,7 @@ def retrieve(
             filter=node,
         )
     )
-    stored = store.get_memories(tenant_id, [hit.memory_id for hit in hits])
+    stored = memories.get_many(tenant_id, [hit.memory_id for hit in hits])
     results = []
     for hit in hits:
         memory = stored.get(hit.memory_id)

@@ -1,5 +1,5 @@
-"""Rebuild the derived index from DynamoDB alone (DESIGN.md §1): every memory item carries its embedding
-and embedding model id, so no LLM or embedding call is needed."""
+"""Rebuild the derived index from the store alone: every stored memory carries its embedding and
+embedding model id, so no LLM or embedding call is needed."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from engram.logic.indexing import to_document
 from engram.logic.memories import is_live
-from engram.ports import Clock, MemoryStore, VectorIndex
+from engram.ports import Clock, MemoryRepository, VectorIndex
 
 BATCH = 100
 
@@ -20,7 +20,7 @@ class ReindexResult:
 
 
 def reindex(
-    store: MemoryStore, index: VectorIndex, clock: Clock, tenant_id: str | None = None, batch: int = BATCH
+    memories: MemoryRepository, index: VectorIndex, clock: Clock, tenant_id: str | None = None, batch: int = BATCH
 ) -> ReindexResult:
     """Upsert every live memory (of ``tenant_id``, or all) into ``index`` in batches of ``batch``.
 
@@ -30,7 +30,7 @@ def reindex(
     index.ensure_index()
     result = ReindexResult()
     pending = []
-    for memory in store.scan_memories(tenant_id):
+    for memory in memories.scan(tenant_id):
         if not memory.embedding:
             result.skipped_without_embedding += 1
             continue

@@ -9,9 +9,10 @@ item does nothing).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
-from engram.ports import Clock, MemoryStore
+from engram.ports import Clock, ExpiredItem, RetentionRepository
 
 
 @dataclass
@@ -29,25 +30,27 @@ class RetentionResult:
     def deleted(self) -> int:
         return self.memories + self.revisions + self.session_events + self.other
 
+    def count(self, items: list[ExpiredItem]) -> None:
+        """Add ``items`` to the counts of their kinds."""
+        kinds = Counter(item.kind for item in items)
+        self.memories += kinds["memory"]
+        self.revisions += kinds["revision"]
+        self.session_events += kinds["session_event"]
+        self.other += kinds["other"]
 
-def run_retention(store: MemoryStore, clock: Clock, max_items: int = 5000, batch_size: int = 500) -> RetentionResult:
-    """Delete up to ``max_items`` expired items, ``batch_size`` at a time."""
+
+def run_retention(
+    retention: RetentionRepository, clock: Clock, max_items: int = 5000, batch_size: int = 500
+) -> RetentionResult:
+    """Delete up to ``max_items`` expired items, ``batch_size`` at a time; ``more`` tells whether any remain."""
     result = RetentionResult()
     now = clock.now()
     while result.deleted < max_items:
-        keys = store.expired_keys(now, min(batch_size, max_items - result.deleted))
-        if not keys:
+        items = retention.expired(now, min(batch_size, max_items - result.deleted))
+        if not items:
             return result
-        store.delete_keys(keys)
+        retention.delete(items)
         result.batches += 1
-        for _pk, sk in keys:
-            if sk == "M":
-                result.memories += 1
-            elif sk.startswith("R#"):
-                result.revisions += 1
-            elif sk.startswith("E#"):
-                result.session_events += 1
-            else:
-                result.other += 1
-    result.more = bool(store.expired_keys(now, 1))
+        result.count(items)
+    result.more = bool(retention.expired(now, 1))
     return result

@@ -9,17 +9,22 @@ from engram.errors import NotFound
 from engram.logic.config import expire_at, get_config
 from engram.models.conversation import ConversationEvent, Event
 from engram.models.session import AppendEventsRequest, SessionEvent
-from engram.ports import Clock, MemoryStore
+from engram.ports import Clock, ConfigRepository, SessionRepository
 
 
 def append_events(
-    store: MemoryStore, clock: Clock, tenant_id: str, session_id: str, request: AppendEventsRequest
+    sessions: SessionRepository,
+    configs: ConfigRepository,
+    clock: Clock,
+    tenant_id: str,
+    session_id: str,
+    request: AppendEventsRequest,
 ) -> list[SessionEvent]:
     """Append events (ids assigned where missing; timestamps default to now). An event whose
     ``event_id`` is already stored is not stored again: re-sending a batch is safe. Events expire after
     the tenant's ``session_event_ttl_seconds`` (default 90 days). Returns the events as given, with ids."""
     now = clock.now()
-    expire_time = expire_at(now, get_config(store, tenant_id).ttl.session_event_ttl_seconds)
+    expire_time = expire_at(now, get_config(configs, tenant_id).ttl.session_event_ttl_seconds)
     events = [
         SessionEvent(
             event_id=e.event_id or new_id(),
@@ -29,12 +34,12 @@ def append_events(
         )
         for e in request.events
     ]
-    store.append_session_events(tenant_id, session_id, events)
+    sessions.append(tenant_id, session_id, events)
     return events
 
 
 def list_events(
-    store: MemoryStore,
+    sessions: SessionRepository,
     clock: Clock,
     tenant_id: str,
     session_id: str,
@@ -45,7 +50,7 @@ def list_events(
 ) -> list[SessionEvent]:
     """Events oldest first, keeping ``role`` and ``[start_time, end_time)`` if given, then the last ``limit``.
     Expired events are never returned. Raises ``NotFound`` when the session has no events."""
-    events = store.list_session_events(tenant_id, session_id)
+    events = sessions.events(tenant_id, session_id)
     if not events:
         raise NotFound(f"session {session_id} not found")
     now = clock.now()
@@ -60,9 +65,9 @@ def list_events(
     return kept[-limit:] if limit else kept
 
 
-def delete_session(store: MemoryStore, tenant_id: str, session_id: str) -> int:
-    """Delete every event of the session. Raises ``NotFound`` when it has none."""
-    deleted = store.delete_session(tenant_id, session_id)
+def delete_session(sessions: SessionRepository, tenant_id: str, session_id: str) -> int:
+    """Delete every event of the session; returns how many. Raises ``NotFound`` when it has none."""
+    deleted = sessions.delete(tenant_id, session_id)
     if not deleted:
         raise NotFound(f"session {session_id} not found")
     return deleted

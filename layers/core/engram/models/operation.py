@@ -17,6 +17,19 @@ class OperationStatus(StrEnum):
     FAILED = "FAILED"
 
 
+class OperationDocument(StrEnum):
+    """Names of the JSON documents stored with an operation (``OperationRepository.get_blob``/``put_blob``).
+
+    - ``REQUEST`` (``"REQ"``): the generate request, stored by ``OperationRepository.create``.
+    - ``SOURCE``: the conversation events LoadSource produced (a list of ``ConversationEvent`` dicts).
+    - ``CANDIDATES`` (``"CAND"``): the facts Extract kept (a list of ``CandidateFact`` dicts).
+    """
+
+    REQUEST = "REQ"
+    SOURCE = "SOURCE"
+    CANDIDATES = "CAND"
+
+
 class OperationError(BaseModel):
     """Why an operation failed: ``code`` is the error class (e.g. ``LLMUnavailable``), ``message`` its text."""
 
@@ -46,7 +59,7 @@ class OperationResult(BaseModel):
 
 
 class Operation(BaseModel):
-    """``id, status, create_time, update_time, error?, result?, usage`` (DESIGN.md §3)."""
+    """``id, status, create_time, update_time, error?, result?, usage``."""
 
     id: str
     status: OperationStatus

@@ -19,6 +19,11 @@ class StepInput(BaseModel):
 
 
 class StepOutput(BaseModel):
+    """What every Task returns (the ASL passes ``$.Payload`` on): ``{"tenant_id", "operation_id"}``, which the
+    next state reads, and ``count``, what the step produced: events loaded (LoadSource; for a request of
+    pre-extracted facts, their number), candidates kept (Extract), memories changed (Consolidate) or
+    confirmed in the index (Finalize); None for RecordFailure."""
+
     tenant_id: str
     operation_id: str
     count: int | None = None

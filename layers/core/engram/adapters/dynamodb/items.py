@@ -1,0 +1,455 @@
+"""The items of the single table, as PynamoDB models: one base class (``TableItem``) with the table's
+settings, the key attributes and the TTL attribute; each item class adds its attributes, its key
+builders and its mapping to and from the domain models.
+
+Every key starts with the tenant id (``T#<tenant>``), except the API key's, whose tenant is what it
+resolves to:
+
+| item | PK | SK |
+|---|---|---|
+| memory | ``T#<tenant>#M#<memory_id>`` | ``M`` |
+| revision | ``T#<tenant>#M#<memory_id>`` | ``R#<revision_id>`` |
+| operation | ``T#<tenant>#O#<operation_id>`` | ``O`` |
+| operation document | ``T#<tenant>#O#<operation_id>`` | its name (``REQ``, ``SOURCE``, ``CAND``) |
+| session event | ``T#<tenant>#SES#<session_id>`` | ``E#<event_id>`` |
+| consolidation lease | ``T#<tenant>#S#<scope_hash>`` | ``LEASE`` |
+| tenant config | ``T#<tenant>`` | ``CONFIG`` |
+| idempotency record | ``T#<tenant>#IDEMPOTENCY`` | ``I#<hash of tenant, route, key>`` |
+| API key | ``K#<sha256 of key>`` | ``K`` |
+
+Indexes: ``GSI1`` lists a scope's memories (``T#<tenant>#S#<scope_hash>`` / ``M#<create_time>#<id>``),
+``GSI2`` a tenant's (``T#<tenant>#MEMORIES`` / the same), ``GSI3`` (keys only) everything that expires
+(``EXP#<shard>`` / ``<expire_time>#<PK>#<SK>``). A memory and its revisions share a partition, so the
+history survives the memory and is read with one query. ``ttl`` (epoch seconds) is the table's TTL
+attribute. The classes here are unbound: ``engram.adapters.dynamodb.table.Table`` binds them to a table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from pynamodb.attributes import (
+    BinaryAttribute,
+    BooleanAttribute,
+    JSONAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+    VersionAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.models import Model
+
+from engram.adapters.dynamodb.codecs import pack_vector, time_key, unpack_vector
+from engram.models.memory import Action, Revision, Source, StoredMemory
+from engram.models.operation import Operation, OperationError, OperationResult, OperationStatus, Usage
+from engram.models.scope import canonical_scope, scope_hash
+
+Key = tuple[str, str]
+
+EXPIRY_SHARDS = 16
+
+
+def tenant_pk(tenant_id: str, *parts: str) -> str:
+    """``T#<tenant>`` followed by ``#<part>`` for each part."""
+    return "#".join(("T", tenant_id, *parts))
+
+
+class TableItem(Model):
+    """Any item: ``PK``/``SK``, and ``ttl``, the table's TTL attribute (None: never deleted by TTL)."""
+
+    class Meta:
+        table_name = "engram"  # replaced when a ``Table`` binds the class
+        region = "us-east-1"
+        host: str | None = None
+
+    pk = UnicodeAttribute(hash_key=True, attr_name="PK")
+    sk = UnicodeAttribute(range_key=True, attr_name="SK")
+    ttl = TTLAttribute(null=True)
+
+
+class ExpiryIndex(GlobalSecondaryIndex["ExpiringItem"]):
+    """Sparse, keys only: everything that expires, by expiry time, over ``EXPIRY_SHARDS`` partitions."""
+
+    class Meta:
+        index_name = "GSI3"
+        projection = KeysOnlyProjection()
+
+    gsi3pk = UnicodeAttribute(hash_key=True, attr_name="GSI3PK")
+    gsi3sk = UnicodeAttribute(range_key=True, attr_name="GSI3SK")
+
+
+class ExpiringItem(TableItem):
+    """An item the retention job deletes once its expiry has passed (DynamoDB TTL may lag by days)."""
+
+    gsi3pk = UnicodeAttribute(attr_name="GSI3PK", null=True)
+    gsi3sk = UnicodeAttribute(attr_name="GSI3SK", null=True)
+    by_expiry = ExpiryIndex()
+
+    @staticmethod
+    def shard_key(shard: int) -> str:
+        """``EXP#<shard, 2 digits>``: one ``GSI3`` partition (``0 <= shard < EXPIRY_SHARDS``)."""
+        return f"EXP#{shard:02d}"
+
+    @classmethod
+    def expiry_keys(cls, pk: str, sk: str, expire_time: datetime | None) -> dict[str, str | None]:
+        """``gsi3pk``/``gsi3sk`` for an item expiring at ``expire_time`` (both None when it never expires)."""
+        if expire_time is None:
+            return {"gsi3pk": None, "gsi3sk": None}
+        shard = int(hashlib.sha256(pk.encode()).hexdigest()[:4], 16) % EXPIRY_SHARDS
+        return {"gsi3pk": cls.shard_key(shard), "gsi3sk": f"{time_key(expire_time)}#{pk}#{sk}"}
+
+
+class ScopeIndex(GlobalSecondaryIndex["MemoryItem"]):
+    """A scope's memories, newest first."""
+
+    class Meta:
+        index_name = "GSI1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True, attr_name="GSI1PK")
+    gsi1sk = UnicodeAttribute(range_key=True, attr_name="GSI1SK")
+
+
+class TenantIndex(GlobalSecondaryIndex["MemoryItem"]):
+    """A tenant's memories, newest first (tenant-wide list and purge)."""
+
+    class Meta:
+        index_name = "GSI2"
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True, attr_name="GSI2PK")
+    gsi2sk = UnicodeAttribute(range_key=True, attr_name="GSI2SK")
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """A ``MapAttribute`` (or a plain mapping, or None) as a dict."""
+    if value is None:
+        return {}
+    return value.as_dict() if isinstance(value, MapAttribute) else dict(value)
+
+
+class MemoryItem(ExpiringItem):
+    """A memory: listed through ``GSI1`` (its scope) and ``GSI2`` (its tenant), newest first; ``version``
+    guards every write (optimistic locking); the embedding is stored with it, so the index can be rebuilt
+    from the table alone."""
+
+    SK = "M"
+
+    gsi1pk = UnicodeAttribute(attr_name="GSI1PK")
+    gsi1sk = UnicodeAttribute(attr_name="GSI1SK")
+    gsi2pk = UnicodeAttribute(attr_name="GSI2PK", null=True)
+    gsi2sk = UnicodeAttribute(attr_name="GSI2SK", null=True)
+    by_scope = ScopeIndex()
+    by_tenant = TenantIndex()
+
+    tenant_id = UnicodeAttribute()
+    memory_id = UnicodeAttribute()
+    scope = UnicodeAttribute()  # canonical JSON
+    scope_hash = UnicodeAttribute()
+    fact = UnicodeAttribute()
+    topics = ListAttribute(of=UnicodeAttribute, default=list)
+    metadata = MapAttribute(default=dict)  # a map, so filters reach metadata.<key> in DynamoDB
+    create_time = UTCDateTimeAttribute()
+    update_time = UTCDateTimeAttribute()
+    expire_time = UTCDateTimeAttribute(null=True)
+    revision_id = UnicodeAttribute()
+    operation_id = UnicodeAttribute(null=True)
+    event_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    embedding = BinaryAttribute(legacy_encoding=False, null=True)
+    embedding_model = UnicodeAttribute(default="")
+    version = VersionAttribute()
+
+    @classmethod
+    def key(cls, tenant_id: str, memory_id: str) -> Key:
+        """``(T#<tenant>#M#<memory_id>, M)``; the memory's revisions share the partition."""
+        return tenant_pk(tenant_id, "M", memory_id), cls.SK
+
+    @staticmethod
+    def scope_partition(tenant_id: str, scope_key: str) -> str:
+        """The ``GSI1`` partition of a scope (``scope_key``: its ``scope_hash``)."""
+        return tenant_pk(tenant_id, "S", scope_key)
+
+    @staticmethod
+    def tenant_partition(tenant_id: str) -> str:
+        """The ``GSI2`` partition of a tenant's memories."""
+        return tenant_pk(tenant_id, "MEMORIES")
+
+    @classmethod
+    def from_domain(cls, memory: StoredMemory) -> MemoryItem:
+        key = scope_hash(memory.scope)
+        pk, sk = cls.key(memory.tenant_id, memory.id)
+        order = f"M#{time_key(memory.create_time)}#{memory.id}"
+        item = cls(
+            pk=pk,
+            sk=sk,
+            gsi1pk=cls.scope_partition(memory.tenant_id, key),
+            gsi1sk=order,
+            gsi2pk=cls.tenant_partition(memory.tenant_id),
+            gsi2sk=order,
+            **cls.expiry_keys(pk, sk, memory.expire_time),
+            tenant_id=memory.tenant_id,
+            memory_id=memory.id,
+            scope=canonical_scope(memory.scope),
+            scope_hash=key,
+            fact=memory.fact,
+            topics=list(memory.topics),
+            metadata=dict(memory.metadata),
+            create_time=memory.create_time,
+            update_time=memory.update_time,
+            expire_time=memory.expire_time,
+            ttl=memory.expire_time,
+            revision_id=memory.revision_id,
+            operation_id=memory.source.operation_id,
+            event_ids=list(memory.source.event_ids),
+            embedding=pack_vector(memory.embedding) if memory.embedding else None,
+            embedding_model=memory.embedding_model,
+        )
+        if memory.version:
+            item.version = memory.version
+        return item
+
+    def to_domain(self) -> StoredMemory:
+        return StoredMemory(
+            id=self.memory_id,
+            tenant_id=self.tenant_id,
+            scope=json.loads(self.scope),
+            fact=self.fact,
+            topics=list(self.topics or []),
+            metadata=as_dict(self.metadata),
+            create_time=self.create_time,
+            update_time=self.update_time,
+            expire_time=self.expire_time,
+            revision_id=self.revision_id,
+            source=Source(operation_id=self.operation_id, event_ids=list(self.event_ids or [])),
+            embedding=unpack_vector(self.embedding),
+            embedding_model=self.embedding_model or "",
+            version=int(self.version or 0),
+        )
+
+
+class RevisionItem(ExpiringItem):
+    """One revision of a memory, in the memory's partition; revision ids sort by creation time."""
+
+    SK_PREFIX = "R#"
+
+    tenant_id = UnicodeAttribute()
+    memory_id = UnicodeAttribute()
+    revision_id = UnicodeAttribute()
+    action = UnicodeAttribute()
+    fact = UnicodeAttribute()
+    previous_fact = UnicodeAttribute(null=True)
+    operation_id = UnicodeAttribute(null=True)
+    labels = JSONAttribute(default=dict)
+    candidate_facts = ListAttribute(of=UnicodeAttribute, default=list)
+    scope = UnicodeAttribute(null=True)  # canonical JSON: what a rollback of a deleted memory restores
+    topics = ListAttribute(of=UnicodeAttribute, default=list)
+    metadata = MapAttribute(default=dict)
+    create_time = UTCDateTimeAttribute()
+    expire_time = UTCDateTimeAttribute(null=True)
+
+    @classmethod
+    def key(cls, tenant_id: str, memory_id: str, revision_id: str) -> Key:
+        """``(T#<tenant>#M#<memory_id>, R#<revision_id>)``."""
+        return MemoryItem.key(tenant_id, memory_id)[0], cls.SK_PREFIX + revision_id
+
+    @classmethod
+    def from_domain(cls, tenant_id: str, revision: Revision) -> RevisionItem:
+        pk, sk = cls.key(tenant_id, revision.memory_id, revision.id)
+        return cls(
+            pk=pk,
+            sk=sk,
+            scope=canonical_scope(revision.scope) if revision.scope else None,
+            topics=list(revision.topics),
+            metadata=dict(revision.metadata),
+            expire_time=revision.expire_time,
+            **cls.expiry_keys(pk, sk, revision.expire_time),
+            tenant_id=tenant_id,
+            memory_id=revision.memory_id,
+            revision_id=revision.id,
+            action=revision.action.value,
+            fact=revision.fact,
+            previous_fact=revision.previous_fact,
+            operation_id=revision.operation_id,
+            labels=dict(revision.labels),
+            candidate_facts=list(revision.candidate_facts),
+            create_time=revision.create_time,
+            ttl=revision.expire_time,
+        )
+
+    def to_domain(self) -> Revision:
+        return Revision(
+            id=self.revision_id,
+            memory_id=self.memory_id,
+            action=Action(self.action),
+            fact=self.fact,
+            previous_fact=self.previous_fact,
+            operation_id=self.operation_id,
+            labels=dict(self.labels or {}),
+            candidate_facts=list(self.candidate_facts or []),
+            scope=json.loads(self.scope) if self.scope else None,
+            topics=list(self.topics or []),
+            metadata=as_dict(self.metadata),
+            create_time=self.create_time,
+            expire_time=self.expire_time,
+        )
+
+
+class OperationItem(TableItem):
+    """A generation operation: status, error, usage counters (added atomically), and its result, set once
+    (``consolidated``) in the transaction that writes the result's memories."""
+
+    SK = "O"
+
+    tenant_id = UnicodeAttribute()
+    operation_id = UnicodeAttribute()
+    scope = UnicodeAttribute()
+    status = UnicodeAttribute()
+    create_time = UTCDateTimeAttribute()
+    update_time = UTCDateTimeAttribute()
+    error_code = UnicodeAttribute(null=True)
+    error_message = UnicodeAttribute(null=True)
+    result = JSONAttribute(null=True)
+    consolidated = BooleanAttribute(null=True)
+    llm_calls = NumberAttribute(default=0)
+    input_tokens = NumberAttribute(default=0)
+    output_tokens = NumberAttribute(default=0)
+    embedding_calls = NumberAttribute(default=0)
+
+    @classmethod
+    def key(cls, tenant_id: str, operation_id: str) -> Key:
+        """``(T#<tenant>#O#<operation_id>, O)``; the operation's documents share the partition."""
+        return tenant_pk(tenant_id, "O", operation_id), cls.SK
+
+    def to_domain(self) -> Operation:
+        return Operation(
+            id=self.operation_id,
+            status=OperationStatus(self.status),
+            create_time=self.create_time,
+            update_time=self.update_time,
+            error=OperationError(code=self.error_code, message=self.error_message or "") if self.error_code else None,
+            result=OperationResult.model_validate(self.result) if self.result is not None else None,
+            usage=Usage(
+                llm_calls=int(self.llm_calls or 0),
+                input_tokens=int(self.input_tokens or 0),
+                output_tokens=int(self.output_tokens or 0),
+                embedding_calls=int(self.embedding_calls or 0),
+            ),
+        )
+
+
+class BlobItem(TableItem):
+    """A compressed JSON document stored with an operation, under its name."""
+
+    body = BinaryAttribute(legacy_encoding=False)
+
+    @staticmethod
+    def key(tenant_id: str, operation_id: str, name: str) -> Key:
+        """``(T#<tenant>#O#<operation_id>, <name>)``."""
+        return OperationItem.key(tenant_id, operation_id)[0], name
+
+
+class SessionEventItem(ExpiringItem):
+    """One session event (the conditional put on its key makes re-sends idempotent); ordered by
+    ``timestamp`` then ``seq`` (arrival) when read."""
+
+    SK_PREFIX = "E#"
+
+    event_id = UnicodeAttribute()
+    seq = UnicodeAttribute()
+    role = UnicodeAttribute()
+    timestamp = UTCDateTimeAttribute()
+    content = JSONAttribute()
+    expire_time = UTCDateTimeAttribute(null=True)
+
+    @staticmethod
+    def partition(tenant_id: str, session_id: str) -> str:
+        """``T#<tenant>#SES#<session_id>``: every event of the session."""
+        return tenant_pk(tenant_id, "SES", session_id)
+
+    @classmethod
+    def key(cls, tenant_id: str, session_id: str, event_id: str) -> Key:
+        """``(T#<tenant>#SES#<session_id>, E#<event_id>)``."""
+        return cls.partition(tenant_id, session_id), cls.SK_PREFIX + event_id
+
+
+class LeaseItem(TableItem):
+    """A scope's consolidation lease (``scope_key``: the scope's hash)."""
+
+    SK = "LEASE"
+
+    holder = UnicodeAttribute()
+    expires_at = NumberAttribute()  # epoch milliseconds
+
+    @classmethod
+    def key(cls, tenant_id: str, scope_key: str) -> Key:
+        """``(T#<tenant>#S#<scope_hash>, LEASE)``."""
+        return MemoryItem.scope_partition(tenant_id, scope_key), cls.SK
+
+
+class ConfigItem(TableItem):
+    """A tenant's configuration document."""
+
+    SK = "CONFIG"
+
+    body = JSONAttribute()
+    update_time = UTCDateTimeAttribute()
+
+    @classmethod
+    def key(cls, tenant_id: str) -> Key:
+        """``(T#<tenant>, CONFIG)``."""
+        return tenant_pk(tenant_id), cls.SK
+
+
+class ApiKeyItem(TableItem):
+    """An API key, by the SHA-256 of the key: the tenant it authenticates as, and whether it is revoked."""
+
+    SK = "K"
+
+    tenant_id = UnicodeAttribute()
+    name = UnicodeAttribute(default="")
+    create_time = UTCDateTimeAttribute()
+    revoked = BooleanAttribute(default=False)
+
+    @classmethod
+    def key(cls, key_hash: str) -> Key:
+        """``(K#<key_hash>, K)``: the only key without a tenant (the tenant is what it resolves to)."""
+        return f"K#{key_hash}", cls.SK
+
+
+class IdempotencyItem(TableItem):
+    """An ``Idempotency-Key`` record, written by Powertools idempotency (``idempotency.IdempotencyRecords``);
+    described here for its key and attribute names. ``ttl`` is Powertools' expiry (24 h)."""
+
+    SK_PREFIX = "I#"
+
+    status = UnicodeAttribute(null=True)
+    data = UnicodeAttribute(null=True)
+    validation = UnicodeAttribute(null=True)
+    in_progress_expiration = NumberAttribute(null=True)  # epoch milliseconds
+
+    @classmethod
+    def key(cls, tenant_id: str, request_hash: str) -> Key:
+        """The record of a request whose ``(tenant, route, key)`` hash is ``request_hash``."""
+        return tenant_pk(tenant_id, "IDEMPOTENCY"), cls.SK_PREFIX + request_hash
+
+
+ITEM_CLASSES: tuple[type[TableItem], ...] = (
+    TableItem,
+    ExpiringItem,
+    MemoryItem,
+    RevisionItem,
+    OperationItem,
+    BlobItem,
+    SessionEventItem,
+    LeaseItem,
+    ConfigItem,
+    ApiKeyItem,
+    IdempotencyItem,
+)

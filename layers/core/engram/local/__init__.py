@@ -1,1 +1,0 @@
-"""The embedded local stack and the developer tools behind the `engram` command."""

@@ -1,0 +1,72 @@
+"""The composition root: ``wiring.dependencies()`` builds each collaborator once, lazily, so a function
+imports only what it uses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from engram import wiring
+from engram.settings import Settings
+from engram_dev.project import project_root
+
+_PROBE = """
+import importlib.util, json, sys
+spec = importlib.util.spec_from_file_location("handler_module", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+print(json.dumps(sorted(sys.modules)))
+"""
+
+
+def _modules_imported_by(function: str) -> set[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENGRAM_", "OPENAI_", "AWS_ENDPOINT"))}
+    env.update(
+        ENGRAM_PROVIDER="openai",
+        ENGRAM_INDEX_BACKEND="opensearch",
+        ENGRAM_OPENSEARCH_ENDPOINT="https://opensearch.invalid",
+        AWS_LAMBDA_FUNCTION_NAME=function,
+    )
+    path = project_root() / "functions" / function / "app.py"
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, str(path)], capture_output=True, text=True, env=env, check=True, timeout=120
+    )
+    return set(json.loads(done.stdout))
+
+
+@pytest.mark.parametrize(
+    ("function", "absent"),
+    [
+        ("api", {"openai", "engram.adapters.dynamodb.idempotency", "aws_lambda_powertools.utilities.idempotency"}),
+        ("index_sync", {"openai", "engram.logic.generation", "engram.adapters.opensearch"}),
+        ("authorizer", {"openai", "engram.logic.generation", "engram.adapters.dynamodb.memories"}),
+    ],
+)
+def test_a_function_imports_no_collaborator_it_has_not_used_yet(function: str, absent: set[str]) -> None:
+    """Given a deployed function's environment (OpenAI, OpenSearch), when its module is imported (a cold
+    start), then none of the heavy or unrelated modules is: members are imported when first used."""
+    assert absent.isdisjoint(_modules_imported_by(function))
+
+
+def test_members_are_built_once_and_reset_starts_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given one Dependencies object
+    deps = wiring.Dependencies(Settings(table_name="t", aws_endpoint_url="http://127.0.0.1:9"))
+
+    # When members are read twice, Then each is built once (building one does no I/O)
+    assert deps.memories is deps.memories and deps.clock is deps.clock
+    assert deps.table.name == "t" and deps.table.host == "http://127.0.0.1:9"
+    assert deps.memories is not deps.operations
+
+    # And the process's object is kept until reset, then built from the environment again
+    monkeypatch.setenv("ENGRAM_TABLE_NAME", "first")
+    wiring.reset()
+    first = wiring.dependencies()
+    assert wiring.dependencies() is first and first.table.name == "first"
+    monkeypatch.setenv("ENGRAM_TABLE_NAME", "second")
+    wiring.reset()
+    assert wiring.dependencies().table.name == "second"
+    monkeypatch.undo()
+    wiring.reset()

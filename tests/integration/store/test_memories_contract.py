@@ -1,0 +1,224 @@
+"""``MemoryRepository``: reads, guarded atomic writes, revisions, pages and filters — the same on the fake
+and on DynamoDB."""
+
+from __future__ import annotations
+
+import pytest
+from engram.errors import InvalidInput, StoreConflict
+from engram.models.filters import parse
+from engram.models.memory import Action
+from engram.models.operation import GeneratedMemory, OperationResult
+from engram.ports import Change
+
+from tests.integration.store.builders import SCOPE, created, deleted, later, memory, operation, updated
+
+
+def test_a_created_memory_reads_back_whole_at_version_1(stores, tenant) -> None:
+    # Given a memory with every field set, an expiry included
+    new = memory(tenant, expire_time=later(3600))
+
+    # When it is created
+    stores.memories.apply_changes(tenant, [created(new)])
+
+    # Then it reads back equal, at version 1, alone and in a batch read
+    stored = stores.memories.get(tenant, new.id)
+    assert stored == new.model_copy(update={"version": 1})
+    assert stores.memories.get_many(tenant, [new.id, new.id, "missing"]) == {new.id: stored}
+
+
+def test_another_tenant_sees_nothing(stores, tenant) -> None:
+    # Given a memory of this tenant
+    new = memory(tenant)
+    stores.memories.apply_changes(tenant, [created(new)])
+
+    # When another tenant reads it by id, lists the same scope or reads its revisions
+    other = f"{tenant}-other"
+
+    # Then there is nothing
+    assert stores.memories.get(other, new.id) is None
+    assert stores.memories.get_many(other, [new.id]) == {}
+    assert stores.memories.page(other, SCOPE, 10, None) == ([], None)
+    assert stores.memories.revisions(other, new.id) == []
+    assert list(stores.memories.scan(other)) == []
+
+
+def test_creating_an_existing_memory_conflicts(stores, tenant) -> None:
+    # Given a stored memory
+    new = memory(tenant)
+    stores.memories.apply_changes(tenant, [created(new)])
+    # When it is created again, Then the write conflicts
+    with pytest.raises(StoreConflict):
+        stores.memories.apply_changes(tenant, [created(new.model_copy(update={"revision_id": "r-2"}))])
+
+
+def test_a_failed_guard_writes_nothing_of_the_change_set(stores, tenant) -> None:
+    # Given a stored memory, and a copy of it read before someone else updated it
+    first = memory(tenant)
+    stores.memories.apply_changes(tenant, [created(first)])
+    stale = stores.memories.get(tenant, first.id)
+    stores.memories.apply_changes(tenant, [updated(stale, fact="The user lives in Porto.")])
+
+    # When a change set creates a memory and updates the stale copy
+    fresh = memory(tenant, "The user likes jazz.")
+    with pytest.raises(StoreConflict):
+        stores.memories.apply_changes(tenant, [created(fresh), updated(stale, fact="The user lives in Faro.")])
+
+    # Then neither change was written
+    assert stores.memories.get(tenant, fresh.id) is None
+    assert stores.memories.get(tenant, first.id).fact == "The user lives in Porto."
+
+
+def test_updates_bump_the_version_and_a_deletion_keeps_the_history(stores, tenant) -> None:
+    # Given a memory created, then updated
+    new = memory(tenant)
+    stores.memories.apply_changes(tenant, [created(new)])
+    change = updated(stores.memories.get(tenant, new.id), fact="The user lives in Porto.", topics=["X"])
+    stores.memories.apply_changes(tenant, [change])
+    after = stores.memories.get(tenant, new.id)
+    assert (after.version, after.fact, after.topics) == (2, "The user lives in Porto.", ["X"])
+
+    # When it is deleted (from its current version; a stale one would conflict)
+    with pytest.raises(StoreConflict):
+        stores.memories.apply_changes(tenant, [deleted(new.model_copy(update={"version": 1}))])
+    removal = deleted(after)
+    stores.memories.apply_changes(tenant, [removal])
+
+    # Then it is gone, and its revisions remain, newest first
+    assert stores.memories.get(tenant, new.id) is None
+    history = stores.memories.revisions(tenant, new.id)
+    assert [r.action for r in history] == [Action.DELETED, Action.UPDATED, Action.CREATED]
+    assert history[0] == removal.revision
+    assert history[1].previous_fact == new.fact
+
+
+def test_a_revision_id_is_written_once(stores, tenant) -> None:
+    # Given a stored memory and an update that reuses the id of its CREATED revision
+    new = memory(tenant)
+    stores.memories.apply_changes(tenant, [created(new)])
+    before = stores.memories.get(tenant, new.id)
+    update = updated(before, fact="The user lives in Porto.")
+    reused = Change(update.action, update.after, update.before, created(new).revision)
+    # When it is applied, Then it conflicts and the memory is unchanged
+    with pytest.raises(StoreConflict):
+        stores.memories.apply_changes(tenant, [reused])
+    assert stores.memories.get(tenant, new.id).version == 1
+
+
+def test_one_write_holds_49_changes_and_blocks_hold_any_number(stores, tenant) -> None:
+    # Given 50 new memories
+    changes = [created(memory(tenant, f"The user owns book number {i}.")) for i in range(50)]
+
+    # When all 50 go in one write, Then it is refused and nothing is written
+    with pytest.raises(InvalidInput):
+        stores.memories.apply_changes(tenant, changes)
+    assert stores.memories.get_many(tenant, [c.after.id for c in changes]) == {}
+
+    # When 49 go in one write, and all 50 in blocks, Then all are written
+    stores.memories.apply_changes(tenant, changes[:49])
+    stores.memories.apply_in_blocks(tenant, changes[49:])
+    assert len(stores.memories.get_many(tenant, [c.after.id for c in changes])) == 50
+
+
+def test_apply_in_blocks_writes_more_than_one_write_holds(stores, tenant) -> None:
+    # Given 120 new memories, When they are written in blocks, Then all are stored
+    changes = [created(memory(tenant, f"The user owns record number {i}.")) for i in range(120)]
+    stores.memories.apply_in_blocks(tenant, changes)
+    assert len(list(stores.memories.scan(tenant))) == 120
+
+
+def test_an_operation_result_is_recorded_once_with_its_changes(stores, tenant) -> None:
+    # Given a running operation
+    op = operation()
+    stores.operations.create(tenant, op, SCOPE, {"scope": SCOPE})
+    new = memory(tenant)
+    result = OperationResult(generated_memories=[GeneratedMemory(memory=new.public(), action=Action.CREATED)])
+
+    # When its changes are applied with its result
+    stores.memories.apply_changes(tenant, [created(new)], operation_id=op.id, result=result)
+
+    # Then both are stored; a second result (a retried step) conflicts and writes nothing
+    assert stores.operations.get(tenant, op.id).result == result
+    again = memory(tenant, "The user likes jazz.")
+    with pytest.raises(StoreConflict):
+        stores.memories.apply_changes(tenant, [created(again)], operation_id=op.id, result=OperationResult())
+    assert stores.memories.get(tenant, again.id) is None
+    # And a missing operation conflicts too
+    with pytest.raises(StoreConflict):
+        stores.memories.apply_changes(tenant, [created(again)], operation_id="missing", result=OperationResult())
+
+
+def _all_pages(stores, tenant, scope, page_size, node=None) -> list[str]:
+    ids, token = [], None
+    while True:
+        page, token = stores.memories.page(tenant, scope, page_size, token, node)
+        assert len(page) <= page_size
+        ids += [m.id for m in page]
+        if token is None:
+            return ids
+
+
+def test_pages_list_newest_first_and_their_tokens_reach_every_memory(stores, tenant) -> None:
+    # Given five memories of the scope (created one second apart) and one of another scope
+    mine = [memory(tenant, f"Fact {i}.", create_time=later(i)) for i in range(5)]
+    theirs = memory(tenant, "Another scope.", scope={"user_id": "u-2"}, create_time=later(10))
+    stores.memories.apply_changes(tenant, [created(m) for m in [*mine, theirs]])
+
+    # When the scope, then the tenant, is listed two at a time
+    # Then the pages hold the memories newest first, each once
+    assert _all_pages(stores, tenant, dict(reversed(SCOPE.items())), 2) == [m.id for m in reversed(mine)]
+    assert _all_pages(stores, tenant, None, 2) == [theirs.id, *[m.id for m in reversed(mine)]]
+    assert [m.id for m in stores.memories.matching(tenant, SCOPE)] == [m.id for m in reversed(mine)]
+
+
+@pytest.mark.parametrize("token", ["not-base64!", "bm90IGpzb24", "WzFd"], ids=["garbage", "not-json", "a-list"])
+def test_a_bad_page_token_is_invalid_input(stores, tenant, token: str) -> None:
+    # Given a token no page gave, When a page is read with it, Then the input is refused
+    with pytest.raises(InvalidInput):
+        stores.memories.page(tenant, SCOPE, 10, token)
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ({"lang": "pt"}, {"pt"}),
+        ({"lang": {"$ne": "pt"}}, {"en", "none", "number"}),
+        ({"lang": {"$in": ["pt", "en"]}}, {"pt", "en"}),
+        ({"lang": {"$nin": ["pt"]}}, {"en", "none", "number"}),
+        ({"priority": {"$gte": 2}}, {"pt", "number"}),
+        ({"$or": [{"lang": "pt"}, {"priority": {"$lt": 2}}]}, {"pt", "en"}),
+        ({"$not": {"lang": "en"}}, {"pt", "none", "number"}),
+        ({"lang": 7}, {"number"}),
+        ({"create_time": {"$gt": "2026-03-04T12:00:01.500Z"}}, {"none", "number"}),
+    ],
+    ids=["eq", "ne-absent", "in", "nin-absent", "gte", "or", "not", "types-differ", "create-time"],
+)
+def test_filters_match_as_the_filter_language_says(stores, tenant, expression, expected) -> None:
+    # Given memories whose metadata differ (one has no "lang"; one has a number for it)
+    named = {
+        "pt": {"lang": "pt", "priority": 3},
+        "en": {"lang": "en", "priority": 1},
+        "none": {},
+        "number": {"lang": 7, "priority": 2},
+    }
+    ids = {}
+    for offset, (name, metadata) in enumerate(named.items()):
+        new = memory(tenant, f"Fact {name}.", metadata=metadata, create_time=later(offset))
+        stores.memories.apply_changes(tenant, [created(new)])
+        ids[new.id] = name
+
+    # When the scope is listed with the filter (one per page, so filters run page by page)
+    found = _all_pages(stores, tenant, SCOPE, 1, parse(expression))
+
+    # Then exactly the matching memories are listed
+    assert {ids[i] for i in found} == expected
+    assert {ids[m.id] for m in stores.memories.matching(tenant, SCOPE, parse(expression))} == expected
+
+
+def test_scan_yields_every_memory_of_the_tenant(stores, tenant) -> None:
+    # Given memories of three scopes of the tenant, and one of another tenant
+    news = [memory(tenant, f"Fact {i}.", scope={"user_id": f"u-{i}"}) for i in range(3)]
+    stores.memories.apply_changes(tenant, [created(m) for m in news])
+    stores.memories.apply_changes(f"{tenant}-other", [created(memory(f"{tenant}-other"))])
+    # When the tenant (then the table) is scanned, Then its memories are all there, and only they
+    assert {m.id for m in stores.memories.scan(tenant)} == {m.id for m in news}
+    assert {m.id for m in news} <= {m.id for m in stores.memories.scan()}
