@@ -13,6 +13,7 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 for _var in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AWS_PROFILE"):
     os.environ.pop(_var, None)
 os.environ["ENGRAM_PROVIDER"] = "offline"
+os.environ.setdefault("ENGRAM_DEVELOPMENT", "true")  # the development defaults (table, local index)
 os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 
 import uuid  # noqa: E402

@@ -363,8 +363,8 @@ class ScriptedLLMServer:
                 headers["retry-after-ms"] = str(step.retry_after_ms)
             if isinstance(step.body, str):
                 return step.code, {"content-type": "application/json", **headers}, step.body.encode()
-            body = step.body if step.body is not None else _error_body(f"scripted HTTP {step.code}", None)
-            return _json_response(step.code, body, headers)
+            payload = step.body if step.body is not None else _error_body(f"scripted HTTP {step.code}", None)
+            return _json_response(step.code, payload, headers)
         if path == CHAT_PATH:
             return _json_response(200, self._chat_completion(request, step))
         return _json_response(200, self._embeddings(request, step))
@@ -461,7 +461,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     @property
     def scripted(self) -> ScriptedLLMServer:
-        return self.server.scripted  # type: ignore[attr-defined,no-any-return]  # always a _Server
+        return self.server.scripted  # type: ignore[attr-defined]  # self.server is always a _Server
 
     def setup(self) -> None:
         super().setup()

@@ -61,6 +61,7 @@ class LocalStack:
                 "ENGRAM_TABLE_NAME": self.resources.table_name,
                 "ENGRAM_STATE_MACHINE_ARN": self.resources.state_machine_arn,
                 "ENGRAM_INDEX_BACKEND": "local",
+                "ENGRAM_DEVELOPMENT": "true",
                 "ENGRAM_DATA_DIR": str(self.data_dir),
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "POWERTOOLS_METRICS_DISABLED": "true",

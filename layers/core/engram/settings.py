@@ -1,14 +1,22 @@
 """Settings, read from the environment once per process (``get_settings()`` is cached).
 
+A deployed function gets every variable from ``template.yaml``. The two that choose what a function
+talks to, ``ENGRAM_TABLE_NAME`` and ``ENGRAM_INDEX_BACKEND``, have no default: ``get_settings()`` raises
+``ConfigurationError`` naming the missing one, so a function deployed without it fails on its first
+(cold) invocation instead of running against the wrong table or index. Development defaults
+(``engram`` and ``local``) apply only with ``ENGRAM_DEVELOPMENT=true``, which the local stack and the
+test suite set.
+
 Every variable, its default and meaning:
 
 | variable | default | meaning |
 |---|---|---|
-| ``ENGRAM_TABLE_NAME`` | ``engram`` | the DynamoDB single table |
+| ``ENGRAM_DEVELOPMENT`` | ``false`` | ``true`` on the local stack and in tests: the development defaults below apply |
+| ``ENGRAM_TABLE_NAME`` | required (development: ``engram``) | the DynamoDB single table |
 | ``ENGRAM_STATE_MACHINE_ARN`` | (none) | the GenerateMemories state machine; needed by the API function |
 | ``AWS_ENDPOINT_URL`` | (none) | an emulator endpoint (moto, LocalStack); unset on AWS |
 | ``AWS_REGION`` / ``AWS_DEFAULT_REGION`` | ``us-east-1`` | region |
-| ``ENGRAM_INDEX_BACKEND`` | ``local`` | ``opensearch`` or ``local`` (embedded exact index) |
+| ``ENGRAM_INDEX_BACKEND`` | required (development: ``local``) | ``opensearch`` or ``local`` (the embedded index of the development package) |
 | ``ENGRAM_INDEX_NAME`` | ``engram-memories`` | the OpenSearch index name |
 | ``ENGRAM_OPENSEARCH_ENDPOINT`` | (none) | ``https://host`` of the domain or collection |
 | ``ENGRAM_OPENSEARCH_SERVICE`` | ``es`` | SigV4 service: ``es`` (managed domain) or ``aoss`` (Serverless) |
@@ -42,12 +50,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ENGRAM_", extra="ignore", populate_by_name=True)
 
-    table_name: str = "engram"
+    development: bool = False
+    table_name: str = ""
     state_machine_arn: str | None = None
     aws_endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
     aws_region: str = Field(default="us-east-1", validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION"))
 
-    index_backend: Literal["opensearch", "local"] = "local"
+    index_backend: Literal["opensearch", "local"] | None = None
     index_name: str = "engram-memories"
     opensearch_endpoint: str | None = None
     opensearch_service: Literal["es", "aoss"] = "es"
@@ -77,7 +86,30 @@ class Settings(BaseSettings):
         return self.provider == "openai"
 
 
+#: Development defaults of the variables a deployed function must set (``ENGRAM_DEVELOPMENT=true`` only).
+DEVELOPMENT_DEFAULTS = {"table_name": "engram", "index_backend": "local"}
+
+
+def with_required(settings: Settings) -> Settings:
+    """``settings`` with the development defaults filled in (development only), or ``ConfigurationError``
+    naming every required variable that is unset."""
+    missing = [name for name in DEVELOPMENT_DEFAULTS if not getattr(settings, name)]
+    if not missing:
+        return settings
+    if settings.development:
+        return settings.model_copy(update={name: DEVELOPMENT_DEFAULTS[name] for name in missing})
+    from engram.errors import ConfigurationError
+
+    names = ", ".join(f"ENGRAM_{name.upper()}" for name in missing)
+    raise ConfigurationError(
+        f"{names} not set: a deployed function gets it from template.yaml "
+        "(set ENGRAM_DEVELOPMENT=true for the development defaults)"
+    )
+
+
 @functools.cache
 def get_settings() -> Settings:
-    """The process's settings, read once. Tests call ``get_settings.cache_clear()`` after changing env."""
-    return Settings()
+    """The process's settings, read once. Tests call ``get_settings.cache_clear()`` after changing env.
+
+    Raises ``ConfigurationError`` when a required variable is unset outside development."""
+    return with_required(Settings())

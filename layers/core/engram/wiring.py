@@ -118,11 +118,14 @@ class Dependencies:
     def index(self) -> VectorIndex:
         """``ENGRAM_INDEX_BACKEND``: ``local`` (development tooling) or ``opensearch``.
         Raises ``ConfigurationError`` when the chosen backend cannot be built."""
+        from engram.errors import ConfigurationError
+
         s = self.settings
+        if s.index_backend is None:
+            raise ConfigurationError("ENGRAM_INDEX_BACKEND not set: opensearch (deployed) or local (development)")
         if s.index_backend == "local":
             return _local_index(s)
         from engram.adapters.opensearch import OpenSearchIndex, build_client
-        from engram.errors import ConfigurationError
 
         if not s.opensearch_endpoint:
             raise ConfigurationError("ENGRAM_OPENSEARCH_ENDPOINT is required with ENGRAM_INDEX_BACKEND=opensearch")

@@ -138,7 +138,7 @@ def _parse_field(key: str, value: Any, counter: list[int]) -> list[Node]:
             operand = tuple(_check_scalar(field, v) for v in operand)
         else:
             operand = _check_scalar(field, operand)
-        out.append(Comparison(field, op, operand))  # type: ignore[arg-type]
+        out.append(Comparison(field, op, operand))
     return out
 
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from pynamodb.attributes import (
     BinaryAttribute,
@@ -59,6 +59,13 @@ EXPIRY_SHARDS = 16
 def tenant_pk(tenant_id: str, *parts: str) -> str:
     """``T#<tenant>`` followed by ``#<part>`` for each part."""
     return "#".join(("T", tenant_id, *parts))
+
+
+class ExpiryKeys(TypedDict):
+    """The expiry index keys of an item (``GSI3PK``/``GSI3SK``), both None when it never expires."""
+
+    gsi3pk: str | None
+    gsi3sk: str | None
 
 
 class TableItem(Model):
@@ -98,7 +105,7 @@ class ExpiringItem(TableItem):
         return f"EXP#{shard:02d}"
 
     @classmethod
-    def expiry_keys(cls, pk: str, sk: str, expire_time: datetime | None) -> dict[str, str | None]:
+    def expiry_keys(cls, pk: str, sk: str, expire_time: datetime | None) -> ExpiryKeys:
         """``gsi3pk``/``gsi3sk`` for an item expiring at ``expire_time`` (both None when it never expires)."""
         if expire_time is None:
             return {"gsi3pk": None, "gsi3sk": None}
@@ -155,7 +162,7 @@ class MemoryItem(ExpiringItem):
     scope_hash = UnicodeAttribute()
     fact = UnicodeAttribute()
     topics = ListAttribute(of=UnicodeAttribute, default=list)
-    metadata = MapAttribute(default=dict)  # a map, so filters reach metadata.<key> in DynamoDB
+    metadata: MapAttribute[str, Any] = MapAttribute(default=dict)  # a map, so filters reach metadata.<key> in DynamoDB
     create_time = UTCDateTimeAttribute()
     update_time = UTCDateTimeAttribute()
     expire_time = UTCDateTimeAttribute(null=True)
@@ -250,7 +257,7 @@ class RevisionItem(ExpiringItem):
     candidate_facts = ListAttribute(of=UnicodeAttribute, default=list)
     scope = UnicodeAttribute(null=True)  # canonical JSON: what a rollback of a deleted memory restores
     topics = ListAttribute(of=UnicodeAttribute, default=list)
-    metadata = MapAttribute(default=dict)
+    metadata: MapAttribute[str, Any] = MapAttribute(default=dict)
     create_time = UTCDateTimeAttribute()
     expire_time = UTCDateTimeAttribute(null=True)
 
