@@ -21,10 +21,10 @@ BUILD_DIR := .aws-sam/build
 
 .PHONY: demo local test lint format infra lint-template build scan sizes e2e clean openapi
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev]" -e clients/python
 	touch $(STAMP)
 
 $(INFRA_STAMP):
