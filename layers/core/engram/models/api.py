@@ -1,4 +1,4 @@
-"""HTTP API request and response bodies (DESIGN.md §3). Bounds are enforced here, so a request that
+"""HTTP API request and response bodies. Bounds are enforced here, so a request that
 breaks one gets a 422 naming the field before anything is stored."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The ``filter`` language of retrieve, list and purge (DESIGN.md §3), parsed once into a small AST that
+"""The ``filter`` language of retrieve, list and purge, parsed once into a small AST that
 adapters translate (DynamoDB condition, OpenSearch bool query) and that ``matches`` evaluates in Python.
 
 Grammar (a JSON object)::
