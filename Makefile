@@ -19,7 +19,7 @@ PY312 ?= $(shell for p in python3.12 $(HOME)/.pyenv/versions/3.12*/bin/python3.1
 SAM := PATH="$(CURDIR)/$(INFRA)/sam/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(INFRA)/sam/bin/sam
 BUILD_DIR := .aws-sam/build
 
-.PHONY: demo local test lint format infra lint-template build scan sizes e2e clean openapi
+.PHONY: demo local test lint format infra lint-template build scan sizes e2e clean openapi lock
 
 $(STAMP): pyproject.toml clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,13 @@ test: $(STAMP) infra
 ## openapi: regenerate docs/openapi.json and the README's API reference from the routes
 openapi: $(STAMP)
 	$(BIN)/python -m engram_dev.openapi --write
+
+## lock: resolve the layer's runtime dependencies (pyproject.toml) into layers/core/requirements.txt,
+## pinned with hashes for the Lambda runtime (Python 3.12, arm64), leaving out layers/core/lock-excludes.txt
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.12 --python-platform aarch64-manylinux_2_28 \
+		--generate-hashes --excludes layers/core/lock-excludes.txt --custom-compile-command "make lock" \
+		--quiet -o layers/core/requirements.txt
 
 ## infra: cfn-lint + sam validate --lint, sam build (python3.12), checkov on every OpenSearch mode
 infra: lint-template build scan

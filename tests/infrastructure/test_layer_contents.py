@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 from engram_dev.project import functions, load_template, project_root
-from packaging.requirements import Requirement
-from packaging.utils import canonicalize_name
+
+from tests.infrastructure.lockfile import locked
 
 ROOT = project_root()
 DEV_MODULES = {"engram_dev", "moto", "yaml", "numpy", "bm25s", "Stemmer"}
@@ -102,8 +102,7 @@ def test_the_layer_source_holds_no_dev_tooling():
     # and none of its modules imports one
     assert dev_imports(LAYER_SOURCE) == []
     # and the layer's requirements pull in none of the development dependencies
-    lines = [line.split("#")[0].strip() for line in (LAYER_SOURCE / "requirements.txt").read_text().splitlines()]
-    requirements = {canonicalize_name(Requirement(line).name) for line in lines if line}
+    requirements = set(locked(LAYER_SOURCE / "requirements.txt"))
     assert requirements and not requirements & DEV_REQUIREMENTS
 
 

@@ -277,10 +277,45 @@ def test_layer_is_built_for_python312_and_requirements_mirror_pyproject(stack):
     layer = stack.template["Resources"]
     template_layer = [r for r in layer.values() if r["Type"] == "AWS::Lambda::LayerVersion"]
     assert template_layer and template_layer[0]["Properties"]["CompatibleRuntimes"] == ["python3.12"]
+    # The layer is built from the hash-locked requirements with --no-deps (layers/core/Makefile).
+    assert stack_layer_build_method() == "makefile"
+    makefile = (project_root() / "layers/core/Makefile").read_text()
+    assert "--require-hashes" in makefile and "--no-deps" in makefile and "--python-version 3.12" in makefile
+
+
+def stack_layer_build_method() -> str:
+    import yaml
+    from engram_dev.project import project_root as root
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    template = yaml.load((root() / "template.yaml").read_text(), Loader=Loader)
+    return template["Resources"]["CoreLayer"]["Metadata"]["BuildMethod"]
+
+
+def test_the_layer_lock_pins_every_runtime_dependency_of_pyproject_with_hashes():
+    """The lock matches pyproject.toml: every runtime dependency (and what its extras pull) is pinned at a
+    version its specifier allows, with hashes; only the documented exclusions are left out."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    from tests.infrastructure.lockfile import excluded, locked
+
     pyproject = tomllib.loads((project_root() / "pyproject.toml").read_text())
-    lines = (project_root() / "layers/core/requirements.txt").read_text().splitlines()
-    requirements = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
-    assert sorted(requirements) == sorted(pyproject["project"]["dependencies"])
+    lock = locked(project_root() / "layers/core/requirements.txt")
+    left_out = excluded(project_root() / "layers/core/lock-excludes.txt")
+    assert lock and all(hashes >= 1 for _, hashes in lock.values()), "every pin carries its hashes"
+    assert not set(lock) & left_out, "an excluded package is in the lock"
+    for spec in pyproject["project"]["dependencies"]:
+        requirement = Requirement(spec)
+        name = canonicalize_name(requirement.name)
+        if name in left_out:
+            continue
+        assert name in lock, f"{name} (pyproject.toml) is not in the lock: run make lock"
+        assert requirement.specifier.contains(lock[name][0]), f"{name}=={lock[name][0]} breaks {spec}: run make lock"
+    assert "aws-xray-sdk" in lock  # the tracer extra of Powertools
 
 
 def as_list(value):
