@@ -143,7 +143,7 @@ def offline_chat_responder(request: dict[str, Any]) -> dict[str, Any]:
     """
     # Imported here: the prompt module pulls in the models, which this server does not otherwise need.
     from engram.models.conversation import ConversationEvent, InlineData
-    from engram.models.prompts import ConsolidationPrompt, ExtractionPrompt, TopicSpec
+    from engram.models.prompts import ConsolidationPrompt, ExtractionPrompt, TopicSpec, parse_event_line
 
     name = schema_name(request)
     messages = request.get("messages") or []
@@ -158,9 +158,9 @@ def offline_chat_responder(request: dict[str, Any]) -> dict[str, Any]:
             )
         ]
         events = [
-            ConversationEvent.model_validate(json.loads(line))
-            for line in user.splitlines()[1:]
-            if line.strip().startswith("{")
+            ConversationEvent(event_id=parsed[0], role=parsed[1], text=parsed[2])
+            for parsed in map(parse_event_line, user.splitlines()[1:])
+            if parsed
         ]
         today = _TODAY.search(system)
         prompt = ExtractionPrompt(
