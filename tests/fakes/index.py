@@ -1,23 +1,75 @@
 """``FakeIndex``: the ``VectorIndex`` port in memory, fed by the fake memories' stream.
 
-Filters on tenant, scope hash, embedding model, topics and excluded ids before the top ``k`` (no expiry
-filter: that is the logic's job); ``dense`` is exact cosine, ``lexical`` counts shared words, ``hybrid``
-is the port's min-max fusion of the two. ``lag = True`` holds stream changes back until ``catch_up()``.
-``connect_stream(memories, index)`` mirrors the DynamoDB stream through
-``engram.logic.indexing.apply_stream_change``.
+It passes the behaviour suite every adapter passes (``tests/unit/index/test_vector_index_behaviour.py``):
+filters on tenant, scope hash, embedding model (and vector size), topics, excluded ids, the metadata/time
+filter and expiry (by its ``clock``) before the top ``k``; ``dense`` is exact cosine, ``lexical`` is BM25
+(Lucene's formula, k1 = 1.2, b = 0.75, corpus statistics of the query's scope) over facts analysed like
+the English analyzer (PyStemmer's Porter stems), ``hybrid`` is the port's min-max fusion of the two.
+``lag = True`` holds stream changes back until ``catch_up()``. ``connect_stream(memories, index)``
+mirrors the DynamoDB stream through ``engram.logic.indexing.apply_stream_change``.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
+import Stemmer
 from engram.logic.indexing import apply_stream_change
 from engram.models.filters import matches
 from engram.models.index import IndexDocument, IndexHit, IndexQuery
+from engram.ports import Clock
 
+from tests.fakes.models import FixedClock
 from tests.fakes.store import FakeMemories, StreamRecord
+
+#: BM25 as OpenSearch computes it (Lucene's ``BM25Similarity`` defaults).
+BM25_K1 = 1.2
+BM25_B = 0.75
+#: What ``min_max`` makes of a list's minimum (OpenSearch never gives 0).
+MIN_MAX_FLOOR = 0.001
+#: The stop words of the English analyzer (Lucene's ``EnglishAnalyzer.ENGLISH_STOP_WORDS_SET``).
+STOP_WORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    }
+)
+_WORD = re.compile(r"\w+(?:[.']\w+)*")
 
 
 def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
@@ -25,24 +77,68 @@ def _cosine(a: Sequence[float], b: Sequence[float]) -> float:
     return sum(x * y for x, y in zip(a, b, strict=True)) / norm if norm else 0.0
 
 
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z0-9]+", text.lower()))
+def _terms(text: str) -> list[str]:
+    """The English analyzer, simply: words, lower case, a trailing possessive ``'s`` dropped, stop words
+    dropped, Porter stems (words of one or two letters kept as they are)."""
+    stemmer = Stemmer.Stemmer("porter")
+    terms = []
+    for word in _WORD.findall(text.replace("\u2019", "'").lower()):
+        word = word.removesuffix("'s")
+        if word and word not in STOP_WORDS:
+            terms.append(stemmer.stemWord(word) if len(word) > 2 else word)
+    return terms
+
+
+def _bm25(text: str, candidates: Sequence[IndexDocument], corpus: Sequence[IndexDocument]) -> dict[str, float]:
+    """``{memory_id: score}`` of the ``candidates`` sharing a term with ``text``: the sum over the query's
+    terms of ``idf * tf / (tf + k1 * (1 - b + b * length / mean length))`` with
+    ``idf = ln(1 + (N - df + 0.5) / (df + 0.5))``; ``N``, ``df`` and the mean length are ``corpus``'s."""
+    query_terms = _terms(text)
+    analysed = {doc.memory_id: _terms(doc.fact) for doc in corpus}
+    total_length = sum(len(terms) for terms in analysed.values())
+    if not query_terms or not total_length:
+        return {}
+    mean_length = total_length / len(analysed)
+    frequency = Counter(term for terms in analysed.values() for term in set(terms))
+    scores = {}
+    for doc in candidates:
+        terms = analysed[doc.memory_id]
+        counts = Counter(terms)
+        norm = BM25_K1 * (1 - BM25_B + BM25_B * len(terms) / mean_length)
+        score = sum(
+            math.log(1 + (len(analysed) - frequency[term] + 0.5) / (frequency[term] + 0.5))
+            * counts[term]
+            / (counts[term] + norm)
+            for term in query_terms
+            if counts[term]
+        )
+        if score > 0:
+            scores[doc.memory_id] = score
+    return scores
 
 
 def _min_max(scores: dict[str, float]) -> dict[str, float]:
-    """Rescale to [0.001, 1] as the port describes (all equal → 1.0)."""
+    """Rescale to [0.001, 1] as the port describes: ``(s - min) / (max - min)``, the minimum becoming
+    0.001, all equal → 1.0."""
     if not scores:
         return {}
     low, high = min(scores.values()), max(scores.values())
     if high == low:
         return dict.fromkeys(scores, 1.0)
-    return {m: max(0.001, (s - low) / (high - low)) for m, s in scores.items()}
+    return {m: (s - low) / (high - low) or MIN_MAX_FLOOR for m, s in scores.items()}
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts if ts.tzinfo is not None else ts.replace(tzinfo=UTC)
 
 
 class FakeIndex:
-    """``VectorIndex`` in memory, exact cosine. ``lag = True`` holds stream changes until ``catch_up()``."""
+    """``VectorIndex`` in memory, exact cosine. ``lag = True`` holds stream changes until ``catch_up()``.
 
-    def __init__(self) -> None:
+    ``clock`` decides which documents have expired: pass the test's clock (default: one fixed at ``START``)."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock: Clock = clock or FixedClock()
         self.documents: dict[tuple[str, str], IndexDocument] = {}
         self.queries: list[IndexQuery] = []
         self.lag = False
@@ -62,36 +158,37 @@ class FakeIndex:
             self.documents.pop((tenant_id, memory_id), None)
 
     def search(self, query: IndexQuery) -> list[IndexHit]:
-        """Filters first (tenant, scope, model, topics, excluded ids; no expiry), then the top ``k`` by mode:
-        ``dense`` exact cosine; ``lexical`` the number of distinct shared lower-case words (a stand-in for
-        BM25); ``hybrid`` the port's min-max fusion of those two lists."""
+        """Filters first (tenant, scope, model, vector size unless ``lexical``, topics, excluded ids, the
+        metadata/time filter, expiry), then the top ``k`` by mode: ``dense`` exact cosine; ``lexical`` BM25
+        with the scope's corpus statistics; ``hybrid`` the port's min-max fusion of those two lists."""
         self.queries.append(query)
+        if query.k <= 0:
+            return []
+        now = _utc(self.clock.now())
         topics = set(query.topics or ())
         excluded = set(query.exclude_ids)
-        docs = [
+        scope = [
             doc
-            for (tenant_id, memory_id), doc in self.documents.items()
+            for (tenant_id, _), doc in self.documents.items()
             if tenant_id == query.tenant_id
             and doc.scope_hash == query.scope_hash
             and doc.embedding_model == query.embedding_model
-            and memory_id not in excluded
+        ]
+        docs = [
+            doc
+            for doc in scope
+            if doc.memory_id not in excluded
+            and (query.mode == "lexical" or len(doc.embedding) == len(query.vector))
             and (not topics or not topics.isdisjoint(doc.topics))
+            and (doc.expire_time is None or _utc(doc.expire_time) > now)
             and (
                 query.filter is None
-                or matches(query.filter, doc.metadata, doc.create_time or doc.update_time, doc.update_time)
+                or matches(query.filter, doc.metadata, _utc(doc.create_time or doc.update_time), _utc(doc.update_time))
             )
         ]
-        if query.k <= 0:
-            return []
-        dense = self._top(
-            {d.memory_id: _cosine(d.embedding, query.vector) for d in docs if len(d.embedding) == len(query.vector)},
-            query.k,
-        )
-        words = _words(query.text or "")
-        lexical = self._top(
-            {d.memory_id: float(n) for d in docs if (n := len(words & _words(d.fact))) > 0},
-            query.k,
-        )
+        dense = {} if query.mode == "lexical" else {d.memory_id: _cosine(d.embedding, query.vector) for d in docs}
+        lexical = {} if query.mode == "dense" else _bm25(query.text or "", docs, scope)
+        dense, lexical = self._top(dense, query.k), self._top(lexical, query.k)
         if query.mode == "dense":
             scores = dense
         elif query.mode == "lexical":

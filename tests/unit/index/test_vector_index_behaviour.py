@@ -1,6 +1,7 @@
 """The behaviour every ``VectorIndex`` adapter must show, run on each adapter that can run here.
 
-The embedded ``LocalIndex`` always runs. ``OpenSearchIndex`` runs against a real cluster only when
+The embedded ``LocalIndex`` and the use-case tests' ``FakeIndex`` (``tests.fakes``) always run, which
+holds the fake to the adapters' behaviour. ``OpenSearchIndex`` runs against a real cluster only when
 ``OPENSEARCH_URL`` is set and the ``opensearch`` marker is selected (``pytest -m opensearch``).
 """
 
@@ -18,9 +19,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from engram.errors import ConfigurationError
+from engram.models.filters import Node, parse
 from engram.models.index import IndexDocument, IndexQuery, RetrievalMode
 from engram.ports import VectorIndex
 from engram_dev.local_index import LocalIndex
+
+from tests.fakes import FakeIndex
 
 DIM = 8
 NOW = datetime(2026, 3, 4, 12, 0, 0, tzinfo=UTC)
@@ -52,6 +56,8 @@ def doc(
     revision: str = "rev-1",
     expire: datetime | None = None,
     fact: str | None = None,
+    metadata: dict[str, object] | None = None,
+    created: datetime = NOW,
 ) -> IndexDocument:
     return IndexDocument(
         tenant_id=tenant,
@@ -64,6 +70,8 @@ def doc(
         revision_id=revision,
         update_time=NOW,
         expire_time=expire,
+        metadata=dict(metadata or {}),
+        create_time=created,
     )
 
 
@@ -78,6 +86,7 @@ def query(
     exclude: Sequence[str] = (),
     text: str | None = None,
     mode: RetrievalMode = "dense",
+    filter: Node | None = None,
 ) -> IndexQuery:
     return IndexQuery(
         tenant_id=tenant,
@@ -89,6 +98,7 @@ def query(
         exclude_ids=list(exclude),
         text=text,
         mode=mode,
+        filter=filter,
     )
 
 
@@ -132,6 +142,7 @@ def _opensearch_subject(engine: str, custom_ids: bool) -> Iterator[Subject]:
 @pytest.fixture(
     params=[
         "local",
+        "fake",
         pytest.param("opensearch-lucene", marks=pytest.mark.opensearch),
         pytest.param("opensearch-faiss", marks=pytest.mark.opensearch),
         pytest.param("opensearch-serverless-ids", marks=pytest.mark.opensearch),
@@ -143,6 +154,9 @@ def subject(request: pytest.FixtureRequest, tmp_path) -> Iterator[Subject]:
         index = LocalIndex(tmp_path, clock=clock)
         index.ensure_index()
         yield Subject(index, clock, settle=lambda: None)
+    elif request.param == "fake":
+        clock = FakeClock(NOW)
+        yield Subject(FakeIndex(clock), clock, settle=lambda: None)
     elif request.param == "opensearch-lucene":
         yield from _opensearch_subject("lucene", custom_ids=True)
     elif request.param == "opensearch-faiss":
@@ -167,13 +181,17 @@ def test_nearest_first_with_cosine_scores(subject: Subject) -> None:
     assert all(h.revision_id == "rev-1" for h in hits)
 
 
-def test_equal_scores_are_ordered_by_memory_id(subject: Subject) -> None:
-    """Given three memories with the same vector,
-    when searching,
-    then their order is by memory id."""
-    subject.upsert([doc("b", at(20)), doc("c", at(20)), doc("a", at(20))])
+@pytest.mark.parametrize("mode", ["dense", "lexical", "hybrid"])
+def test_equal_scores_are_ordered_by_memory_id(subject: Subject, mode: RetrievalMode) -> None:
+    """Given three memories with the same vector and the same fact,
+    when searching in any mode,
+    then their scores are equal and their order is by memory id."""
+    subject.upsert([doc(m, at(20), fact="jazz") for m in ("b", "c", "a")])
 
-    assert subject.ids(query(at(0))) == ["a", "b", "c"]
+    hits = subject.index.search(query(at(0), text="jazz", mode=mode))
+
+    assert [h.memory_id for h in hits] == ["a", "b", "c"]
+    assert hits[0].score == pytest.approx(hits[2].score, abs=1e-6)
 
 
 def test_k_limits_the_number_of_hits(subject: Subject) -> None:
@@ -251,6 +269,68 @@ def test_filters_apply_before_top_k(subject: Subject, kind: str, mode: Retrieval
     assert sorted(hits) == ["w60", "w70", "w80"]
     if mode == "dense":
         assert hits == ["w60", "w70", "w80"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_metadata_and_time_filter_applies_before_top_k(subject: Subject, mode: RetrievalMode) -> None:
+    """Given 50 memories closer to the query (by vector and by words) than the 3 wanted ones, half with
+    other metadata and half created before the filter's time,
+    when searching with k=3 and a filter on metadata and create time, in any mode,
+    then exactly the 3 wanted memories come back (the filter ran inside the search)."""
+    old = NOW - timedelta(days=30)
+    closer = [
+        doc(
+            f"x{i:02d}",
+            at(1 + i * 0.01),
+            fact=CLOSE_FACT,
+            metadata={"lang": "en"} if i % 2 else {"lang": "pt"},
+            created=NOW if i % 2 else old,
+        )
+        for i in range(50)
+    ]
+    wanted = [doc(f"w{d}", at(d), fact=WANTED_FACTS[d], metadata={"lang": "pt"}) for d in (60, 70, 80)]
+    subject.upsert(closer + wanted)
+    node = parse({"lang": "pt", "create_time": {"$gte": (NOW - timedelta(days=1)).isoformat()}})
+
+    hits = subject.ids(query(at(0), k=3, text="jazz festivals", mode=mode, filter=node))
+
+    assert sorted(hits) == ["w60", "w70", "w80"]
+
+
+#: Memories for the list-valued metadata filters: a list, an empty list, a plain string, null, nothing.
+TAGGED: dict[str, dict[str, object]] = {
+    "py": {"tags": ["python", "aws"]},
+    "go": {"tags": ["go"]},
+    "empty": {"tags": []},
+    "str": {"tags": "python"},
+    "null": {"tags": None},
+    "none": {},
+}
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ({"tags": {"$in": ["python", "rust"]}}, {"py", "str"}),
+        ({"tags": {"$contains": "python"}}, {"py"}),
+        ({"tags": {"$contains": "pyth"}}, set()),
+        ({"tags": {"$nin": ["python"]}}, {"go", "empty", "null", "none"}),
+        ({"tags": {"$ne": "python"}}, {"py", "go", "empty", "null", "none"}),
+        ({"tags": "python"}, {"str"}),
+        ({"tags": {"$gte": "a"}}, {"str"}),
+    ],
+    ids=["in-any-item", "contains", "contains-no-substring", "nin", "ne", "eq", "range"],
+)
+def test_filters_on_list_valued_and_null_metadata(subject: Subject, expression: dict, expected: set[str]) -> None:
+    """Given memories whose "tags" is a list, an empty list, a plain string, null or absent,
+    when searching with a filter on "tags",
+    then a list matches $in by any item and $contains by a whole item, equals no single value, and
+    null matches no value (as in DynamoDB: the store contract holds it to the same table)."""
+    subject.upsert([doc(name, at(i), metadata=metadata) for i, (name, metadata) in enumerate(TAGGED.items())])
+
+    hits = subject.ids(query(at(0), k=10, filter=parse(expression)))
+
+    assert set(hits) == expected
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -345,6 +425,30 @@ def test_lexical_returns_only_memories_sharing_a_word_best_first(subject: Subjec
     assert [h.memory_id for h in hits] == ["short", "long"]
     assert hits[0].score > hits[1].score > 0
     assert all(h.revision_id == "rev-1" for h in hits)
+
+
+def test_lexical_scores_are_bm25(subject: Subject) -> None:
+    """Given three memories of one scope (the only documents: corpus statistics are the same whether an
+    adapter keeps them per scope or per shard),
+    when searching lexically for "jazz",
+    then each score is Lucene's BM25 (k1 = 1.2, b = 0.75) of the analysed fact: with N documents, df of
+    them holding the term, the fact's term count tf and length |d| (terms after analysis) and the mean
+    length L, ``ln(1 + (N - df + 0.5) / (df + 0.5)) * tf / (tf + 1.2 * (0.25 + 0.75 * |d| / L))``."""
+    subject.upsert(
+        [
+            doc("a", at(0), fact="The user loves jazz."),  # user, love, jazz
+            doc("b", at(0), fact="Jazz, jazz and more jazz on weekends."),  # jazz, jazz, more, jazz, weekend
+            doc("c", at(0), fact="The user drinks green tea."),  # user, drink, green, tea
+        ]
+    )
+
+    hits = subject.index.search(query([], text="jazz", mode="lexical"))
+
+    idf, mean_length = math.log(1 + (3 - 2 + 0.5) / (2 + 0.5)), (3 + 5 + 4) / 3
+    a = idf * 1 / (1 + 1.2 * (0.25 + 0.75 * 3 / mean_length))
+    b = idf * 3 / (3 + 1.2 * (0.25 + 0.75 * 5 / mean_length))
+    assert [h.memory_id for h in hits] == ["b", "a"]
+    assert [h.score for h in hits] == pytest.approx([b, a], rel=1e-4)
 
 
 def test_lexical_uses_the_english_analyzer(subject: Subject) -> None:

@@ -27,8 +27,9 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def index() -> FakeIndex:
-    return FakeIndex()
+def index(clock: FixedClock) -> FakeIndex:
+    """The fake index, deciding expiry by the test's ``clock`` as the real index does by its own."""
+    return FakeIndex(clock)
 
 
 @pytest.fixture
