@@ -1,13 +1,22 @@
 """The local API front: what API Gateway does in AWS, on 127.0.0.1.
 
 Each HTTP request becomes a REST API proxy event; the ``Authorization`` header goes first to the
-real authorizer handler (TOKEN authorizer: missing header or an ``Unauthorized`` error → 401, a Deny
-policy → 403), then the event, with the authorizer's context, to the real API handler.
+real authorizer handler (TOKEN authorizer: missing header or an ``Unauthorized`` error → 401, a policy
+that does not allow the request's method ARN → 403: a revoked key, or mem0's Token scheme outside /mem0),
+then the event, with the authorizer's context, to the real API handler.
+
+The API's resources and their methods are the template's ``Api`` events (``api_resources``), as in API
+Gateway: a literal path segment wins over a ``{parameter}``, and a method a matched resource does not
+have is a 405 with an ``Allow`` header (before authorization, as API Gateway answers it without calling
+the authorizer). A 204 or 304 goes out with no body and no ``Content-Length``, whatever the function
+returned, so a kept-alive connection stays in step.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import re
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,11 +26,15 @@ from urllib.parse import parse_qs, urlsplit
 from engram.observability import logger
 
 from engram_dev.lambda_runtime import ACCOUNT_ID, FunctionError, LambdaRuntime
+from engram_dev.project import functions
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 # dev-only routes of the local stack, running a function that in AWS a schedule or an operator invokes
 LOCAL_FUNCTIONS = {"/_local/retention": "RetentionFunction", "/_local/reindex": "ReindexFunction"}
 STAGE = "prod"
+API_FUNCTION = "ApiFunction"  # the function behind every resource of the API (CORS preflight aside)
+HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+NO_BODY_STATUSES = (204, 304)  # and 1xx: RFC 9110 forbids a body (and a Content-Length on a 204)
 
 
 def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], bytes]:
@@ -29,9 +42,79 @@ def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], b
     return status, {"Content-Type": "application/json"}, body
 
 
+#: API Gateway's ACCESS_DENIED answer (template.yaml): the authorizer's policy does not allow the request.
+ACCESS_DENIED = "this API key has been revoked, or this route does not take it (Authorization: Token is for /mem0 only)"
+
+
+def policy_allows(policy: dict[str, Any], method_arn: str) -> bool:
+    """Whether an authorizer's IAM policy allows ``method_arn``, as API Gateway decides: no ``Deny``
+    statement's resource matches it and an ``Allow`` one's does (``*`` matches any characters, ``/`` too)."""
+
+    def matches(statement: dict[str, Any]) -> bool:
+        resources = statement.get("Resource") or []
+        resources = [resources] if isinstance(resources, str) else resources
+        return any(fnmatch.fnmatchcase(method_arn, resource) for resource in resources)
+
+    statements = (policy.get("policyDocument") or {}).get("Statement") or []
+    if any(s.get("Effect") == "Deny" and matches(s) for s in statements):
+        return False
+    return any(s.get("Effect") == "Allow" and matches(s) for s in statements)
+
+
+def api_resources() -> dict[str, set[str]]:
+    """``{path template: methods}`` of the API function's ``Api`` events in the template (``ANY`` → every
+    method), and of the local stack's own ``LOCAL_FUNCTIONS`` routes (POST). The CORS preflight function,
+    deployed only when the stack sets ``CorsAllowOrigin``, has no part in the local stack."""
+    resources: dict[str, set[str]] = {path: {"POST"} for path in LOCAL_FUNCTIONS}
+    for event in (functions()[API_FUNCTION].get("Events") or {}).values():
+        if event.get("Type") == "Api":
+            method = str(event["Properties"]["Method"]).upper()
+            methods = set(HTTP_METHODS) if method == "ANY" else {method}
+            resources.setdefault(event["Properties"]["Path"], set()).update(methods)
+    return resources
+
+
+class Resources:
+    """Matches a request path to a resource of the API, the most specific first: at each segment a
+    literal beats a ``{parameter}`` (``/v1/memories/retrieve`` is not ``/v1/memories/{id}``)."""
+
+    def __init__(self, resources: dict[str, set[str]]) -> None:
+        self._patterns = [(self._pattern(path), path, methods) for path, methods in resources.items()]
+
+    @staticmethod
+    def _pattern(template: str) -> re.Pattern[str]:
+        segments = ("[^/]+" if s.startswith("{") and s.endswith("}") else re.escape(s) for s in template.split("/"))
+        return re.compile("^" + "/".join(segments) + "$")
+
+    def match(self, path: str) -> tuple[str, set[str]] | None:
+        """The resource template and its methods, or None when no resource has this path. A trailing slash is
+        ignored, as API Gateway does (mem0's client asks for ``/mem0/v1/ping/``)."""
+        path = path.rstrip("/") or "/"
+        found = [(template, methods) for pattern, template, methods in self._patterns if pattern.match(path)]
+        if not found:
+            return None
+        return max(found, key=lambda item: [not segment.startswith("{") for segment in item[0].split("/")])
+
+    def not_allowed(self, method: str, path: str) -> tuple[int, dict[str, str], bytes] | None:
+        """A 405 with ``Allow`` when ``path`` is a resource without ``method``, else None."""
+        matched = self.match(path)
+        if matched is None or method in matched[1]:
+            return None
+        status, headers, body = _error(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on {matched[0]}")
+        return status, {**headers, "Allow": ", ".join(sorted(matched[1]))}, body
+
+
 class ApiFront:
-    def __init__(self, runtime: LambdaRuntime, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        runtime: LambdaRuntime,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        resources: dict[str, set[str]] | None = None,
+    ) -> None:
+        """``resources``: ``{path template: methods}``, by default the template's (``api_resources``)."""
         self.runtime = runtime
+        self.resources = Resources(api_resources() if resources is None else resources)
         front = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -51,12 +134,20 @@ class ApiFront:
                     except Exception:  # the front itself must always answer, like API Gateway would
                         logger.exception("local API front error")
                         status, headers, body = _error(500, "INTERNAL", "local API front error; see the log")
+                self._send(status, headers, body)
+
+            def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+                """The response; none of a 1xx, 204 or 304 has a body or a ``Content-Length``."""
+                bodyless = status < 200 or status in NO_BODY_STATUSES
                 self.send_response(status)
                 for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
+                    if not (bodyless and name.lower() in ("content-length", "content-type")):
+                        self.send_header(name, value)
+                if not bodyless:
+                    self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if not bodyless and self.command != "HEAD":
+                    self.wfile.write(body)
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
@@ -70,14 +161,11 @@ class ApiFront:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(min(length, MAX_BODY_BYTES))
-                status, headers, body = _error(405, "METHOD_NOT_ALLOWED", f"{self.command} is not supported")
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+                path = urlsplit(self.path).path
+                answer = front.resources.not_allowed(self.command, path) or _error(
+                    405, "METHOD_NOT_ALLOWED", f"{self.command} is not supported"
+                )
+                self._send(*answer)
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
                 return
@@ -88,7 +176,7 @@ class ApiFront:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
+        host, port = self._server.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     def start(self) -> None:
@@ -127,25 +215,24 @@ class ApiFront:
     ) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(target)
         path = parts.path
+        not_allowed = self.resources.not_allowed(method, path)
+        if not_allowed:
+            return not_allowed
         authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
         if not authorization:
             return _error(401, "UNAUTHENTICATED", "missing Authorization header")
         if path in LOCAL_FUNCTIONS and method == "POST":
             return self._run_local(authorization, path, body)
+        method_arn = f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:local/{STAGE}/{method}{path}"
         try:
             policy = self.runtime.invoke(
                 "AuthorizerFunction",
-                {
-                    "type": "TOKEN",
-                    "authorizationToken": authorization,
-                    "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:local/{STAGE}/{method}{path}",
-                },
+                {"type": "TOKEN", "authorizationToken": authorization, "methodArn": method_arn},
             )
         except FunctionError:
             return _error(401, "UNAUTHENTICATED", "missing or unknown API key")
-        statement = policy["policyDocument"]["Statement"][0]
-        if statement["Effect"] != "Allow":
-            return _error(403, "PERMISSION_DENIED", "this API key has been revoked")
+        if not policy_allows(policy, method_arn):
+            return _error(403, "PERMISSION_DENIED", ACCESS_DENIED)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()} or None
         text = body.decode("utf-8", errors="replace") if body else None
         event = {
@@ -173,7 +260,7 @@ class ApiFront:
             "isBase64Encoded": False,
         }
         try:
-            response = self.runtime.invoke("ApiFunction", event)
+            response = self.runtime.invoke(API_FUNCTION, event)
         except FunctionError:
             return _error(502, "INTERNAL", "the API function failed; see the local stack's log")
         out_headers = {k: str(v) for k, v in (response.get("headers") or {}).items()}

@@ -21,16 +21,21 @@ START, END = "<!-- api-reference:start -->", "<!-- api-reference:end -->"
 
 
 def render_reference(doc: dict[str, Any]) -> str:
-    """A Markdown table of the routes (method, path, what it does) from the document."""
-    lines = ["| method | path | body | success | does |", "|---|---|---|---|---|"]
+    """A Markdown table of the routes (method, path, operationId, bodies, what it does) from the document."""
+    lines = ["| method | path | operationId | body | success | does |", "|---|---|---|---|---|---|"]
     for path, methods in sorted(doc["paths"].items()):
         for method, operation in sorted(methods.items()):
             text = " ".join((operation.get("description") or operation.get("summary") or "").split())
             text = text.replace("|", "\\|").replace("``", "`")
             body = _schema_name(operation.get("requestBody", {}).get("content", {}).get("application/json", {}))
-            success = next(code for code in sorted(operation["responses"]) if code.startswith("2"))
-            returned = _schema_name(operation["responses"][success].get("content", {}).get("application/json", {}))
-            lines.append(f"| {method.upper()} | `{path}` | {body} | {success} {returned} | {text} |")
+            success = ", ".join(
+                f"{code} {_schema_name(response.get('content', {}).get('application/json', {}))}".strip()
+                for code, response in sorted(operation["responses"].items())
+                if code.startswith("2")
+            )
+            lines.append(
+                f"| {method.upper()} | `{path}` | `{operation['operationId']}` | {body} | {success} | {text} |"
+            )
     return "\n".join(lines)
 
 

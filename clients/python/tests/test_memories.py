@@ -120,7 +120,7 @@ def test_errors_from_the_stack(client: Engram, stack: Any, scope: dict[str, str]
 
 
 def test_a_204_leaves_the_connection_usable(stack: Any, scope: dict[str, str]) -> None:
-    """The stack's 204 carries a stray body; with no retry allowed, the next calls must still work."""
+    """After a 204 (no body), with no retry allowed, the next calls on the kept-alive connection work."""
     with Engram(stack.url, stack.api_key, retry=RetryPolicy(max_retries=0)) as engram:
         for n in range(3):
             memory = engram.memories.create(scope, f"The user has {n} cats.")

@@ -30,7 +30,7 @@ DEFAULT_TIMEOUT = 30.0  # seconds, per request
 @dataclass(frozen=True)
 class Call(Generic[T]):
     """One request. ``mutating`` calls get an ``Idempotency-Key`` (``idempotency_key`` or a new one),
-    sent unchanged on every retry. ``no_content``: the route may answer 204 (see ``headers``)."""
+    sent unchanged on every retry."""
 
     method: str
     path: str
@@ -39,7 +39,6 @@ class Call(Generic[T]):
     params: Mapping[str, str] | None = None
     mutating: bool = False
     idempotency_key: str | None = None
-    no_content: bool = False
     timeout: float | None = None
     extra_headers: Mapping[str, str] = field(default_factory=dict)
 
@@ -53,11 +52,6 @@ class Call(Generic[T]):
         headers = dict(self.extra_headers)
         if key is not None:
             headers["Idempotency-Key"] = key
-        if self.no_content:
-            # The local stack's front answers 204 with a 4-byte "null" body, which a 204 must not have;
-            # httpx then reads those bytes as the start of the next response on the kept-alive
-            # connection. Closing the connection after these calls keeps every later request safe.
-            headers["Connection"] = "close"
         return headers
 
 

@@ -11,6 +11,8 @@ from urllib.parse import quote
 from engram_client._http import DEFAULT_TIMEOUT, Call, returns, returns_nothing, returns_optional
 from engram_client.models import (
     BatchCreateResponse,
+    CountResponse,
+    ForgetReceipt,
     Memory,
     Operation,
     PurgeResponse,
@@ -18,6 +20,7 @@ from engram_client.models import (
     RevisionsResponse,
     SessionEventsResponse,
     TenantConfig,
+    TruncateSessionResponse,
     iso_time,
     to_json,
 )
@@ -137,9 +140,16 @@ def update_body(
     metadata: Mapping[str, Any] | None,
     ttl_seconds: int | None | NotGiven,
     revision_labels: Mapping[str, str] | None,
+    metadata_merge_strategy: str | None = None,
 ) -> dict[str, Any]:
     """A PATCH body; ``ttl_seconds=None`` is sent (it removes the expiry), NOT_GIVEN is not."""
-    body = compact(fact=fact, topics=topics, metadata=metadata, revision_labels=revision_labels)
+    body = compact(
+        fact=fact,
+        topics=topics,
+        metadata=metadata,
+        metadata_merge_strategy=metadata_merge_strategy,
+        revision_labels=revision_labels,
+    )
     if ttl_seconds is not NOT_GIVEN:
         body["ttl_seconds"] = ttl_seconds
     return body
@@ -152,7 +162,6 @@ def delete_memory(memory_id: str, idempotency_key: str | None) -> Call[None]:
         returns_nothing,
         mutating=True,
         idempotency_key=idempotency_key,
-        no_content=True,
     )
 
 
@@ -172,6 +181,11 @@ def purge(body: dict[str, Any], idempotency_key: str | None) -> Call[PurgeRespon
     )
 
 
+def count(body: dict[str, Any]) -> Call[CountResponse]:
+    """``POST /v1/memories/count``: a read, so not mutating (no key)."""
+    return Call("POST", path("memories", "count"), returns(CountResponse), body=body)
+
+
 def revisions(memory_id: str) -> Call[RevisionsResponse]:
     return Call("GET", path("memories", memory_id, "revisions"), returns(RevisionsResponse))
 
@@ -186,7 +200,6 @@ def rollback(
         body=compact(revision_id=revision_id, revision_labels=revision_labels),
         mutating=True,
         idempotency_key=idempotency_key,
-        no_content=True,
     )
 
 
@@ -211,7 +224,10 @@ def list_events(
     role: str | None,
     start_time: datetime | str | None,
     end_time: datetime | str | None,
+    page_size: int | None = None,
+    page_token: str | None = None,
 ) -> Call[SessionEventsResponse]:
+    """One page of ``GET /v1/sessions/{id}/events``."""
     params = {
         name: str(value)
         for name, value in (
@@ -219,10 +235,28 @@ def list_events(
             ("role", role),
             ("start_time", iso_time(start_time) if start_time is not None else None),
             ("end_time", iso_time(end_time) if end_time is not None else None),
+            ("page_size", page_size),
+            ("page_token", page_token),
         )
         if value is not None
     }
     return Call("GET", path("sessions", session_id, "events"), returns(SessionEventsResponse), params=params or None)
+
+
+def forget(scope: Mapping[str, str], session_ids: Sequence[str], idempotency_key: str | None) -> Call[ForgetReceipt]:
+    """``POST /v1/forget``: 200 with the completed receipt, 202 with one in progress."""
+    return Call(
+        "POST",
+        path("forget"),
+        returns(ForgetReceipt),
+        body=compact(scope=scope, session_ids=list(session_ids)),
+        mutating=True,
+        idempotency_key=idempotency_key,
+    )
+
+
+def forget_receipt(receipt_id: str) -> Call[ForgetReceipt]:
+    return Call("GET", path("forget", receipt_id), returns(ForgetReceipt))
 
 
 def delete_session(session_id: str, idempotency_key: str | None) -> Call[None]:
@@ -232,7 +266,17 @@ def delete_session(session_id: str, idempotency_key: str | None) -> Call[None]:
         returns_nothing,
         mutating=True,
         idempotency_key=idempotency_key,
-        no_content=True,
+    )
+
+
+def truncate_session(session_id: str, keep_last: int, idempotency_key: str | None) -> Call[TruncateSessionResponse]:
+    return Call(
+        "POST",
+        path("sessions", session_id, "truncate"),
+        returns(TruncateSessionResponse),
+        body={"keep_last": keep_last},
+        mutating=True,
+        idempotency_key=idempotency_key,
     )
 
 

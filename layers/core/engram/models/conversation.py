@@ -29,9 +29,10 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from typing_extensions import TypeAliasType  # typing.TypeAliasType from Python 3.12
 
 from engram.errors import PayloadTooLarge
 
@@ -56,6 +57,30 @@ Role = Literal["user", "assistant", "system", "tool"]
 
 def _normalize_role(role: object) -> object:
     return "assistant" if role == "model" else role
+
+
+ChatRole = TypeAliasType(
+    "ChatRole",
+    Annotated[
+        Role,
+        BeforeValidator(_normalize_role),
+        WithJsonSchema(
+            {
+                "type": "string",
+                "enum": [*get_args(Role), "model"],
+                "description": "Who wrote the turn. `model` (Memory Bank's name) is accepted and stored as `assistant`.",
+            }
+        ),
+    ],
+)
+"""The role of a message or event in the API: a ``Role``, or ``model`` read as ``assistant``."""
+
+
+def check_event_text(text: str, what: str) -> str:
+    """``text`` if it is at most ``MAX_EVENT_TEXT_CHARS`` characters; else ``ValueError`` (422) saying ``what``."""
+    if len(text) > MAX_EVENT_TEXT_CHARS:
+        raise ValueError(f"{what} has {len(text):,} characters of text; at most {MAX_EVENT_TEXT_CHARS:,} are allowed")
+    return text
 
 
 def image_marker(number: int) -> str:
@@ -101,17 +126,20 @@ class Message(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    role: Role
+    role: ChatRole
     content: str | list[TextPart] = Field(description="Text, or a list of text parts.")
     event_id: str | None = Field(default=None, max_length=MAX_EVENT_ID_CHARS)
     name: str | None = None
-
-    _alias_role = field_validator("role", mode="before")(classmethod(lambda cls, v: _normalize_role(v)))
 
     def text(self) -> str:
         if isinstance(self.content, str):
             return self.content
         return "\n".join(part.text for part in self.content)
+
+    @model_validator(mode="after")
+    def _bounded_text(self) -> Message:
+        check_event_text(self.text(), "a message")
+        return self
 
 
 class InlineData(BaseModel):
@@ -180,10 +208,8 @@ class Part(BaseModel):
 
 
 class Content(BaseModel):
-    role: Role
+    role: ChatRole
     parts: list[Part] = Field(min_length=1)
-
-    _alias_role = field_validator("role", mode="before")(classmethod(lambda cls, v: _normalize_role(v)))
 
     def text_and_attachments(self) -> tuple[str, list[InlineData]]:
         """The parts' text joined by newlines, an ``[image N]`` line standing for the N-th image, and

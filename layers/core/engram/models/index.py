@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+from typing_extensions import TypeAliasType  # typing.TypeAliasType from Python 3.12
+
 from engram.models.filters import Node
 
 
@@ -38,7 +40,7 @@ class IndexHit:
     score: float
 
 
-RetrievalMode = Literal["dense", "lexical", "hybrid"]
+RetrievalMode = TypeAliasType("RetrievalMode", Literal["dense", "lexical", "hybrid"])
 """How ``VectorIndex.search`` ranks: by embedding (``dense``), by words (``lexical``, BM25) or both
 (``hybrid``). See ``VectorIndex`` for the score of each."""
 

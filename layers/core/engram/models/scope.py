@@ -8,6 +8,7 @@ import json
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
+from typing_extensions import TypeAliasType  # typing.TypeAliasType from Python 3.12
 
 MAX_SCOPE_KEYS = 8
 MAX_SCOPE_KEY_CHARS = 64
@@ -27,11 +28,24 @@ def _check_scope(scope: dict[str, str]) -> dict[str, str]:
     return dict(sorted(scope.items()))
 
 
-Scope = Annotated[
-    dict[str, str],
-    AfterValidator(_check_scope),
-    Field(description="Exact-match scope, e.g. {'user_id': 'u-1'}: 1-8 keys, values 1-256 chars."),
-]
+Scope = TypeAliasType(
+    "Scope",
+    Annotated[
+        dict[str, str],
+        AfterValidator(_check_scope),
+        Field(
+            description="Exact-match scope, e.g. {'user_id': 'u-1'}: 1-8 keys, values 1-256 chars.",
+            json_schema_extra={
+                "minProperties": 1,
+                "maxProperties": MAX_SCOPE_KEYS,
+                "propertyNames": {"minLength": 1, "maxLength": MAX_SCOPE_KEY_CHARS},
+                "additionalProperties": {"type": "string", "minLength": 1, "maxLength": MAX_SCOPE_VALUE_CHARS},
+            },
+        ),
+    ],
+)
+"""A scope, wherever a model holds one (the named ``Scope`` schema of the API): checked, with messages
+naming the bound broken, and put in canonical key order."""
 
 
 def canonical_scope(scope: dict[str, str]) -> str:
