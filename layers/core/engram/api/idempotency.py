@@ -128,11 +128,9 @@ def _dump(result: RouteResult) -> dict[str, Any]:
 def _response(result: dict[str, Any]) -> Response:
     """The stored ``{status, body}`` as a response; the body stays a dict so response validation applies."""
     body = result["body"]
-    return Response(
-        status_code=int(result["status"]),
-        content_type=content_types.APPLICATION_JSON,
-        body="" if body is None else body,
-    )
+    if body is None:
+        return Response(status_code=int(result["status"]))  # no body, no Content-Type (204)
+    return Response(status_code=int(result["status"]), content_type=content_types.APPLICATION_JSON, body=body)
 
 
 def register_lambda_context(context: Any) -> None:
