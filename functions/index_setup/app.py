@@ -3,7 +3,8 @@ mapping the OpenSearch adapter owns (``OpenSearchIndex.ensure_index``) and, on a
 stack (fine-grained access control, this function's role is its master user), map the function roles
 to least-privilege OpenSearch roles (``grant_index_access``).
 
-Create and Update do the work (both idempotent); Delete does nothing (the index is derived data and goes
+Create and Update do the work (both idempotent; an existing index gets the current metadata mapping,
+``update_metadata_mapping``, so an upgrade that adds a ``meta`` field takes effect); Delete does nothing (the index is derived data and goes
 with its domain or collection). The access policies of a new collection take a little while to apply,
 so refused or unreachable requests are retried until shortly before the Lambda timeout. CloudFormation
 always gets an answer (else the stack would wait for an hour): SUCCESS, or FAILED with the reason.
@@ -15,7 +16,7 @@ import urllib.request
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from engram import wiring
-from engram.adapters.opensearch import build_client, grant_index_access
+from engram.adapters.opensearch import build_client, grant_index_access, update_metadata_mapping
 from engram.errors import ConfigurationError, IndexUnavailable
 from engram.observability import logger
 
@@ -25,14 +26,16 @@ MARGIN_MS = 30_000
 
 
 def set_up_index(properties: dict) -> None:
-    """Grant access (when ``FineGrainedAccess`` is ``"true"``), then create the index."""
+    """Grant access (when ``FineGrainedAccess`` is ``"true"``), create the index, then bring the metadata
+    mapping of an existing index up to date."""
+    s = wiring.dependencies().settings
+    client = build_client(s.opensearch_endpoint or "", s.aws_region, s.opensearch_service, s.opensearch_auth)
     if str(properties.get("FineGrainedAccess", "false")).lower() == "true":
-        s = wiring.dependencies().settings
-        client = build_client(s.opensearch_endpoint or "", s.aws_region, s.opensearch_service, s.opensearch_auth)
         grant_index_access(
             client, s.index_name, properties.get("ReaderRoleArns", []), properties.get("WriterRoleArns", [])
         )
     wiring.dependencies().index.ensure_index()
+    update_metadata_mapping(client, s.index_name)
 
 
 def send_response(event: dict, status: str, reason: str = "") -> None:

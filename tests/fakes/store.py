@@ -10,7 +10,6 @@ stream would. Every read returns a copy.
 
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import zlib
@@ -19,8 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from engram.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, StoreConflict
+from engram.adapters.dynamodb.memories import check_create_sizes, check_transaction_size, transaction_blocks
+from engram.adapters.page_tokens import Listing, PageTokens, digest
+from engram.errors import Conflict, InvalidPageToken, NotFound, PayloadTooLarge, StoreConflict
 from engram.models.filters import Node, matches
+from engram.models.forget import ForgetCounts, ForgetReceipt
+from engram.models.limits import wire_size
 from engram.models.memory import Action, Revision, StoredMemory
 from engram.models.operation import (
     Operation,
@@ -32,9 +35,12 @@ from engram.models.operation import (
 )
 from engram.models.scope import scope_hash
 from engram.models.session import SessionEvent
-from engram.ports import ApiKeyRecord, Change, ExpiredItem
+from engram.ports import FORGET_BATCH, ApiKeyRecord, Change, EventWindow, ExpiredItem, OwnedItem
 
-MAX_CHANGES = 49  # per apply_changes, as one DynamoDB transaction
+from tests.fakes.stats import FakeStats
+
+MAX_CHANGES = 46  # per apply_changes, as one DynamoDB transaction (with the usage counters)
+FAKE_PAGE_TOKEN_KEY = b"the fake store's page-token key"
 MAX_REQUEST_BYTES = 350_000  # compressed, as the adapter stores it
 
 StreamRecord = tuple[StoredMemory | None, StoredMemory | None]  # (new image, old image)
@@ -50,6 +56,7 @@ class _OperationRecord:
     operation: Operation
     scope: dict[str, str]
     consolidated: bool = False
+    expire_time: datetime | None = None
 
 
 class FakeOperations:
@@ -58,14 +65,24 @@ class FakeOperations:
     def __init__(self) -> None:
         self.records: dict[tuple[str, str], _OperationRecord] = {}
         self.blobs: dict[tuple[str, str, str], Any] = {}
+        self.usage_log: list[tuple[str, str, Usage, datetime]] = []  # what the stats counters count
 
-    def create(self, tenant_id: str, operation: Operation, scope: dict[str, str], request: dict[str, Any]) -> None:
+    def create(
+        self,
+        tenant_id: str,
+        operation: Operation,
+        scope: dict[str, str],
+        request: dict[str, Any],
+        expire_time: datetime | None = None,
+    ) -> None:
         size = len(zlib.compress(json.dumps(request, separators=(",", ":"), default=str).encode(), 6))
         if size > MAX_REQUEST_BYTES:
             raise PayloadTooLarge(f"the conversation is too large to store ({size} bytes compressed)")
         if (tenant_id, operation.id) in self.records:
             raise Conflict(f"operation {operation.id} already exists")
-        self.records[(tenant_id, operation.id)] = _OperationRecord(operation.model_copy(deep=True), dict(scope))
+        self.records[(tenant_id, operation.id)] = _OperationRecord(
+            operation.model_copy(deep=True), dict(scope), expire_time=expire_time
+        )
         self.blobs[(tenant_id, operation.id, OperationDocument.REQUEST)] = _roundtrip(request)
 
     def get(self, tenant_id: str, operation_id: str) -> Operation | None:
@@ -88,6 +105,7 @@ class FakeOperations:
         record.operation = record.operation.model_copy(
             update={"usage": record.operation.usage + usage, "update_time": now}
         )
+        self.usage_log.append((tenant_id, operation_id, usage, now))
 
     def finish(
         self,
@@ -96,6 +114,7 @@ class FakeOperations:
         status: OperationStatus,
         now: datetime,
         error: OperationError | None = None,
+        index_pending: bool = False,
     ) -> bool:
         record = self.records.get((tenant_id, operation_id))
         if record is None or record.operation.status is not OperationStatus.RUNNING:
@@ -103,8 +122,16 @@ class FakeOperations:
         update: dict[str, Any] = {"status": status, "update_time": now}
         if error is not None:
             update["error"] = error
+        if index_pending:
+            update["index_pending"] = True
         record.operation = record.operation.model_copy(update=update)
         return True
+
+    def remove(self, tenant_id: str, operation_id: str) -> None:
+        """Delete the operation with its documents (what retention does to an expired one)."""
+        self.records.pop((tenant_id, operation_id), None)
+        for key in [k for k in self.blobs if k[:2] == (tenant_id, operation_id)]:
+            del self.blobs[key]
 
     def _record(self, tenant_id: str, operation_id: str) -> _OperationRecord:
         record = self.records.get((tenant_id, operation_id))
@@ -129,8 +156,9 @@ class FakeMemories:
     """``MemoryRepository`` on dicts, with the adapter's guards (see the port). ``transactions`` holds every
     successful ``apply_changes`` in order; ``memory_writes`` counts memory items written."""
 
-    def __init__(self, operations: FakeOperations) -> None:
+    def __init__(self, operations: FakeOperations, tokens: PageTokens | None = None) -> None:
         self.operations = operations
+        self.tokens = tokens or PageTokens(lambda: FAKE_PAGE_TOKEN_KEY)
         self.items: dict[tuple[str, str], StoredMemory] = {}
         self.history: dict[tuple[str, str], dict[str, Revision]] = {}
         self.listeners: list[Callable[[list[StreamRecord]], None]] = []
@@ -153,9 +181,11 @@ class FakeMemories:
         page_token: str | None,
         filter: Node | None = None,
     ) -> tuple[list[StoredMemory], str | None]:
-        """The filter is applied before paging (so pages are full). The token is base64 of the last key."""
-        after = _decode_token(page_token)
+        """The filter is applied before paging (so pages are full). The token is signed and bound as the
+        adapter's (``engram.adapters.page_tokens``; the fake's own key) and holds the last key."""
         wanted = scope_hash(scope) if scope is not None else None
+        listing = Listing("memories", tenant_id, f"{wanted or '*'}:{digest(filter)}")
+        after = _position(self.tokens.open(listing, page_token))
         items = sorted(
             (
                 m
@@ -171,7 +201,7 @@ class FakeMemories:
         page = items[:page_size]
         token = None
         if len(items) > page_size:
-            token = base64.urlsafe_b64encode(json.dumps(list(_order(page[-1]))).encode()).decode()
+            token = self.tokens.seal(listing, list(_order(page[-1])))
         return [m.model_copy(deep=True) for m in page], token
 
     def matching(
@@ -187,6 +217,13 @@ class FakeMemories:
             if token is None:
                 return
 
+    def count(self, tenant_id: str, scope: dict[str, str] | None, filter: Node | None, now: datetime) -> int:
+        return sum(
+            1
+            for memory in self.matching(tenant_id, scope, filter)
+            if memory.expire_time is None or memory.expire_time > now
+        )
+
     def scan(self, tenant_id: str | None = None) -> Iterator[StoredMemory]:
         for (t, _), memory in list(self.items.items()):
             if tenant_id is None or t == tenant_id:
@@ -199,8 +236,7 @@ class FakeMemories:
         operation_id: str | None = None,
         result: OperationResult | None = None,
     ) -> None:
-        if len(changes) > MAX_CHANGES:
-            raise InvalidInput(f"{len(changes)} changes in one transaction; at most {MAX_CHANGES}")
+        check_transaction_size(changes, operation_id is not None)  # the adapter's limits (with the counters)
         self._check(tenant_id, changes)  # every guard first: a failed one writes nothing
         if operation_id is not None:
             self.operations.check_result(tenant_id, operation_id)
@@ -250,8 +286,24 @@ class FakeMemories:
         return new, old
 
     def apply_in_blocks(self, tenant_id: str, changes: Sequence[Change]) -> None:
-        for start in range(0, len(changes), MAX_CHANGES):
-            self.apply_changes(tenant_id, changes[start : start + MAX_CHANGES])
+        for block in transaction_blocks(changes):
+            self.apply_changes(tenant_id, block)
+
+    def create_all(self, tenant_id: str, changes: Sequence[Change]) -> None:
+        """The adapter's size checks (``check_create_sizes``), then every memory and revision at once."""
+        check_create_sizes(tenant_id, changes)
+        for change in changes:
+            if (tenant_id, _memory_id(change)) in self.items:
+                raise StoreConflict(f"memory {_memory_id(change)} already exists")
+        stream = [self._write(tenant_id, change) for change in changes]
+        self.transactions.append(list(changes))
+        self.publish(stream)
+
+    def put_revisions(self, tenant_id: str, revisions: Sequence[Revision]) -> None:
+        for revision in revisions:
+            self.history.setdefault((tenant_id, revision.memory_id), {}).setdefault(
+                revision.id, revision.model_copy(deep=True)
+            )
 
     def revisions(self, tenant_id: str, memory_id: str) -> list[Revision]:
         revisions = self.history.get((tenant_id, memory_id), {})
@@ -275,22 +327,20 @@ def _order(memory: StoredMemory) -> tuple[str, str]:
     return (memory.create_time.isoformat(), memory.id)
 
 
-def _decode_token(token: str | None) -> tuple[str, str] | None:
-    if not token:
+def _position(position: list[str] | None) -> tuple[str, str] | None:
+    if position is None:
         return None
-    try:
-        after = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except ValueError as error:
-        raise InvalidInput("page_token is not valid") from error
-    if not (isinstance(after, list) and len(after) == 2):
-        raise InvalidInput("page_token is not valid")
-    return after[0], after[1]
+    if len(position) != 2:
+        raise InvalidPageToken("page_token is not valid")
+    return position[0], position[1]
 
 
 class FakeSessions:
-    """``SessionRepository`` on dicts; arrival order is a counter."""
+    """``SessionRepository`` on dicts; arrival order is a counter. Page tokens are signed and bound as the
+    adapter's (``engram.adapters.page_tokens``; the fake's own key)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tokens: PageTokens | None = None) -> None:
+        self.tokens = tokens or PageTokens(lambda: FAKE_PAGE_TOKEN_KEY)
         self.items: dict[tuple[str, str], dict[str, tuple[int, SessionEvent]]] = {}
         self._sequence = 0
 
@@ -313,6 +363,62 @@ class FakeSessions:
 
     def delete(self, tenant_id: str, session_id: str) -> int:
         return len(self.items.pop((tenant_id, session_id), {}))
+
+    def page(
+        self,
+        tenant_id: str,
+        session_id: str,
+        window: EventWindow,
+        page_size: int,
+        page_token: str | None = None,
+        max_bytes: int | None = None,
+    ) -> tuple[list[SessionEvent], str | None]:
+        """The token holds the last event's ``[timestamp, arrival]``."""
+        listing = Listing(
+            "session-events", tenant_id, f"{session_id}:{digest((window.role, window.start_time, window.end_time))}"
+        )
+        session = self.items.get((tenant_id, session_id), {})
+        kept = sorted(
+            ((event.timestamp.isoformat(), sequence), event)
+            for sequence, event in session.values()
+            if _in_window(event, window)
+        )
+        if page_token:
+            opened = self.tokens.open(listing, page_token) or ["", "0"]
+            after = (opened[0], int(opened[1]))
+            kept = [(position, event) for position, event in kept if position > after]
+        elif window.last is not None:
+            kept = kept[len(kept) - window.last :] if window.last else []
+        events: list[SessionEvent] = []
+        size, last = 0, ("", 0)
+        for position, event in kept:
+            cost = wire_size(event.model_dump(mode="json"))
+            if len(events) >= page_size or (max_bytes is not None and events and size + cost > max_bytes):
+                return events, self.tokens.seal(listing, [last[0], str(last[1])])
+            events.append(event.model_copy(deep=True))
+            size, last = size + cost, position
+        return events, None
+
+    def truncate(self, tenant_id: str, session_id: str, keep_last: int, now: datetime) -> tuple[int, int]:
+        events = self.events(tenant_id, session_id)
+        live = [e.event_id for e in events if e.expire_time is None or e.expire_time > now]
+        kept = set(live[len(live) - keep_last :] if keep_last else [])
+        session = self.items.get((tenant_id, session_id), {})
+        doomed = [e.event_id for e in events if e.event_id not in kept]
+        for event_id in doomed:
+            del session[event_id]
+        if not session:
+            self.items.pop((tenant_id, session_id), None)
+        return len(kept), len(doomed)
+
+
+def _in_window(event: SessionEvent, window: EventWindow) -> bool:
+    return (
+        (window.role is None or event.content.role == window.role)
+        and (window.start_time is None or event.timestamp >= window.start_time)
+        and (window.end_time is None or event.timestamp < window.end_time)
+        and (window.now is None or event.expire_time is None or event.expire_time > window.now)
+    )
 
 
 class FakeApiKeys:
@@ -394,6 +500,10 @@ class FakeRetention:
                 if event.expire_time is not None and event.expire_time < now:
                     key = ("session_event", tenant_id, session_id, event.event_id)
                     found.append((event.expire_time, ExpiredItem("session_event", key)))
+        for (tenant_id, operation_id), record in self.memories.operations.records.items():
+            if record.expire_time is not None and record.expire_time < now:
+                key = ("operation", tenant_id, operation_id, "")
+                found.append((record.expire_time, ExpiredItem("operation", key)))
         found.sort(key=lambda pair: pair[0])
         return [item for _, item in found[:limit]]
 
@@ -412,7 +522,114 @@ class FakeRetention:
                 self.memories.history.get((tenant_id, owner), {}).pop(item_id, None)
             elif kind == "session_event":
                 self.sessions.items.get((tenant_id, owner), {}).pop(item_id, None)
+            elif kind == "operation":
+                self.memories.operations.remove(tenant_id, owner)
         self.memories.publish(stream)
+
+
+class FakeForget:
+    """``ForgetRepository`` over the other fakes; receipts and in-progress markers in dicts. A key is
+    ``(kind, tenant_id, owner id, item id)`` (owner: operation, memory or session)."""
+
+    def __init__(self, memories: FakeMemories, sessions: FakeSessions) -> None:
+        self.memories = memories
+        self.operations = memories.operations
+        self.sessions = sessions
+        self.receipts: dict[tuple[str, str], ForgetReceipt] = {}
+        self.pending: dict[tuple[str, str], str] = {}
+
+    def begin(
+        self, tenant_id: str, request_hash: str, scope_hash: str, receipt_id: str, now: datetime
+    ) -> ForgetReceipt:
+        found = self.pending.get((tenant_id, request_hash))
+        if found is None:
+            found = receipt_id
+            self.receipts[(tenant_id, receipt_id)] = ForgetReceipt(
+                receipt_id=receipt_id, scope_hash=scope_hash, requested_at=now
+            )
+            self.pending[(tenant_id, request_hash)] = receipt_id
+        return self.receipts[(tenant_id, found)].model_copy(deep=True)
+
+    def receipt(self, tenant_id: str, receipt_id: str) -> ForgetReceipt | None:
+        found = self.receipts.get((tenant_id, receipt_id))
+        return found.model_copy(deep=True) if found is not None else None
+
+    def finish(self, tenant_id: str, receipt_id: str, request_hash: str, now: datetime) -> ForgetReceipt:
+        found = self.receipts.get((tenant_id, receipt_id))
+        if found is None:
+            raise NotFound(f"forget receipt {receipt_id} not found")
+        self.receipts[(tenant_id, receipt_id)] = found.model_copy(update={"completed_at": now})
+        self.pending.pop((tenant_id, request_hash), None)
+        return self.receipts[(tenant_id, receipt_id)].model_copy(deep=True)
+
+    def owned(self, tenant_id: str, scope: dict[str, str], session_ids: Sequence[str], limit: int) -> list[OwnedItem]:
+        wanted = scope_hash(scope)
+        found: list[OwnedItem] = []
+        for (tenant, operation_id), record in self.operations.records.items():
+            if tenant == tenant_id and scope_hash(record.scope) == wanted:
+                for t, o, name in self.operations.blobs:
+                    if (t, o) == (tenant_id, operation_id):
+                        found.append(OwnedItem("blob", ("blob", tenant_id, operation_id, name)))
+                found.append(OwnedItem("operation", ("operation", tenant_id, operation_id, "")))
+        for (tenant, memory_id), memory in self.memories.items.items():
+            if tenant == tenant_id and scope_hash(memory.scope) == wanted:
+                for revision_id in self.memories.history.get((tenant_id, memory_id), {}):
+                    found.append(OwnedItem("revision", ("revision", tenant_id, memory_id, revision_id)))
+                found.append(OwnedItem("memory", ("memory", tenant_id, memory_id, ""), memory_id=memory_id))
+        for (tenant, memory_id), revisions in self.memories.history.items():
+            if tenant == tenant_id and (tenant_id, memory_id) not in self.memories.items:
+                for revision in revisions.values():
+                    if revision.scope is not None and scope_hash(revision.scope) == wanted:
+                        found.append(OwnedItem("revision", ("revision", tenant_id, memory_id, revision.id)))
+        for session_id in session_ids:
+            for event_id in self.sessions.items.get((tenant_id, session_id), {}):
+                found.append(OwnedItem("session_event", ("session_event", tenant_id, session_id, event_id)))
+        return found[:limit]
+
+    def delete(self, tenant_id: str, receipt_id: str, items: Sequence[OwnedItem], index_documents: int = 0) -> int:
+        if len(items) > FORGET_BATCH:
+            raise ValueError(f"{len(items)} items in one forget write; at most {FORGET_BATCH}")
+        found = self.receipts.get((tenant_id, receipt_id))
+        if found is None:
+            raise NotFound(f"forget receipt {receipt_id} not found")
+        counts = found.counts.model_dump()
+        counts["index_documents"] += index_documents
+        stream: list[StreamRecord] = []
+        deleted = 0
+        for item in items:
+            if self._remove(item, stream):
+                deleted += 1
+                counts[_COUNTED[item.kind]] += 1
+        self.receipts[(tenant_id, receipt_id)] = found.model_copy(update={"counts": ForgetCounts(**counts)})
+        self.memories.publish(stream)
+        return deleted
+
+    def _remove(self, item: OwnedItem, stream: list[StreamRecord]) -> bool:
+        """Delete one item; False when it was already gone."""
+        if not isinstance(item.key, tuple) or len(item.key) != 4:
+            raise ValueError(f"{item!r} was not found by this repository")
+        kind, tenant_id, owner, item_id = item.key
+        if kind == "memory":
+            old = self.memories.items.pop((tenant_id, owner), None)
+            if old is not None:
+                stream.append((None, old))
+            return old is not None
+        if kind == "revision":
+            return self.memories.history.get((tenant_id, owner), {}).pop(item_id, None) is not None
+        if kind == "session_event":
+            return self.sessions.items.get((tenant_id, owner), {}).pop(item_id, None) is not None
+        if kind == "blob":
+            return self.operations.blobs.pop((tenant_id, owner, item_id), None) is not None
+        return self.operations.records.pop((tenant_id, owner), None) is not None
+
+
+_COUNTED = {
+    "memory": "memories",
+    "revision": "revisions",
+    "operation": "operations",
+    "blob": "blobs",
+    "session_event": "session_events",
+}
 
 
 @dataclass
@@ -426,7 +643,11 @@ class FakeStores:
     configs: FakeConfigs = field(default_factory=FakeConfigs)
     memories: FakeMemories = field(init=False)
     retention: FakeRetention = field(init=False)
+    forget: FakeForget = field(init=False)
+    stats: FakeStats = field(init=False)
 
     def __post_init__(self) -> None:
         self.memories = FakeMemories(self.operations)
         self.retention = FakeRetention(self.memories, self.sessions)
+        self.forget = FakeForget(self.memories, self.sessions)
+        self.stats = FakeStats(self.memories, self.operations)

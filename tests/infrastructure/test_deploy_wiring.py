@@ -21,6 +21,7 @@ from engram.adapters.opensearch import (
     build_client,
     grant_index_access,
     index_body,
+    metadata_mapping_body,
     security_role_body,
 )
 from engram.errors import ConfigurationError
@@ -234,6 +235,23 @@ def test_index_setup_maps_roles_creates_the_index_and_answers_cloudformation(env
     method, path, headers, answer = recorder.requests[-1]
     assert (method, path, answer["Status"]) == ("PUT", "/cfn-response", "SUCCESS")
     assert answer["LogicalResourceId"] == "IndexSetup" and answer["RequestId"] == "r-1"
+
+
+def test_index_setup_puts_the_current_metadata_mapping_on_the_index(env, recorder):
+    """Given a stack update (e.g. ``MappingRevision`` bumped for ``meta.l``, list-valued metadata), when
+    CloudFormation updates the custom resource, then after ensuring the index the setup puts the current
+    ``meta`` mapping on it (which adds fields to an index made by an older version), then answers SUCCESS."""
+    _opensearch_env(env, recorder.url)
+    _index_setup_module().handler(_event(recorder.url, request_type="Update", fine_grained="false"), _Context())
+    sent = [(method, path, body) for method, path, _, body in recorder.requests]
+    assert [(m, p) for m, p, _ in sent] == [
+        ("PUT", "/engram-memories"),
+        ("PUT", "/_search/pipeline/engram-memories-hybrid"),
+        ("PUT", "/engram-memories/_mapping"),
+        ("PUT", "/cfn-response"),
+    ]
+    assert sent[2][2] == metadata_mapping_body()
+    assert sent[-1][2]["Status"] == "SUCCESS"
 
 
 def test_index_setup_reports_failure_to_cloudformation_instead_of_hanging(env, recorder):

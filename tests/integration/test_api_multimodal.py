@@ -4,10 +4,10 @@ image described, then extracted, with provenance pointing at the image's event."
 from __future__ import annotations
 
 import base64
-import json
 
 import pytest
 from engram.models.conversation import MAX_IMAGE_BYTES, MAX_IMAGES
+from engram.models.prompts import parse_event_line
 
 CHAT_PATH = "/v1/chat/completions"
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -126,8 +126,8 @@ def test_with_a_vision_model_the_description_is_extracted_from_the_images_event(
     assert describe["response_format"]["json_schema"]["name"] == "ImageDescription"
     assert describe["messages"][-1]["content"][-1]["image_url"]["url"] == f"data:image/png;base64,{data}"
     lines = extract["messages"][-1]["content"].splitlines()[1:]
-    photo_event = next(json.loads(line) for line in lines if '"photo-1"' in line)
-    assert photo_event["text"] == "Look at this!\n[Image: A golden retriever wearing a name tag that reads 'Rex'.]"
+    photo_event = next(event for event in map(parse_event_line, lines) if event and event[0] == "photo-1")
+    assert photo_event[2] == "Look at this!\n[Image: A golden retriever wearing a name tag that reads 'Rex'.]"
     assert data not in extract["messages"][-1]["content"]
     # And the memory's provenance is the image's event; usage counts both calls
     [generated] = operation["result"]["generated_memories"]

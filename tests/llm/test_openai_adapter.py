@@ -6,6 +6,7 @@ Retries stay fast: scripted errors carry ``retry-after-ms: 1``, which the SDK ho
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Iterator
@@ -104,6 +105,21 @@ def test_the_request_carries_the_strict_json_schema_and_temperature_zero(server:
     assert response_format["json_schema"]["name"] == "ExtractionOutput"
     assert response_format["json_schema"]["strict"] is True
     assert response_format["json_schema"]["schema"]["required"] == ["facts"]
+    assert "max_completion_tokens" not in body and "max_tokens" not in body
+
+
+def test_an_extraction_prompt_s_temperature_and_token_limit_are_sent(server: ScriptedLLMServer) -> None:
+    # Given an extraction prompt that asks for temperature 0.7 and at most 4000 tokens
+    prompt = dataclasses.replace(extraction_prompt(), temperature=0.7, max_tokens=4000)
+
+    # When extracting, and then consolidating
+    llm(server).extract(prompt)
+    llm(server).consolidate(consolidation_prompt())
+
+    # Then the extraction request carries both (the limit as max_completion_tokens); consolidation keeps 0
+    extraction, consolidation = server.requests_to(CHAT_PATH)
+    assert (extraction["temperature"], extraction["max_completion_tokens"]) == (0.7, 4000)
+    assert consolidation["temperature"] == 0 and "max_completion_tokens" not in consolidation
 
 
 def test_consolidation_is_parsed(server: ScriptedLLMServer) -> None:

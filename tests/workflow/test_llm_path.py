@@ -48,6 +48,32 @@ def test_generation_through_openai_structured_outputs_with_usage_and_a_429_retry
     assert usage["input_tokens"] > 0 and usage["output_tokens"] > 0
 
 
+def test_generate_passes_temperature_and_max_tokens_to_the_extraction_call(api, scope, scripted_llm):
+    # Given a generate request with the extraction options at the top level of the body
+    scripted_llm.script_chat(
+        {"facts": [{"fact": "The user lives in Faro.", "topics": ["USER_PERSONAL_INFO"], "event_ids": ["0"]}]}
+    )
+    messages = [{"role": "user", "content": "I live in Faro."}]
+    # When generating
+    operation = api.generate(scope, messages=messages, temperature=0.7, max_tokens=4000, wait_seconds=20)
+    # Then the chat completion request of the extraction carried them
+    assert operation["status"] == "SUCCEEDED", operation
+    [extraction] = scripted_llm.requests_to(CHAT_PATH)
+    assert (extraction["temperature"], extraction["max_completion_tokens"]) == (0.7, 4000)
+    # And without them the defaults stay: temperature 0, no limit
+    scripted_llm.reset()
+    assert api.generate(scope, messages=messages, wait_seconds=20)["status"] == "SUCCEEDED"
+    [default] = scripted_llm.requests_to(CHAT_PATH)
+    assert default["temperature"] == 0 and "max_completion_tokens" not in default
+
+
+def test_generate_refuses_out_of_range_extraction_options(api, scope):
+    messages = [{"role": "user", "content": "I live in Faro."}]
+    for options in ({"temperature": 2.5}, {"temperature": -0.1}, {"max_tokens": 0}, {"max_tokens": 32_769}):
+        status, body = api.request("POST", "/v1/memories/generate", {"scope": scope, "messages": messages, **options})
+        assert status == 422 and next(iter(options)) in body["error"]["message"], (options, body)
+
+
 def test_consolidation_call_updates_the_existing_memory(api, scope, scripted_llm):
     # Given a memory about the user's city, indexed with the scripted server's embeddings
     scripted_llm.script_chat(

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from engram_client import AsyncEngram, Engram, Message, NotFoundError
+from engram_client import AsyncEngram, Engram, Message, NotFoundError, ValidationError
 from engram_client.compat import ConversationMemory, Memories, Memory, MemoryAPI, PersistentMemory
 
 RESULT_KEYS = {"id", "memory", "metadata", "user_id", "agent_id", "run_id", "created_at", "updated_at"}
@@ -45,7 +45,8 @@ def test_memories_create_on_the_class_uses_the_environment(monkeypatch: pytest.M
 
 
 def test_memories_create_sends_temperature_and_max_tokens_only_when_given() -> None:
-    """The request shape (the server's support for the two options is another change)."""
+    """The request shape: a string goes as it is (the API reads it as one user message), the two options
+    only when given."""
     bodies: list[dict[str, Any]] = []
     now = "2026-01-01T00:00:00Z"
 
@@ -60,12 +61,25 @@ def test_memories_create_sends_temperature_and_max_tokens_only_when_given() -> N
     assert memories.create(messages="hi", temperature=0.7, max_tokens=4000) == []
     memories.create(messages=[{"role": "user", "content": "hi"}])
     memories.create(messages=Message(role="user", content="hi"))
+    assert Memory(engram).add("hi", user_id="u") == {"results": []}
     messages = [{"role": "user", "content": "hi"}]
     assert bodies == [
-        {"scope": {"app": "a"}, "messages": messages, "temperature": 0.7, "max_tokens": 4000},
+        {"scope": {"app": "a"}, "messages": "hi", "temperature": 0.7, "max_tokens": 4000},
         {"scope": {"app": "a"}, "messages": messages},
         {"scope": {"app": "a"}, "messages": messages},
+        {"scope": {"user_id": "u"}, "messages": "hi"},
     ]
+
+
+def test_memories_create_passes_temperature_and_max_tokens_to_the_server(client: Engram, scope: dict[str, str]) -> None:
+    # The offline extractor ignores them; the server accepts them in range and refuses them out of range
+    facts = Memories(client, scope=scope).create(messages="I live in Évora.", temperature=0.7, max_tokens=4000)
+    assert facts == ["The user lives in Évora."]
+    with pytest.raises(ValidationError) as raised:
+        Memories(client, scope=scope).create(messages="hi", temperature=2.5)
+    assert "temperature" in raised.value.message
+    with pytest.raises(ValidationError):
+        Memories(client, scope=scope).create(messages="hi", max_tokens=0)
 
 
 def test_memories_create_is_looked_up_on_the_class_without_making_a_client(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -191,6 +205,59 @@ def test_memory_api_count_and_delete_by_filter(client: Engram) -> None:
     assert api.delete_by_filter({}) == 4 and api.count() == 0
 
 
+def test_memory_api_list_and_null_metadata_with_in_and_contains(client: Engram, eventually: Any) -> None:
+    api = MemoryAPI(collection_name=uid("kb"), client=client)
+    ids = api.store_batch(
+        ["Lambda layers share code.", "Goroutines are cheap.", "Lunch is at noon."],
+        [
+            {"type": "knowledge", "tags": ["python", "aws"]},
+            {"type": "knowledge", "tags": ["go"]},
+            {"type": "note", "tags": [], "reviewer": None},
+        ],
+        show_progress=False,
+    )
+    assert client.memories.get(ids[2]).metadata == {"type": "note", "tags": [], "reviewer": None}
+    typical = {"type": "knowledge", "tags": {"$in": ["python", "aws"]}}
+    assert [h["id"] for h in api.retrieve("", top_k=10, filter=typical)] == [ids[0]]
+    assert api.count(typical) == 1
+    assert api.count({"tags": {"$contains": "go"}}) == 1 and api.count({"tags": {"$nin": ["go"]}}) == 2
+
+    def searched() -> list[str]:
+        found = [h["id"] for h in api.retrieve("code", top_k=5, filter={"tags": {"$contains": "aws"}})]
+        assert found == [ids[0]]
+        return found
+
+    eventually(searched)  # the index answers the same filter as the table
+    assert api.update(ids[0], metadata={"tags": ["python"], "reviewer": None}) is True
+    assert client.memories.get(ids[0]).metadata == {"type": "knowledge", "tags": ["python"], "reviewer": None}
+    assert api.count(typical) == 1 and api.count({"tags": {"$contains": "aws"}}) == 0
+
+
+def test_memory_api_update_and_count_are_one_request_each() -> None:
+    """``update`` merges on the server (one PATCH, no read first); ``count`` is one count request."""
+    requests: list[tuple[str, str, Any]] = []
+    now = "2026-01-01T00:00:00Z"
+    memory = {"id": "m1", "scope": {"collection": "c"}, "fact": "f", "create_time": now, "update_time": now}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else None
+        requests.append((request.method, request.url.path, body))
+        if request.url.path == "/v1/memories/count":
+            return httpx.Response(200, json={"count": 7})
+        return httpx.Response(200, json={**memory, "revision_id": "r2", "metadata": {"a": 1, "b": 2}})
+
+    engram = Engram("http://127.0.0.1:9", "k", http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    api = MemoryAPI(collection_name="c", client=engram)
+    assert api.update("m1", metadata={"b": 2}) is True
+    assert api.count({"tags": {"$in": ["x"]}}) == 7
+    assert api.count({}) == 7
+    assert requests == [
+        ("PATCH", "/v1/memories/m1", {"metadata": {"b": 2}}),
+        ("POST", "/v1/memories/count", {"scope": {"collection": "c"}, "filter": {"tags": {"$in": ["x"]}}}),
+        ("POST", "/v1/memories/count", {"scope": {"collection": "c"}}),
+    ]
+
+
 def test_memory_api_lists_newest_first_across_pages(client: Engram) -> None:
     api = MemoryAPI(collection_name=uid("kb"), client=client, page_size=4)  # pages of 4: as with 100, sooner
     created = [
@@ -236,6 +303,33 @@ def test_conversation_memory(stack: Any) -> None:
             await conversation.clear()  # clearing an empty conversation is fine
 
     asyncio.run(main())
+
+
+def test_conversation_memory_appends_messages_and_truncates_on_the_server() -> None:
+    """``add`` sends the message itself (OpenAI style, with a new event id); ``truncate_to_size`` is one
+    truncate request, and a conversation without events is left alone."""
+    requests: list[tuple[str, str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        requests.append((request.method, request.url.path, json.loads(request.content)))
+        if request.url.path.endswith("/truncate"):
+            return httpx.Response(404, json={"error": {"code": "NOT_FOUND", "message": "session s1 not found"}})
+        return httpx.Response(201, json={"events": []})
+
+    async def main() -> None:
+        transport = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+        async with AsyncEngram("http://127.0.0.1:9", "k", http_client=transport) as client:
+            conversation = ConversationMemory(session_id="s1", client=client)
+            await conversation.add({"role": "user", "content": [{"type": "text", "text": "hi"}], "name": "x"})
+            await conversation.truncate_to_size(3)
+
+    asyncio.run(main())
+    [(method, path, body), truncate] = requests
+    [event] = body["events"]
+    assert (method, path) == ("POST", "/v1/sessions/s1/events")
+    assert {k: v for k, v in event.items() if k != "event_id"} == {"role": "user", "content": "hi"}
+    assert event["event_id"]
+    assert truncate == ("POST", "/v1/sessions/s1/truncate", {"keep_last": 3})
 
 
 # --- 5. PersistentMemory (async) ----------------------------------------------------------------

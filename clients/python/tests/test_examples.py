@@ -43,8 +43,9 @@ def test_mem0_memory(example_runner: Any) -> None:
 
 def test_memory_api(example_runner: Any) -> None:
     out = example_runner("memory_api.py")
-    assert "count: 3 recent: 2" in out
-    assert "search: Deploys happen on Tuesdays. {'type': 'process', 'timestamp': 1, 'reviewed': True}" in out
+    assert "count: 3 recent: 2" in out and "ops: 2 release: 1" in out
+    expected = "{'type': 'process', 'timestamp': 1, 'tags': ['ops', 'release'], 'reviewed': True}"
+    assert f"search: Deploys happen on Tuesdays. {expected}" in out
     assert "deleted: 3" in out
 
 

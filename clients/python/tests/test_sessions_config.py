@@ -48,15 +48,36 @@ def test_truncate_keeps_the_last_events_with_their_ids(client: Engram, session_i
         text_event("user", f"message {n}", event_id=f"e{n}", timestamp=start + timedelta(seconds=n)) for n in range(5)
     ]
     client.sessions.append(session_id, events)
-    kept = client.sessions.truncate(session_id, 2).events
-    assert [e.event_id for e in kept] == ["e3", "e4"]
+    before = {e.event_id: e for e in client.sessions.list(session_id).events}
+    assert client.sessions.truncate(session_id, 2).deleted_count == 3
     listed = client.sessions.list(session_id).events
     assert [(e.event_id, e.content.text) for e in listed] == [("e3", "message 3"), ("e4", "message 4")]
-    assert listed[0].timestamp == start + timedelta(seconds=3)
-    assert [e.event_id for e in client.sessions.truncate(session_id, 5).events] == ["e3", "e4"]  # nothing to drop
-    assert client.sessions.truncate(session_id, 0).events == []
+    assert listed == [before["e3"], before["e4"]]  # kept as stored: same timestamps and expiry
+    assert client.sessions.truncate(session_id, 5).deleted_count == 0  # nothing to drop
+    assert client.sessions.truncate(session_id, 2).deleted_count == 0  # again: harmless
+    assert client.sessions.truncate(session_id, 0).deleted_count == 2
     with pytest.raises(NotFoundError):
         client.sessions.list(session_id)
+    with pytest.raises(NotFoundError):
+        client.sessions.truncate(session_id, 1)
+    with pytest.raises(ValueError, match="keep_last"):
+        client.sessions.truncate(session_id, -1)
+
+
+def test_openai_style_messages_are_appended_as_events(client: Engram, session_id: str) -> None:
+    messages = [
+        {"role": "user", "content": "I live in Lisbon.", "event_id": "m1"},
+        {"role": "assistant", "content": [{"type": "text", "text": "Noted."}]},
+    ]
+    appended = client.sessions.append(session_id, messages).events
+    assert [(e.content.role, e.content.text) for e in appended] == [
+        ("user", "I live in Lisbon."),
+        ("assistant", "Noted."),
+    ]
+    assert appended[0].event_id == "m1"
+    assert client.sessions.list(session_id).events == appended
+    with pytest.raises(ValidationError):
+        client.sessions.append(session_id, [{"role": "robot", "content": "x"}])
 
 
 def test_generate_from_a_session(client: Engram, session_id: str, scope: dict[str, str]) -> None:
@@ -71,7 +92,8 @@ def test_async_sessions(stack: Any, session_id: str) -> None:
         async with AsyncEngram(stack.url, stack.api_key) as client:
             await client.sessions.append(session_id, [text_event("user", f"m{n}") for n in range(3)])
             assert [e.content.text for e in (await client.sessions.list(session_id, limit=2)).events] == ["m1", "m2"]
-            assert [e.content.text for e in (await client.sessions.truncate(session_id, 1)).events] == ["m2"]
+            assert (await client.sessions.truncate(session_id, 1)).deleted_count == 2
+            assert [e.content.text for e in (await client.sessions.list(session_id)).events] == ["m2"]
             await client.sessions.delete(session_id)
             with pytest.raises(NotFoundError):
                 await client.sessions.list(session_id)

@@ -6,7 +6,7 @@ Tests use in-memory fakes that a contract suite holds to the DynamoDB adapter's 
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, Literal, NamedTuple, Protocol, TypeVar
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from engram.models.conversation import InlineData
     from engram.models.extraction import ConsolidationOutput, ExtractionOutput, ImageDescription
     from engram.models.filters import Node
+    from engram.models.forget import ForgetReceipt
     from engram.models.prompts import ConsolidationPrompt, ExtractionPrompt
     from engram.models.session import SessionEvent
 
@@ -111,6 +112,11 @@ class VectorIndex(Protocol):
         """The revision id the index holds for each of ``memory_ids`` (missing ids are absent)."""
         ...
 
+    def indexed_ids(self, tenant_id: str | None = None) -> Iterator[tuple[str, str]]:
+        """``(tenant_id, memory_id)`` of every document the index holds (of one tenant, or of all), each
+        once, in no particular order; expired ones too. For finding documents whose memory is gone."""
+        ...
+
 
 class WorkflowStarter(Protocol):
     """Starts the generation workflow for an operation. Idempotent on ``operation_id``."""
@@ -134,7 +140,8 @@ class MemoryRepository(Protocol):
     ``tenant_id``: another tenant's memory is absent.
 
     Errors: ``StoreConflict`` when a guarded write loses a race (retry on fresh state); ``InvalidInput``
-    for a bad page token or a transaction over the size limit.
+    for a bad page token, a transaction over the size limit, or a filter the store cannot express
+    (DynamoDB: an expression over about 4 KB).
     """
 
     def get(self, tenant_id: str, memory_id: str) -> StoredMemory | None:
@@ -167,6 +174,11 @@ class MemoryRepository(Protocol):
         """Every memory of the scope (or tenant) that ``filter`` matches, newest first, page after page."""
         ...
 
+    def count(self, tenant_id: str, scope: dict[str, str] | None, filter: Node | None, now: datetime) -> int:
+        """How many memories of the scope (or tenant) ``filter`` matches that are live at ``now`` (no
+        ``expire_time``, or one after ``now``). Reads what ``page`` reads, without returning it."""
+        ...
+
     def scan(self, tenant_id: str | None = None) -> Iterator[StoredMemory]:
         """Every memory of one tenant (or of all tenants), in no particular order; for rebuilding the index."""
         ...
@@ -189,6 +201,24 @@ class MemoryRepository(Protocol):
         """
         ...
 
+    def create_all(self, tenant_id: str, changes: Sequence[Change]) -> None:
+        """Create the memories of ``changes`` (all CREATED, at most 100) all or none: every memory item in
+        one transaction (each guarded to be absent), then their revisions. If the revisions cannot be
+        written, the memories are deleted again (with the revisions written so far) before the error is
+        raised, so nothing of the batch stays; should that deletion fail too, the memories stay without
+        revisions (a retry with the same ids completes them: ``put_revisions``).
+
+        Checked before anything is written: ``TooLargeToStore`` (413) with the ``position`` of a memory
+        or revision over an item's 400 KB as stored, or without one when the memories together are over
+        a transaction's 4 MB. A memory that exists raises ``StoreConflict`` and nothing is written.
+        """
+        ...
+
+    def put_revisions(self, tenant_id: str, revisions: Sequence[Revision]) -> None:
+        """Write each revision unless one with its id exists (then it is left as it is): completes the
+        history of memories an earlier ``create_all`` stored without it."""
+        ...
+
     def apply_in_blocks(self, tenant_id: str, changes: Sequence[Change]) -> None:
         """Write any number of ``changes`` as consecutive atomic blocks (the largest ``apply_changes``
         accepts), in order. A failed guard raises ``StoreConflict``; blocks before it stay written."""
@@ -207,9 +237,18 @@ class OperationRepository(Protocol):
     in storage; ``NotFound`` when usage is added to an operation that does not exist.
     """
 
-    def create(self, tenant_id: str, operation: Operation, scope: dict[str, str], request: dict[str, Any]) -> None:
+    def create(
+        self,
+        tenant_id: str,
+        operation: Operation,
+        scope: dict[str, str],
+        request: dict[str, Any],
+        expire_time: datetime | None = None,
+    ) -> None:
         """Store a new operation with its ``scope`` and its ``request`` (the document named ``REQ``), at once.
-        Raises ``Conflict`` (the id exists) or ``PayloadTooLarge`` (over 350 KB compressed)."""
+        With ``expire_time``, the operation and every document stored with it expire then (the retention
+        job deletes them together). Raises ``Conflict`` (the id exists) or ``PayloadTooLarge`` (over 350 KB
+        compressed)."""
         ...
 
     def get(self, tenant_id: str, operation_id: str) -> Operation | None:
@@ -240,14 +279,31 @@ class OperationRepository(Protocol):
         status: OperationStatus,
         now: datetime,
         error: OperationError | None = None,
+        index_pending: bool = False,
     ) -> bool:
-        """Move a RUNNING operation to ``status`` (with ``error``, if given). True when this call finished it;
-        False when it was already finished or does not exist (a retried final step)."""
+        """Move a RUNNING operation to ``status`` (with ``error``, if given; ``index_pending`` marks a
+        SUCCEEDED one whose changes search did not show yet). True when this call finished it; False when
+        it was already finished or does not exist (a retried final step)."""
         ...
 
 
+@dataclass(frozen=True)
+class EventWindow:
+    """Which events of a session a listing keeps: of ``role`` (None: any), with a timestamp in
+    ``[start_time, end_time)`` (None: unbounded), live at ``now`` (no expiry, or one after it; None: expired
+    ones too), and of those only the last ``last`` (None: all)."""
+
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    role: str | None = None
+    now: datetime | None = None
+    last: int | None = None
+
+
 class SessionRepository(Protocol):
-    """The events of a session (short-term memory), by ``(tenant_id, session_id)``."""
+    """The events of a session (short-term memory), by ``(tenant_id, session_id)``.
+
+    Errors: ``InvalidInput`` for a page token that is not one this repository gave for the session."""
 
     def append(self, tenant_id: str, session_id: str, events: Sequence[SessionEvent]) -> list[bool]:
         """Store each event unless one with its ``event_id`` exists; per event, whether it was new."""
@@ -257,8 +313,32 @@ class SessionRepository(Protocol):
         """Every stored event of the session, oldest first (timestamp, then arrival); expired ones too."""
         ...
 
+    def page(
+        self,
+        tenant_id: str,
+        session_id: str,
+        window: EventWindow,
+        page_size: int,
+        page_token: str | None = None,
+        max_bytes: int | None = None,
+    ) -> tuple[list[SessionEvent], str | None]:
+        """One page of the events ``window`` keeps, oldest first (timestamp, then arrival), and the opaque
+        token of the next page (None when no event follows). A page holds at most ``page_size`` events
+        and, with ``max_bytes``, stops before the events' ``engram.models.limits.wire_size`` would pass it
+        (it always holds one event, if any follows). With ``page_token``, the listing continues after
+        the previous page (``window.last`` then no longer counts: it chose where the first page began).
+        Reads at most a page's events (and, for ``window.last``, the keys of the last ``last``)."""
+        ...
+
     def delete(self, tenant_id: str, session_id: str) -> int:
         """Delete every event of the session; returns how many there were (0 for an unknown session)."""
+        ...
+
+    def truncate(self, tenant_id: str, session_id: str, keep_last: int, now: datetime) -> tuple[int, int]:
+        """Delete every event but the last ``keep_last`` live ones (in ``events`` order; live: no
+        ``expire_time``, or one after ``now``), expired ones included. Returns ``(kept, deleted)``;
+        ``(0, 0)`` for an unknown session. Events appended while it runs are kept; repeating it deletes
+        nothing more."""
         ...
 
 
@@ -311,7 +391,7 @@ class ConfigRepository(Protocol):
         ...
 
 
-ExpiredKind = Literal["memory", "revision", "session_event", "other"]
+ExpiredKind = Literal["memory", "revision", "session_event", "operation", "other"]
 
 
 @dataclass(frozen=True)
@@ -323,7 +403,8 @@ class ExpiredItem:
 
 
 class RetentionRepository(Protocol):
-    """What has expired, across tenants: memories, revisions and session events with an ``expire_time``."""
+    """What has expired, across tenants: memories, revisions, session events and operations with an
+    ``expire_time`` (an ``operation`` item stands for the operation with every document stored with it)."""
 
     def expired(self, now: datetime, limit: int) -> list[ExpiredItem]:
         """Up to ``limit`` items whose expiry is before ``now`` (older expiries tend to come first)."""
@@ -331,5 +412,92 @@ class RetentionRepository(Protocol):
 
     def delete(self, items: Sequence[ExpiredItem]) -> None:
         """Delete ``items`` (what ``expired`` returned); an item already gone is skipped. A deleted memory
-        leaves the index through the stream, like any other deletion."""
+        leaves the index through the stream, like any other deletion; a deleted operation takes its stored
+        documents (request, source, candidates) with it."""
         ...
+
+
+@dataclass
+class DayCounters:
+    """One UTC day's counters: memories created, updated (archived included) and deleted; operations
+    started and their usage (LLM calls and tokens, embedding calls)."""
+
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+    operations: int = 0
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    embedding_calls: int = 0
+
+
+@dataclass
+class StatsCounters:
+    """The counters of a scope or tenant: memories stored (``total``), per topic, and per day."""
+
+    total: int = 0
+    topics: dict[str, int] = field(default_factory=dict)
+    per_day: dict[str, DayCounters] = field(default_factory=dict)
+
+
+class StatsRepository(Protocol):
+    """Usage analytics counters, maintained by the memory and operation repositories as they write (each
+    in the same atomic write as what it counts); this port only reads them."""
+
+    def read(self, tenant_id: str, scope_key: str | None, days: Sequence[str]) -> StatsCounters:
+        """The counters of the scope whose hash is ``scope_key`` (None: of the whole tenant), with
+        ``per_day`` for each of ``days`` (``yyyy-mm-dd``, UTC; zeros for a day without writes)."""
+        ...
+
+
+ForgetKind = Literal["operation", "blob", "memory", "revision", "session_event"]
+
+
+@dataclass(frozen=True)
+class OwnedItem:
+    """Something a forget deletes: its ``kind``, a ``key`` only the repository reads, and for a memory its
+    id (its index entry goes with it)."""
+
+    kind: ForgetKind
+    key: Hashable
+    memory_id: str | None = None
+
+
+class ForgetRepository(Protocol):
+    """Forgetting a scope: its receipt (``ForgetReceipt``, tenant-scoped, never expiring), what the scope
+    owns, and deletions counted on the receipt in the same atomic write.
+
+    Errors: ``NotFound`` when a receipt to write does not exist."""
+
+    def begin(
+        self, tenant_id: str, request_hash: str, scope_hash: str, receipt_id: str, now: datetime
+    ) -> ForgetReceipt:
+        """The receipt of the forget in progress for ``request_hash`` (a hash of the scope and the session
+        ids), or, when none is, a new one: ``receipt_id``, ``scope_hash``, zero counts, requested at ``now``."""
+        ...
+
+    def receipt(self, tenant_id: str, receipt_id: str) -> ForgetReceipt | None:
+        """The receipt, or None (also another tenant's)."""
+        ...
+
+    def owned(self, tenant_id: str, scope: dict[str, str], session_ids: Sequence[str], limit: int) -> list[OwnedItem]:
+        """Up to ``limit`` items still stored that the forget of ``scope`` and ``session_ids`` deletes, in
+        the order to delete them: each operation of the scope after its documents, each memory of the scope
+        after its revisions, the scope's other revisions (of memories deleted before), then the sessions'
+        events. Empty when nothing is left."""
+        ...
+
+    def delete(self, tenant_id: str, receipt_id: str, items: Sequence[OwnedItem], index_documents: int = 0) -> int:
+        """Delete ``items`` (at most ``FORGET_BATCH``) and add them, by kind, and ``index_documents`` to the
+        receipt's counts, in one atomic write; items already gone are left out (and not counted). Returns
+        how many were deleted. Deleted memories leave the index through the stream as well."""
+        ...
+
+    def finish(self, tenant_id: str, receipt_id: str, request_hash: str, now: datetime) -> ForgetReceipt:
+        """Mark the receipt completed at ``now`` and end the forget in progress for ``request_hash``."""
+        ...
+
+
+#: Items one ``ForgetRepository.delete`` takes (with the receipt's counts, within one DynamoDB transaction).
+FORGET_BATCH = 99

@@ -104,19 +104,33 @@ def test_a_revision_id_is_written_once(stores, tenant) -> None:
     assert stores.memories.get(tenant, new.id).version == 1
 
 
-def test_one_write_holds_49_changes_and_blocks_hold_any_number(stores, tenant) -> None:
-    # Given 50 new memories
-    changes = [created(memory(tenant, f"The user owns book number {i}.")) for i in range(50)]
+def test_one_write_holds_46_changes_and_blocks_hold_any_number(stores, tenant) -> None:
+    # Given 47 new memories (each write also updates the usage counters of the scope and the tenant)
+    changes = [created(memory(tenant, f"The user owns book number {i}.")) for i in range(47)]
 
-    # When all 50 go in one write, Then it is refused and nothing is written
+    # When all 47 go in one write, Then it is refused and nothing is written
     with pytest.raises(InvalidInput):
         stores.memories.apply_changes(tenant, changes)
     assert stores.memories.get_many(tenant, [c.after.id for c in changes]) == {}
 
-    # When 49 go in one write, and all 50 in blocks, Then all are written
-    stores.memories.apply_changes(tenant, changes[:49])
-    stores.memories.apply_in_blocks(tenant, changes[49:])
-    assert len(stores.memories.get_many(tenant, [c.after.id for c in changes])) == 50
+    # When 46 go in one write, and all 47 in blocks, Then all are written
+    stores.memories.apply_changes(tenant, changes[:46])
+    stores.memories.apply_in_blocks(tenant, changes[46:])
+    assert len(stores.memories.get_many(tenant, [c.after.id for c in changes])) == 47
+
+
+def test_changes_of_many_scopes_fit_fewer_per_write_and_blocks_split_them(stores, tenant) -> None:
+    # Given 46 new memories, each of its own scope (two counter items each, besides the tenant's two)
+    changes = [created(memory(tenant, f"Fact {i}.", scope={"user_id": f"u-{i}"})) for i in range(46)]
+
+    # When they go in one write, Then it is refused (over 100 items) and nothing is written
+    with pytest.raises(InvalidInput, match="items"):
+        stores.memories.apply_changes(tenant, changes)
+    assert stores.memories.get_many(tenant, [c.after.id for c in changes]) == {}
+
+    # When they go in blocks, Then all are written
+    stores.memories.apply_in_blocks(tenant, changes)
+    assert len(stores.memories.get_many(tenant, [c.after.id for c in changes])) == 46
 
 
 def test_apply_in_blocks_writes_more_than_one_write_holds(stores, tenant) -> None:
@@ -222,3 +236,84 @@ def test_scan_yields_every_memory_of_the_tenant(stores, tenant) -> None:
     # When the tenant (then the table) is scanned, Then its memories are all there, and only they
     assert {m.id for m in stores.memories.scan(tenant)} == {m.id for m in news}
     assert {m.id for m in news} <= {m.id for m in stores.memories.scan()}
+
+
+def test_list_and_null_metadata_values_read_back_unchanged(stores, tenant) -> None:
+    # Given a memory whose metadata holds a list of strings, an empty list and a null
+    new = memory(tenant, metadata={"tags": ["python", "aws"], "empty": [], "gone": None, "n": 1.5})
+    # When it is created and read back (alone, then in a page)
+    stores.memories.apply_changes(tenant, [created(new)])
+    # Then the values are the same, types included
+    assert stores.memories.get(tenant, new.id).metadata == {
+        "tags": ["python", "aws"],
+        "empty": [],
+        "gone": None,
+        "n": 1.5,
+    }
+    assert stores.memories.page(tenant, SCOPE, 10, None)[0][0].metadata == new.metadata
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ({"tags": {"$in": ["python", "rust"]}}, {"py", "str"}),
+        ({"tags": {"$contains": "python"}}, {"py"}),
+        ({"tags": {"$contains": "pyth"}}, set()),
+        ({"tags": {"$nin": ["python"]}}, {"go", "empty", "null", "none"}),
+        ({"tags": {"$ne": "python"}}, {"py", "go", "empty", "null", "none"}),
+        ({"tags": "python"}, {"str"}),
+        ({"tags": {"$gte": "a"}}, {"str"}),
+        ({"tags": {"$in": [1, True]}}, set()),
+        ({"$not": {"tags": {"$contains": "go"}}}, {"py", "empty", "str", "null", "none"}),
+    ],
+    ids=["in-any-item", "contains", "contains-no-substring", "nin", "ne", "eq", "range", "in-other-types", "not"],
+)
+def test_filters_on_list_valued_and_null_metadata(stores, tenant, expression, expected) -> None:
+    # Given memories whose "tags" is a list, an empty list, a plain string, null, or absent
+    named = {
+        "py": {"tags": ["python", "aws"]},
+        "go": {"tags": ["go"]},
+        "empty": {"tags": []},
+        "str": {"tags": "python"},
+        "null": {"tags": None},
+        "none": {},
+    }
+    ids = {}
+    for offset, (name, metadata) in enumerate(named.items()):
+        new = memory(tenant, f"Fact {name}.", metadata=metadata, create_time=later(offset))
+        stores.memories.apply_changes(tenant, [created(new)])
+        ids[new.id] = name
+
+    # When the scope is listed with the filter
+    found = _all_pages(stores, tenant, SCOPE, 2, parse(expression))
+
+    # Then a list matches $in by any item and $contains by one item (never by substring), equals no
+    # scalar, and null matches no value
+    assert {ids[i] for i in found} == expected
+
+
+def test_count_counts_the_live_memories_the_filter_matches(stores, tenant) -> None:
+    # Given in the scope: two live memories tagged "python", one tagged "go", one "python" one that
+    # expired a second before now and one that expires a second after; and a "python" one in another scope
+    def add(name: str, tags: list[str], expire_seconds: float | None = None, scope=SCOPE) -> None:
+        expire = later(expire_seconds) if expire_seconds is not None else None
+        new = memory(tenant, f"Fact {name}.", scope=scope, metadata={"tags": tags}, expire_time=expire)
+        stores.memories.apply_changes(tenant, [created(new)])
+
+    add("a", ["python", "aws"])
+    add("b", ["python"])
+    add("c", ["go"])
+    add("expired", ["python"], expire_seconds=99)
+    add("expiring", ["python"], expire_seconds=101)
+    add("elsewhere", ["python"], scope={"user_id": "u-2"})
+    now = later(100)
+
+    # When counting with and without a filter, in the scope and tenant-wide
+    python = parse({"tags": {"$contains": "python"}})
+
+    # Then expired memories are left out, and the filter and the scope apply
+    assert stores.memories.count(tenant, SCOPE, None, now) == 4
+    assert stores.memories.count(tenant, SCOPE, python, now) == 3
+    assert stores.memories.count(tenant, None, python, now) == 4
+    assert stores.memories.count(tenant, {"user_id": "nobody"}, None, now) == 0
+    assert stores.memories.count(f"{tenant}-other", SCOPE, None, now) == 0

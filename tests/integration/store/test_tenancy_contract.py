@@ -45,6 +45,31 @@ def test_deleting_a_session_removes_every_event(stores, tenant) -> None:
     assert stores.sessions.delete(tenant, "unknown") == 0
 
 
+def test_truncating_a_session_keeps_its_last_live_events(stores, tenant) -> None:
+    # Given a session of 30 events (more than one delete batch) appended out of time order, two sharing a
+    # timestamp, plus an expired one among the newest; and another session
+    turns = [event(f"e{i:02d}", f"turn {i}", later(i)) for i in reversed(range(30))]
+    tie = event("tie", "same time as e29", later(29))
+    expired = event("old", "expired", later(40), expire_time=later(50))
+    stores.sessions.append(tenant, "s-1", [*turns, tie, expired])
+    stores.sessions.append(tenant, "s-2", [event("x", "other", later(0))])
+
+    # When it is truncated to its last 3 live events at a time after the expiry
+    kept, deleted = stores.sessions.truncate(tenant, "s-1", 3, later(60))
+
+    # Then the 3 newest live ones (time, then arrival) stay, the rest and the expired one are deleted
+    assert (kept, deleted) == (3, 29)
+    assert [e.event_id for e in stores.sessions.events(tenant, "s-1")] == ["e28", "e29", "tie"]
+    # And repeating it deletes nothing; keeping more than there are keeps all; the other session is untouched
+    assert stores.sessions.truncate(tenant, "s-1", 3, later(60)) == (3, 0)
+    assert stores.sessions.truncate(tenant, "s-1", 10, later(60)) == (3, 0)
+    assert [e.event_id for e in stores.sessions.events(tenant, "s-2")] == ["x"]
+    # And keeping none empties it; an unknown session has nothing to keep or delete
+    assert stores.sessions.truncate(tenant, "s-1", 0, later(60)) == (0, 3)
+    assert stores.sessions.events(tenant, "s-1") == []
+    assert stores.sessions.truncate(tenant, "unknown", 1, later(60)) == (0, 0)
+
+
 # --- API keys ----------------------------------------------------------------------------------------
 
 

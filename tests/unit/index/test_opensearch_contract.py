@@ -26,6 +26,7 @@ from engram.adapters.opensearch import (
     knn_query_body,
     lexical_query_body,
     metadata_filter_query,
+    metadata_mapping_body,
     revisions_query_body,
     search_body,
     search_pipeline_body,
@@ -94,6 +95,7 @@ def expected_mapping(engine: str, space_type: str) -> dict[str, Any]:
                         "s": {"type": "keyword"},
                         "n": {"type": "double"},
                         "b": {"type": "boolean"},
+                        "l": {"type": "keyword"},
                     },
                 },
                 "embedding": {
@@ -339,6 +341,54 @@ def test_document_body_indexes_metadata_as_typed_nested_entries() -> None:
     assert body["create_time"] == "2025-12-31T00:00:00.000Z"
 
 
+def test_document_body_indexes_list_items_one_entry_each_and_leaves_null_out() -> None:
+    """Given a list-valued key, an empty list and a null, when building the body, then each list item is
+    one ``meta`` entry in ``l`` (so ``$eq`` on ``s`` never matches an item), and the empty list and the
+    null have no entry."""
+    doc = dataclasses.replace(
+        make_doc(), metadata={"tags": ["python", "aws"], "none": [], "gone": None, "lang": "python"}
+    )
+    assert document_body(doc)["meta"] == [
+        {"k": "lang", "s": "python"},
+        {"k": "tags", "l": "python"},
+        {"k": "tags", "l": "aws"},
+    ]
+
+
+def test_list_valued_filters_translate_to_terms_on_the_item_field() -> None:
+    """Given ``$contains`` and a ``$in`` of strings and a number, when translating, then ``$contains`` is a
+    ``term`` on ``meta.l`` and ``$in`` also looks for its strings among list items (``meta.l``)."""
+    node = parse_filter({"participants": {"$contains": "alice"}, "tags": {"$in": ["python", "aws", 3]}})
+    assert metadata_filter_query(node) == {
+        "bool": {
+            "filter": [
+                _nested("participants", {"term": {"meta.l": "alice"}}),
+                _nested(
+                    "tags",
+                    {
+                        "bool": {
+                            "should": [
+                                {"terms": {"meta.l": ["python", "aws"]}},
+                                {"terms": {"meta.n": [3]}},
+                                {"terms": {"meta.s": ["python", "aws"]}},
+                            ],
+                            "minimum_should_match": 1,
+                        }
+                    },
+                ),
+            ]
+        }
+    }
+
+
+def test_metadata_mapping_body_adds_the_current_meta_fields() -> None:
+    """The mapping update an existing index gets is exactly the ``meta`` field of a new index."""
+    assert metadata_mapping_body() == {
+        "properties": {"meta": index_body(8, "lucene")["mappings"]["properties"]["meta"]}
+    }
+    assert metadata_mapping_body()["properties"]["meta"]["properties"]["l"] == {"type": "keyword"}
+
+
 def _nested(key: str, condition: dict) -> dict:
     return {"nested": {"path": "meta", "query": {"bool": {"filter": [{"term": {"meta.k": key}}, condition]}}}}
 
@@ -366,6 +416,7 @@ def test_metadata_filter_translation() -> None:
                         "bool": {
                             "should": [
                                 {"terms": {"meta.b": [True]}},
+                                {"terms": {"meta.l": ["a"]}},
                                 {"terms": {"meta.n": [1]}},
                                 {"terms": {"meta.s": ["a"]}},
                             ],
@@ -377,7 +428,13 @@ def test_metadata_filter_translation() -> None:
                     "bool": {
                         "must_not": [
                             _nested(
-                                "tag", {"bool": {"should": [{"terms": {"meta.s": ["x"]}}], "minimum_should_match": 1}}
+                                "tag",
+                                {
+                                    "bool": {
+                                        "should": [{"terms": {"meta.l": ["x"]}}, {"terms": {"meta.s": ["x"]}}],
+                                        "minimum_should_match": 1,
+                                    }
+                                },
                             )
                         ]
                     }

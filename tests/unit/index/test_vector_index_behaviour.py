@@ -7,10 +7,12 @@ holds the fake to the adapters' behaviour. ``OpenSearchIndex`` runs against a re
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import os
+import sqlite3
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -606,7 +608,7 @@ def test_local_index_survives_a_restart(tmp_path) -> None:
     assert second.search(query(at(0), topics=["t"]))[0].memory_id == "b"
     later = LocalIndex(tmp_path, clock=FakeClock(NOW + timedelta(days=2)))
     assert [h.memory_id for h in later.search(query(at(0)))] == ["a"]
-    assert sorted(p.name for p in (tmp_path / "index").iterdir()) == [".lock", "documents.json"]
+    assert "index.sqlite3" in {p.name for p in (tmp_path / "index").iterdir()}
 
 
 def test_local_index_clear_is_persisted(tmp_path) -> None:
@@ -672,21 +674,66 @@ def test_local_index_is_thread_safe(tmp_path) -> None:
 
 
 def test_local_index_rejects_an_unreadable_file(tmp_path) -> None:
-    """Given an index file that is not valid JSON, when a LocalIndex opens it, then ConfigurationError."""
+    """Given an index file that is not an SQLite database, when a LocalIndex opens it, then ConfigurationError."""
     (tmp_path / "index").mkdir()
-    (tmp_path / "index" / "documents.json").write_text("{not json", encoding="utf-8")
+    (tmp_path / "index" / "index.sqlite3").write_text("{not a database", encoding="utf-8")
 
     with pytest.raises(ConfigurationError):
         LocalIndex(tmp_path)
 
 
 def test_local_index_file_holds_float32_embeddings(tmp_path) -> None:
-    """Given one upserted memory, when reading the file, then it holds the document with a base64
-    float32 embedding (4 bytes per dimension) and no other copy."""
+    """Given one upserted memory, when reading the file, then it holds the document with a float32
+    embedding (4 bytes per dimension) and no other copy."""
     LocalIndex(tmp_path).upsert([doc("a", at(10))])
 
-    data = json.loads((tmp_path / "index" / "documents.json").read_text(encoding="utf-8"))
+    with sqlite3.connect(tmp_path / "index" / "index.sqlite3") as db:
+        rows = db.execute("SELECT memory_id, embedding FROM documents").fetchall()
+        (version,) = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
 
-    assert data["format"] == 1
-    assert [d["memory_id"] for d in data["documents"]] == ["a"]
-    assert len(base64.b64decode(data["documents"][0]["embedding"])) == DIM * 4
+    assert version == "2"
+    assert [memory_id for memory_id, _ in rows] == ["a"]
+    assert len(rows[0][1]) == DIM * 4
+
+
+_WRITE_COST = """
+import json, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from engram.models.index import IndexDocument
+from engram_dev.local_index import LocalIndex
+
+def doc(n):
+    return IndexDocument(tenant_id="t", memory_id=f"m{n:06d}", scope_hash="s", fact=f"fact number {n} about Lisbon",
+        topics=[], embedding=[float(n % 7), 1.0] + [0.5] * 382, embedding_model="m", revision_id="r",
+        update_time=datetime(2026, 1, 1, tzinfo=UTC))
+
+def written():
+    return int(dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())["wchar"])
+
+index = LocalIndex(sys.argv[1])
+costs = {}
+for size in (100, 2000):
+    while len(index) < size:
+        index.upsert([doc(n) for n in range(len(index), min(size, len(index) + 500))])
+    before = written()
+    for n in range(20):
+        index.upsert([doc(size + n)])
+    costs[size] = (written() - before) / 20
+    index.delete("t", [f"m{size + n:06d}" for n in range(20)])
+print(json.dumps(costs))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/io"), reason="needs Linux's /proc/self/io")
+def test_local_index_writes_only_what_changes(tmp_path) -> None:
+    """Given a LocalIndex of 100 and then of 2,000 memories (384 dimensions),
+    when one memory is upserted at a time,
+    then the bytes written per upsert do not grow with the index (the old index rewrote its whole file)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _WRITE_COST, str(tmp_path)], capture_output=True, text=True, timeout=300, check=True
+    )
+    costs = {int(size): per_upsert for size, per_upsert in json.loads(done.stdout).items()}
+
+    assert costs[2000] < 2 * costs[100] + 16_384, costs
+    assert costs[2000] < 64 * 1024, costs

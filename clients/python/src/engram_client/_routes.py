@@ -3,6 +3,7 @@ share them, so both send exactly the same requests. Fields left as None are not 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from urllib.parse import quote
 
 from engram_client._http import DEFAULT_TIMEOUT, Call, returns, returns_nothing, returns_optional
 from engram_client.models import (
+    ArchiveResponse,
     BatchCreateResponse,
     CountResponse,
     ForgetReceipt,
@@ -19,6 +21,7 @@ from engram_client.models import (
     RetrieveResponse,
     RevisionsResponse,
     SessionEventsResponse,
+    Stats,
     TenantConfig,
     TruncateSessionResponse,
     iso_time,
@@ -181,6 +184,18 @@ def purge(body: dict[str, Any], idempotency_key: str | None) -> Call[PurgeRespon
     )
 
 
+def archive(body: dict[str, Any], idempotency_key: str | None) -> Call[ArchiveResponse]:
+    """``POST /v1/memories/archive``: 200 when done, 202 when more remain (same request again goes on)."""
+    return Call(
+        "POST",
+        path("memories", "archive"),
+        returns(ArchiveResponse),
+        body=body,
+        mutating=True,
+        idempotency_key=idempotency_key,
+    )
+
+
 def count(body: dict[str, Any]) -> Call[CountResponse]:
     """``POST /v1/memories/count``: a read, so not mutating (no key)."""
     return Call("POST", path("memories", "count"), returns(CountResponse), body=body)
@@ -253,6 +268,16 @@ def forget(scope: Mapping[str, str], session_ids: Sequence[str], idempotency_key
         mutating=True,
         idempotency_key=idempotency_key,
     )
+
+
+def stats(scope: Mapping[str, str] | None, days: int | None, group_by: str | None) -> Call[Stats]:
+    """``GET /v1/stats``: the scope travels as compact JSON in the query string."""
+    params = {"scope": to_query_json(scope) if scope is not None else None, "days": days, "group_by": group_by}
+    return Call("GET", path("stats"), returns(Stats), params={k: str(v) for k, v in params.items() if v is not None})
+
+
+def to_query_json(scope: Mapping[str, str]) -> str:
+    return json.dumps(dict(scope), separators=(",", ":"), ensure_ascii=False)
 
 
 def forget_receipt(receipt_id: str) -> Call[ForgetReceipt]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 
 import httpx
 
+from engram_client import _routes
 from engram_client._http import DEFAULT_TIMEOUT, AsyncHTTP, SyncHTTP
+from engram_client.models import ForgetReceipt, Stats
 from engram_client.resources import (
     AsyncConfig,
     AsyncMemories,
@@ -54,6 +57,43 @@ class Engram:
     def base_url(self) -> str:
         return self._http.base_url
 
+    def forget(
+        self,
+        scope: Mapping[str, str],
+        session_ids: Sequence[str] = (),
+        *,
+        idempotency_key: str | None = None,
+        max_requests: int = 20,
+    ) -> ForgetReceipt:
+        """Forget ``scope`` for good: ``POST /v1/forget`` deletes its memories (also expired ones), their
+        revisions and index entries, its generations with their stored requests, and the events of the
+        sessions ``session_ids``. Returns the receipt (no content: ``scope_hash``, ``counts``,
+        ``requested_at``, ``completed_at``).
+
+        A forget the server could not finish in one request (202, ``completed_at`` None) is sent again
+        with the same ``Idempotency-Key`` until it completes, at most ``max_requests`` times (then the
+        receipt in progress is returned: call again to continue). Raises ``ValidationError``.
+        """
+        call = _routes.forget(scope, session_ids, idempotency_key or uuid.uuid4().hex)
+        receipt = self._http.run(call)
+        for _ in range(max_requests - 1):
+            if receipt.completed:
+                break
+            receipt = self._http.run(call)
+        return receipt
+
+    def forget_receipt(self, receipt_id: str) -> ForgetReceipt:
+        """A forget's receipt: ``GET /v1/forget/{receipt_id}``. Raises ``NotFoundError``."""
+        return self._http.run(_routes.forget_receipt(receipt_id))
+
+    def stats(
+        self, scope: Mapping[str, str] | None = None, *, days: int | None = None, group_by: str | None = None
+    ) -> Stats:
+        """Usage analytics of ``scope`` (None: the whole tenant) over the last ``days`` UTC days (1-366;
+        server default 30): ``GET /v1/stats``. ``group_by``: ``"topic"`` or ``"metadata.<key>"`` (needs a
+        scope) fills ``by_group``. Raises ``ValidationError`` naming a bad parameter."""
+        return self._http.run(_routes.stats(scope, days, group_by))
+
     def close(self) -> None:
         self._http.close()
 
@@ -91,6 +131,33 @@ class AsyncEngram:
     @property
     def base_url(self) -> str:
         return self._http.base_url
+
+    async def forget(
+        self,
+        scope: Mapping[str, str],
+        session_ids: Sequence[str] = (),
+        *,
+        idempotency_key: str | None = None,
+        max_requests: int = 20,
+    ) -> ForgetReceipt:
+        """``POST /v1/forget`` until the receipt completes; see ``Engram.forget``."""
+        call = _routes.forget(scope, session_ids, idempotency_key or uuid.uuid4().hex)
+        receipt = await self._http.run(call)
+        for _ in range(max_requests - 1):
+            if receipt.completed:
+                break
+            receipt = await self._http.run(call)
+        return receipt
+
+    async def forget_receipt(self, receipt_id: str) -> ForgetReceipt:
+        """``GET /v1/forget/{receipt_id}``; see ``Engram.forget_receipt``."""
+        return await self._http.run(_routes.forget_receipt(receipt_id))
+
+    async def stats(
+        self, scope: Mapping[str, str] | None = None, *, days: int | None = None, group_by: str | None = None
+    ) -> Stats:
+        """``GET /v1/stats`` → ``Stats``; see ``Engram.stats``."""
+        return await self._http.run(_routes.stats(scope, days, group_by))
 
     async def aclose(self) -> None:
         await self._http.aclose()

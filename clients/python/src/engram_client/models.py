@@ -8,13 +8,13 @@ Request arguments accept these models or plain dicts of the same shape.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-# Metadata values: strings, numbers, booleans today; lists of strings and null once the server accepts
-# them (the client already reads them).
+# Metadata values: strings, numbers, booleans, null, or lists of at most 100 strings (each at most 256
+# characters; filters match them with $in and $contains).
 MetadataValue = str | int | float | bool | list[str] | None
 Metadata = dict[str, MetadataValue]
 Scope = dict[str, str]
@@ -80,6 +80,59 @@ class PurgeResponse(Model):
     purge_count: int
 
 
+class ArchiveResponse(Model):
+    """``POST /v1/memories/archive``: memories moved (or that would be, ``dry_run``); ``done`` false when
+    more remain (send the same request again; ``memories.archive`` does)."""
+
+    archive_count: int
+    dry_run: bool
+    done: bool = True
+
+
+class DayCounts(Model):
+    """Memories created, updated (archived ones included) and deleted on ``date`` (UTC)."""
+
+    date: date
+    created: int = 0
+    updated: int = 0
+    deleted: int = 0
+
+
+class DayUsage(Model):
+    """Generations started on ``date`` (UTC), their LLM calls and tokens, embedding calls, and the estimated
+    cost in USD at the server's price table (``Stats.prices``)."""
+
+    date: date
+    operations: int = 0
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    embedding_calls: int = 0
+    estimated_cost_usd: float = 0.0
+
+
+class Stats(Model):
+    """``GET /v1/stats``: memories stored (``total``), per topic, per ``group_by`` value (top 50), and per UTC
+    day (oldest first, today last): writes (``per_day``) and generation usage (``usage_per_day``)."""
+
+    scope: dict[str, str] | None = None
+    days: int
+    total: int
+    by_topic: dict[str, int] = Field(default_factory=dict)
+    group_by: str | None = None
+    by_group: dict[str, int] = Field(default_factory=dict)
+    by_group_complete: bool = True
+    per_day: list[DayCounts] = Field(default_factory=list)
+    usage_per_day: list[DayUsage] = Field(default_factory=list)
+    prices: dict[str, Any] = Field(default_factory=dict)
+
+
+class CountResponse(Model):
+    """``POST /v1/memories/count``: live (unexpired) memories of the scope matching the filter."""
+
+    count: int
+
+
 class Revision(Model):
     """One change to a memory. ``action``: ``CREATED``, ``UPDATED`` or ``DELETED``; ``fact``: the text
     after the change (for DELETED, the deleted text); ``previous_fact``: the text before it."""
@@ -137,7 +190,12 @@ class OperationResult(Model):
 
 
 class Operation(Model):
-    """A generation. ``status``: ``RUNNING``, ``SUCCEEDED`` or ``FAILED`` (then ``error`` says why)."""
+    """A generation. ``status``: ``RUNNING``, ``SUCCEEDED`` (its changes are stored) or ``FAILED`` (nothing
+    was stored; ``error`` says why, and starting it again is safe).
+
+    ``index_pending``: on a SUCCEEDED operation, search did not yet return all of its changes when it
+    finished (they are stored, and get and list return them; search follows once the index catches up).
+    It succeeded: never retry it, that would store its memories twice."""
 
     id: str
     status: str
@@ -146,6 +204,7 @@ class Operation(Model):
     error: OperationError | None = None
     result: OperationResult | None = None
     usage: Usage = Field(default_factory=Usage)
+    index_pending: bool = False
 
     @property
     def done(self) -> bool:
@@ -220,9 +279,43 @@ class SessionEvent(Model):
 
 
 class SessionEventsResponse(Model):
-    """Session events, oldest first."""
+    """Session events, oldest first. ``next_page_token``: more events follow (one page of a listing;
+    ``Sessions.list`` follows the pages for you)."""
 
     events: list[SessionEvent]
+    next_page_token: str | None = None
+
+
+class TruncateSessionResponse(Model):
+    """``POST /v1/sessions/{id}/truncate``: events deleted (expired ones included; 0 when nothing was older)."""
+
+    deleted_count: int
+
+
+class ForgetCounts(Model):
+    """What a forget deleted, by kind (``blobs``: the documents stored with the operations)."""
+
+    memories: int = 0
+    revisions: int = 0
+    operations: int = 0
+    blobs: int = 0
+    session_events: int = 0
+    index_documents: int = 0
+
+
+class ForgetReceipt(Model):
+    """``POST /v1/forget``'s receipt: no content, the scope only as ``scope_hash``; ``completed_at`` is None
+    while the forget is in progress."""
+
+    receipt_id: str
+    scope_hash: str
+    counts: ForgetCounts = Field(default_factory=ForgetCounts)
+    requested_at: datetime
+    completed_at: datetime | None = None
+
+    @property
+    def completed(self) -> bool:
+        return self.completed_at is not None
 
 
 class CustomTopic(Model):
@@ -254,6 +347,7 @@ class TtlConfig(Model):
     generate_updated_ttl_seconds: int | None = None
     revision_ttl_seconds: int | None = 31_536_000
     session_event_ttl_seconds: int | None = 7_776_000
+    operation_ttl_seconds: int | None = 2_592_000
 
 
 class TenantConfig(Model):

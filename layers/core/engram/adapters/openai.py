@@ -1,7 +1,8 @@
 """The ``LLM`` and ``Embedder`` ports on the OpenAI API, or any OpenAI-compatible server (``base_url``).
 
 - ``OpenAILLM``: structured outputs through ``client.chat.completions.parse`` (a strict JSON schema
-  generated from the pydantic model, ``temperature=0``); token usage from the response. Images are
+  generated from the pydantic model, ``temperature=0`` unless an extraction prompt asks for another,
+  ``max_completion_tokens`` when one asks for a limit); token usage from the response. Images are
   described with OpenAI image input (an ``image_url`` content part holding a ``data:`` URL), so the
   model must accept images (e.g. ``gpt-4o-mini``).
 - ``OpenAIEmbedder``: one ``embeddings.create`` call per ``embed()``, vectors unit-normalized.
@@ -40,7 +41,7 @@ import pydantic
 from engram.errors import ConfigurationError, EmbeddingUnavailable, LLMOutputInvalid, LLMUnavailable
 from engram.models.extraction import ConsolidationOutput, ExtractionOutput, ImageDescription
 from engram.models.prompts import describe_image_messages
-from engram.observability import annotate, traced
+from engram.observability import annotate, redact, traced
 from engram.ports import LLMResult
 
 if TYPE_CHECKING:
@@ -83,20 +84,23 @@ def build_client(
 def _map_api_error(
     error: openai.APIError, unavailable: type[RetryableError], what: str
 ) -> ConfigurationError | RetryableError:
-    """The domain error for an SDK error raised after the SDK's own retries."""
+    """The domain error for an SDK error raised after the SDK's own retries. Its message is for operators
+    (the API and the workflow show tenants only the error's generic ``public_text``); it quotes the
+    provider's answer with anything that looks like a credential redacted (a 401 echoes part of the key)."""
+    detail = redact(str(error.message))
     if isinstance(error, openai.APIStatusError):
         status = error.status_code
         if status >= 500 or status in _TRANSIENT_STATUS:
-            return unavailable(f"{what} failed with HTTP {status} after retries: {error.message}")
+            return unavailable(f"{what} failed with HTTP {status} after retries: {detail}")
         return ConfigurationError(
             f"{what} rejected the request with HTTP {status} (check the API key, base URL, model name and "
-            f"that the server supports this request): {error.message}"
+            f"that the server supports this request): {detail}"
         )
     if isinstance(error, openai.APITimeoutError):
         return unavailable(f"{what} timed out after retries")
     if isinstance(error, openai.APIConnectionError):
-        return unavailable(f"{what} could not be reached after retries: {error.message}")
-    return unavailable(f"{what} failed: {error.message}")
+        return unavailable(f"{what} could not be reached after retries: {detail}")
+    return unavailable(f"{what} failed: {detail}")
 
 
 class OpenAILLM:
@@ -105,7 +109,9 @@ class OpenAILLM:
     ``client``: an ``openai.OpenAI`` (see ``build_client``); ``model``: e.g. ``gpt-4o-mini``.
     Each call sends ``prompt.messages()`` with ``response_format`` = the strict JSON schema of
     ``ExtractionOutput`` / ``ConsolidationOutput`` and ``temperature=0``, and returns the parsed model
-    with the response's prompt/completion token counts. ``describe_image`` sends
+    with the response's prompt/completion token counts. An ``ExtractionPrompt``'s ``temperature`` replaces
+    the 0 and its ``max_tokens`` is sent as ``max_completion_tokens`` (the Chat Completions name of the
+    limit; an answer cut by it raises ``LLMOutputInvalid``). ``describe_image`` sends
     ``engram.models.prompts.describe_image_messages(image)`` (an instruction, the caption as context,
     the image as a ``data:`` URL) for an ``ImageDescription``. Errors: see the module docstring.
     """
@@ -118,7 +124,9 @@ class OpenAILLM:
 
     @traced("openai.extract")
     def extract(self, prompt: ExtractionPrompt) -> LLMResult[ExtractionOutput]:
-        return self._parse(prompt.messages(), ExtractionOutput)
+        return self._parse(
+            prompt.messages(), ExtractionOutput, temperature=prompt.temperature, max_tokens=prompt.max_tokens
+        )
 
     @traced("openai.consolidate")
     def consolidate(self, prompt: ConsolidationPrompt) -> LLMResult[ConsolidationOutput]:
@@ -128,15 +136,23 @@ class OpenAILLM:
     def describe_image(self, image: InlineData) -> LLMResult[ImageDescription]:
         return self._parse(describe_image_messages(image), ImageDescription)
 
-    def _parse(self, messages: list[dict[str, Any]], schema: type[T]) -> LLMResult[T]:
+    def _parse(
+        self,
+        messages: list[dict[str, Any]],
+        schema: type[T],
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+    ) -> LLMResult[T]:
         what = f"the LLM ({self.model_id})"
         annotate(model=self.model_id)
+        limit: dict[str, Any] = {"max_completion_tokens": max_tokens} if max_tokens is not None else {}
         try:
             completion = self._client.chat.completions.parse(
                 model=self.model_id,
                 messages=cast(Any, messages),
                 response_format=schema,
-                temperature=0,
+                temperature=0 if temperature is None else temperature,
+                **limit,
             )
         except (openai.LengthFinishReasonError, openai.ContentFilterFinishReasonError) as error:
             raise LLMOutputInvalid(f"{what} stopped before a complete answer: {error}") from error

@@ -24,6 +24,7 @@ annotated with the index name and counts (documents, ids, hits, bulk requests), 
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 from collections.abc import Iterator, Sequence
 from datetime import datetime
@@ -52,6 +53,19 @@ HYBRID_WEIGHTS = (0.5, 0.5)
 #: Documents per ``_bulk`` request and memory ids per ``terms`` query.
 BULK_CHUNK = 500
 TERMS_CHUNK = 500
+#: Hits per page when listing the documents the index holds (``indexed_ids``).
+IDS_PAGE = 1000
+#: The ``meta`` field: metadata as a nested list of ``{k, s|n|b|l}`` entries (see ``document_body``).
+META_MAPPING: dict[str, Any] = {
+    "type": "nested",
+    "properties": {
+        "k": {"type": "keyword"},
+        "s": {"type": "keyword"},
+        "n": {"type": "double"},
+        "b": {"type": "boolean"},
+        "l": {"type": "keyword"},
+    },
+}
 #: HTTP statuses that mean "try again later" (throttling, version conflicts, server faults).
 _TRANSIENT_STATUSES = frozenset({409, 429})
 
@@ -82,15 +96,7 @@ def index_body(dimension: int, engine: Engine) -> dict[str, Any]:
                 "create_time": {"type": "date"},
                 "update_time": {"type": "date"},
                 "expire_time": {"type": "date"},
-                "meta": {
-                    "type": "nested",
-                    "properties": {
-                        "k": {"type": "keyword"},
-                        "s": {"type": "keyword"},
-                        "n": {"type": "double"},
-                        "b": {"type": "boolean"},
-                    },
-                },
+                "meta": copy.deepcopy(META_MAPPING),
                 "embedding": {
                     "type": "knn_vector",
                     "dimension": dimension,
@@ -225,7 +231,7 @@ def document_body(doc: IndexDocument) -> dict[str, Any]:
         body["expire_time"] = isoformat(doc.expire_time)
     if doc.create_time is not None:
         body["create_time"] = isoformat(doc.create_time)
-    body["meta"] = [_meta_entry(key, value) for key, value in sorted(doc.metadata.items())]
+    body["meta"] = [entry for key, value in sorted(doc.metadata.items()) for entry in _meta_entries(key, value)]
     return body
 
 
@@ -238,20 +244,28 @@ def _value_field(value: Any) -> str:
     return "s"
 
 
-def _meta_entry(key: str, value: Any) -> dict[str, Any]:
-    return {"k": key, _value_field(value): value}
+def _meta_entries(key: str, value: Any) -> list[dict[str, Any]]:
+    """The ``meta`` entries of one metadata key: one ``{k, s|n|b: value}``; for a list of strings one
+    ``{k, l: item}`` per item (none for an empty list); none for null (no filter value matches null)."""
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [{"k": key, "l": item} for item in value]
+    return [{"k": key, _value_field(value): value}]
 
 
 def metadata_filter_query(node: Node) -> dict[str, Any]:
     """The request's ``filter`` (``engram.models.filters``) as an OpenSearch query, used inside the k-NN
     filter and around the BM25 match, so it applies before ``top_k``.
 
-    Metadata is indexed as ``meta``: a ``nested`` list of ``{k, s|n|b}`` (one typed value field per entry),
-    so one mapping serves any keys without mapping explosions or type conflicts. A comparison on key K
-    is a ``nested`` query on ``meta`` with ``term k = K`` and the typed value condition; values of
-    another type never match (as in DynamoDB). ``$ne``/``$nin`` are the ``must_not`` of ``$eq``/``$in``,
-    so they also hold where the key is absent. ``create_time``/``update_time`` are ``range``/``term``
-    queries on the date fields.
+    Metadata is indexed as ``meta``: a ``nested`` list of ``{k, s|n|b|l}`` (one typed value field per
+    entry; ``l`` holds the items of a list-valued key, one entry each), so one mapping serves any keys
+    without mapping explosions or type conflicts. A comparison on key K is a ``nested`` query on
+    ``meta`` with ``term k = K`` and the typed value condition; values of another type never match (as
+    in DynamoDB), and a list never equals a scalar (``$eq`` and ranges read ``s``/``n``/``b`` only).
+    ``$in`` also matches list items (``terms`` on ``l`` for its strings), ``$contains`` is ``term`` on
+    ``l``. ``$ne``/``$nin`` are the ``must_not`` of ``$eq``/``$in``, so they also hold where the key is
+    absent. ``create_time``/``update_time`` are ``range``/``term`` queries on the date fields.
     """
     if isinstance(node, And):
         return {"bool": {"filter": [metadata_filter_query(n) for n in node.items]}}
@@ -280,12 +294,16 @@ def _comparison_query(node: Comparison) -> dict[str, Any]:
         by_field: dict[str, list[Any]] = {}
         for item in value:
             by_field.setdefault(_value_field(item), []).append(item)
+        if "s" in by_field:  # list values hold strings only
+            by_field["l"] = by_field["s"]
         condition: dict[str, Any] = {
             "bool": {
                 "should": [{"terms": {f"meta.{field}": items}} for field, items in sorted(by_field.items())],
                 "minimum_should_match": 1,
             }
         }
+    elif op == "$contains":
+        condition = {"term": {"meta.l": value}}
     elif op == "$eq":
         condition = {"term": {f"meta.{_value_field(value)}": value}}
     else:
@@ -314,6 +332,21 @@ def revisions_query_body(tenant_id: str, memory_ids: Sequence[str], size: int) -
         "_source": ["memory_id", "revision_id", "update_time"],
         "query": tenant_memories_query(tenant_id, memory_ids),
     }
+
+
+def indexed_ids_query_body(tenant_id: str | None, size: int, after: list[Any] | None = None) -> dict[str, Any]:
+    """One page of the ``_search`` listing which documents the index holds (of ``tenant_id``, or of all):
+    only ``tenant_id`` and ``memory_id``, sorted by both, continued with ``search_after`` (the last hit's
+    ``sort`` values; works on domains and Serverless collections alike)."""
+    body: dict[str, Any] = {
+        "size": size,
+        "_source": ["tenant_id", "memory_id"],
+        "query": {"term": {"tenant_id": tenant_id}} if tenant_id is not None else {"match_all": {}},
+        "sort": [{"tenant_id": "asc"}, {"memory_id": "asc"}],
+    }
+    if after is not None:
+        body["search_after"] = after
+    return body
 
 
 def delete_query_body(tenant_id: str, memory_ids: Sequence[str]) -> dict[str, Any]:
@@ -586,6 +619,27 @@ class OpenSearchIndex:
         annotate(found=len(found))
         return {memory_id: revision for memory_id, (_, revision) in found.items()}
 
+    def indexed_ids(self, tenant_id: str | None = None) -> Iterator[tuple[str, str]]:
+        """``(tenant_id, memory_id)`` of every document (of ``tenant_id``, or of all), sorted, each once (a
+        stale copy next to the current one, possible without custom ids, is listed once): pages of
+        ``IDS_PAGE`` hits (``indexed_ids_query_body``)."""
+        after: list[Any] | None = None
+        last: tuple[str, str] | None = None
+        while True:
+            with _index_errors(self.index_name):
+                response = self._client.search(
+                    index=self.index_name, body=indexed_ids_query_body(tenant_id, IDS_PAGE, after)
+                )
+            hits = response["hits"]["hits"]
+            for hit in hits:
+                pair = (str(hit["_source"]["tenant_id"]), str(hit["_source"]["memory_id"]))
+                if pair != last:
+                    yield pair
+                    last = pair
+            if len(hits) < IDS_PAGE:
+                return
+            after = hits[-1]["sort"]
+
     # -- helpers --
 
     def _check_dimension(self, size: int, what: str) -> None:
@@ -602,6 +656,27 @@ class OpenSearchIndex:
     def _delete_by_query(self, tenant_id: str, memory_ids: Sequence[str]) -> None:
         with _index_errors(self.index_name):
             self._client.delete_by_query(index=self.index_name, body=delete_query_body(tenant_id, memory_ids))
+
+
+# --- mapping upgrades ---------------------------------------------------------------------------
+
+
+def metadata_mapping_body() -> dict[str, Any]:
+    """The ``PUT /<index>/_mapping`` body that gives an existing index the current ``meta`` fields
+    (``META_MAPPING``; an index made before list-valued metadata lacks ``meta.l``)."""
+    return {"properties": {"meta": copy.deepcopy(META_MAPPING)}}
+
+
+@traced("opensearch.update_metadata_mapping")
+def update_metadata_mapping(client: OpenSearch, index_name: str) -> None:
+    """Add the current ``meta`` fields to the mapping of the existing index ``index_name``
+    (``metadata_mapping_body``). Adding fields is allowed on a live index and repeating it changes
+    nothing; existing documents need no reindex (an index made before ``meta.l`` has no list values).
+    Needs the right to change mappings (the index-setup function's). Errors as everywhere in this
+    module (``IndexUnavailable``, ``ConfigurationError`` on 401/403)."""
+    annotate(index=index_name)
+    with _index_errors(index_name):
+        client.indices.put_mapping(index=index_name, body=metadata_mapping_body())
 
 
 # --- access control on a managed domain (fine-grained access control) ---------------------------

@@ -94,7 +94,14 @@ def generate_memories(
     """Start generating memories from a conversation; returns the operation (202, or 200 if finished
     within ``wait_seconds``)."""
     deps, tenant_id = wiring.dependencies(), tenant_of(router)
-    operation = generation.start_generation(deps.operations, deps.workflow, deps.clock, tenant_id, request)
+    operation = generation.start_generation(
+        deps.operations,
+        deps.workflow,
+        deps.clock,
+        tenant_id,
+        request,
+        request_key=_key("generate", idempotency_key),
+    )
     if request.wait_seconds > 0:
         operation = generation.wait_for_operation(deps.operations, tenant_id, operation.id, request.wait_seconds)
     return _json(200 if operation.done else 202, operation)

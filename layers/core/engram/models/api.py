@@ -3,31 +3,52 @@ breaks one gets a 422 naming the field before anything is stored."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from typing_extensions import TypeAliasType  # typing.TypeAliasType from Python 3.12
 
 from engram.models.config import MAX_TTL_SECONDS
-from engram.models.conversation import MAX_EVENTS, Event, Message, normalize
+from engram.models.conversation import MAX_EVENTS, Event, Message, check_event_text, normalize
+from engram.models.identifiers import ResourceId, SessionId
 from engram.models.index import RetrievalMode
+from engram.models.limits import StrictBool, StrictFloat, StrictInt, Topic, check_metadata
 from engram.models.memory import MAX_FACT_CHARS, MAX_TOPICS, Metadata, NewMemory, Revision, ScoredMemory
 from engram.models.scope import Scope
 
 MAX_FACTS = 40
-Filter = Annotated[
-    dict[str, Any] | None,
-    Field(
-        description="Metadata/time filter: {key: value}, $eq $ne $gt $gte $lt $lte $in $nin, $and $or $not "
-        "(see engram.models.filters)."
-    ),
-]
+Filter = TypeAliasType(
+    "Filter",
+    Annotated[
+        dict[str, Any],
+        Field(
+            description="Metadata/time filter. Each entry must hold: `field: value` (equality) or "
+            "`field: {op: value}` with op one of $eq $ne $gt $gte $lt $lte $in $nin $contains ($in/$nin take "
+            "a list, $contains a string); `$and`/`$or` take a list of filters, `$not` one filter. A field is a "
+            "metadata key (or `metadata.<key>`), `create_time` or `update_time` (RFC 3339). On a list-valued "
+            "key, $in matches when any item is one of the values and $contains when one item is the string; "
+            "a list equals no single value, and null matches no value. "
+            'Example: {"lang": {"$in": ["en", "pt"]}, "create_time": {"$gte": "2026-01-01T00:00:00Z"}}.'
+        ),
+    ],
+)
 
 MAX_BATCH = 100
 MAX_TOP_K = 100
 MAX_WAIT_SECONDS = 25
 MAX_QUERY_CHARS = 2000
+#: The largest ``max_tokens`` a generate request may ask of the extraction call (40 facts of 2,000
+#: characters fit well below it; models cap their own output lower or higher).
+MAX_EXTRACTION_TOKENS = 32_768
 #: The retrieval mode when a request names none: the best on the LOCOMO benchmark (docs/benchmarks.md).
 DEFAULT_RETRIEVAL_MODE: RetrievalMode = "hybrid"
 
@@ -38,17 +59,18 @@ class FactSource(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     fact: str = Field(min_length=1, max_length=MAX_FACT_CHARS)
-    topics: list[str] = Field(default_factory=list, max_length=MAX_TOPICS)
+    topics: list[Topic] = Field(default_factory=list, max_length=MAX_TOPICS)
 
 
 class SessionSource(BaseModel):
-    """Events of a session (short-term memory) in ``[start_time, end_time)``; both optional."""
+    """Events of a session (short-term memory) in ``[start_time, end_time)``; both optional, with a
+    time zone (RFC 3339)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    session_id: str = Field(min_length=1, max_length=128)
-    start_time: datetime | None = None
-    end_time: datetime | None = None
+    session_id: SessionId
+    start_time: AwareDatetime | None = None
+    end_time: AwareDatetime | None = None
 
 
 class MetadataMergeStrategy(StrEnum):
@@ -64,10 +86,26 @@ class MetadataMergeStrategy(StrEnum):
     REQUIRE_EXACT_MATCH = "REQUIRE_EXACT_MATCH"
 
 
-RevisionLabels = Annotated[
-    dict[Annotated[str, Field(min_length=1, max_length=63)], Annotated[str, Field(max_length=63)]],
-    Field(max_length=10, description="Up to 10 labels recorded on the revisions this request writes."),
-]
+RevisionLabels = TypeAliasType(
+    "RevisionLabels",
+    Annotated[
+        dict[Annotated[str, Field(min_length=1, max_length=63)], Annotated[str, Field(max_length=63)]],
+        Field(max_length=10, description="Up to 10 labels recorded on the revisions this request writes."),
+    ],
+)
+
+
+def _one_user_message(value: Any) -> Any:
+    """A plain string given as ``messages`` is one user message; a blank one is refused (422)."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("messages is a blank string; give the user's text or a list of messages")
+        return [{"role": "user", "content": value}]
+    return value
+
+
+Messages = Annotated[list[Message], BeforeValidator(_one_user_message, json_schema_input_type=str | list[Message])]
+"""Generate's ``messages``: a list of OpenAI-style messages, or a string standing for one user message."""
 
 
 class GenerateRequest(BaseModel):
@@ -81,25 +119,57 @@ class GenerateRequest(BaseModel):
     ``metadata`` with ``metadata_merge_strategy``, ``ttl_seconds`` (60 s–10 years) for the memories it
     creates or updates (else the tenant's defaults), ``revision_labels``, and ``wait_seconds`` (0-25):
     wait up to that long and return the finished operation (200) if it finished in time, else the
-    running one (202).
+    running one (202). ``temperature`` (0-2, default 0) and ``max_tokens`` (1-32,768, default the
+    model's limit) go to the extraction call (an OpenAI-compatible model; the offline extractor ignores
+    them); a ``max_tokens`` too small for the answer fails the operation (``LLMOutputInvalid``).
     """
 
     model_config = ConfigDict(extra="forbid")
 
     scope: Scope
-    messages: list[Message] | None = Field(default=None, min_length=1, max_length=MAX_EVENTS)
+    messages: Messages | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_EVENTS,
+        description="1-500 OpenAI-style messages, or a string: one user message.",
+    )
     events: list[Event] | None = Field(default=None, min_length=1, max_length=MAX_EVENTS)
     session: SessionSource | None = None
     facts: list[FactSource] | None = Field(default=None, min_length=1, max_length=MAX_FACTS)
-    topics: list[str] | None = Field(
+    topics: list[Topic] | None = Field(
         default=None, max_length=MAX_TOPICS, description="Extract only these topics (default: all enabled)."
     )
-    disable_consolidation: bool = False
+    disable_consolidation: StrictBool = False
     metadata: Metadata = Field(default_factory=dict)
     metadata_merge_strategy: MetadataMergeStrategy = MetadataMergeStrategy.MERGE
-    ttl_seconds: int | None = Field(default=None, ge=60, le=MAX_TTL_SECONDS)
+    ttl_seconds: StrictInt | None = Field(default=None, ge=60, le=MAX_TTL_SECONDS)
     revision_labels: RevisionLabels = Field(default_factory=dict)
-    wait_seconds: float = Field(default=0, ge=0, le=MAX_WAIT_SECONDS)
+    wait_seconds: StrictFloat = Field(default=0, ge=0, le=MAX_WAIT_SECONDS)
+    temperature: StrictFloat | None = Field(
+        default=None,
+        ge=0,
+        le=2,
+        description="Sampling temperature of the extraction call, 0-2 (default: 0, the most deterministic).",
+    )
+    max_tokens: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_EXTRACTION_TOKENS,
+        description="Most tokens the extraction call may answer with, 1-32768 (default: the model's limit). "
+        "Too few for the answer makes the operation FAILED with LLMOutputInvalid.",
+    )
+
+    @field_validator("metadata")
+    @classmethod
+    def _bound_metadata(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        return check_metadata(metadata)  # keys, value sizes, numbers DynamoDB holds (engram.models.limits)
+
+    @field_validator("events")
+    @classmethod
+    def _bound_event_text(cls, events: list[Event] | None) -> list[Event] | None:
+        for position, event in enumerate(events or []):
+            check_event_text(event.text(), f"events[{position}]")
+        return events
 
     @model_validator(mode="after")
     def _one_source(self) -> GenerateRequest:
@@ -114,22 +184,49 @@ class CreateMemoryRequest(NewMemory):
     """``POST /v1/memories``: create one memory directly, without the LLM."""
 
 
+class MetadataUpdateStrategy(StrEnum):
+    """How the ``metadata`` of a PATCH meets the memory's metadata.
+
+    - ``MERGE`` (default): the keys given replace those keys, the others stay; a key given as ``null``
+      stores ``null`` (it is not removed). The merged map must keep the metadata limits (422).
+    - ``OVERWRITE``: the memory's metadata becomes exactly the map given (``{}`` clears it); the way to
+      remove keys.
+    """
+
+    MERGE = "MERGE"
+    OVERWRITE = "OVERWRITE"
+
+
 class UpdateMemoryRequest(BaseModel):
     """``PATCH /v1/memories/{id}``: only the fields given change. ``ttl_seconds``: a number sets
-    ``expire_time`` to now + that many seconds; ``null`` removes the expiry."""
+    ``expire_time`` to now + that many seconds; ``null`` removes the expiry. ``metadata`` is merged
+    into the memory's by default; ``metadata_merge_strategy: OVERWRITE`` replaces it
+    (``MetadataUpdateStrategy``)."""
 
     model_config = ConfigDict(extra="forbid")
 
     fact: str | None = Field(default=None, min_length=1, max_length=MAX_FACT_CHARS)
-    topics: list[str] | None = Field(default=None, max_length=MAX_TOPICS)
+    topics: list[Topic] | None = Field(default=None, max_length=MAX_TOPICS)
     metadata: Metadata | None = None
-    ttl_seconds: int | None = Field(default=None, ge=60, le=MAX_TTL_SECONDS)
+    metadata_merge_strategy: MetadataUpdateStrategy = Field(
+        default=MetadataUpdateStrategy.MERGE,
+        description="MERGE (default): the keys given replace those keys, the others stay (null stores null); "
+        "OVERWRITE: the metadata becomes the map given.",
+    )
+    ttl_seconds: StrictInt | None = Field(default=None, ge=60, le=MAX_TTL_SECONDS)
     revision_labels: RevisionLabels = Field(default_factory=dict)
+
+    @field_validator("metadata")
+    @classmethod
+    def _bound_metadata(cls, metadata: dict[str, Any] | None) -> dict[str, Any] | None:
+        return None if metadata is None else check_metadata(metadata)
 
     @model_validator(mode="after")
     def _something(self) -> UpdateMemoryRequest:
-        if not self.model_fields_set - {"revision_labels"}:
+        if not self.model_fields_set - {"revision_labels", "metadata_merge_strategy"}:
             raise ValueError("give at least one of fact, topics, metadata, ttl_seconds")
+        if "metadata_merge_strategy" in self.model_fields_set and self.metadata is None:
+            raise ValueError("metadata_merge_strategy applies to metadata: give metadata too")
         if self.fact is not None and not self.fact.strip():
             raise ValueError("fact must not be blank")
         return self
@@ -140,7 +237,7 @@ class RollbackRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    revision_id: str = Field(min_length=1, max_length=64)
+    revision_id: ResourceId
     revision_labels: RevisionLabels = Field(default_factory=dict)
 
 
@@ -151,8 +248,8 @@ class PurgeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     scope: Scope | None = None
-    filter: Filter = None
-    force: bool = False
+    filter: Filter | None = None
+    force: StrictBool = False
 
     @model_validator(mode="after")
     def _bounded(self) -> PurgeRequest:
@@ -163,6 +260,20 @@ class PurgeRequest(BaseModel):
 
 class PurgeResponse(BaseModel):
     purge_count: int = Field(description="Memories deleted (force) or that would be deleted (dry run).")
+
+
+class CountRequest(BaseModel):
+    """``POST /v1/memories/count``: how many live (unexpired) memories of ``scope`` match ``filter``
+    (none: all of them). Reads like list mode: a memory written a moment ago may not be counted yet."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: Scope
+    filter: Filter | None = None
+
+
+class CountResponse(BaseModel):
+    count: int = Field(description="Live memories of the scope matching the filter (expired ones are not counted).")
 
 
 class RevisionsResponse(BaseModel):
@@ -207,13 +318,29 @@ class RetrieveRequest(BaseModel):
     mode: RetrievalMode = Field(
         default=DEFAULT_RETRIEVAL_MODE, description="hybrid (default), dense or lexical; see the class docstring."
     )
-    top_k: int = Field(default=10, ge=1, le=MAX_TOP_K)
-    topics: list[str] | None = Field(default=None, max_length=MAX_TOPICS)
-    filter: Filter = None
-    page_size: int = Field(default=10, ge=1, le=MAX_TOP_K)
-    page_token: str | None = Field(default=None, max_length=2048)
+    top_k: StrictInt = Field(default=10, ge=1, le=MAX_TOP_K)
+    topics: list[Topic] | None = Field(default=None, max_length=MAX_TOPICS)
+    filter: Filter | None = None
+    page_size: StrictInt = Field(default=10, ge=1, le=MAX_TOP_K)
+    page_token: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="The next_page_token of the previous page: opaque and signed, accepted only for the same "
+        "tenant, scope and filter (else 400).",
+    )
 
 
 class RetrieveResponse(BaseModel):
     memories: list[ScoredMemory]
     next_page_token: str | None = None
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. NOT_FOUND, INVALID_ARGUMENT, CONFLICT.")
+    message: str = Field(description="What went wrong, for people; never a stack trace.")
+
+
+class Error(BaseModel):
+    """The body of every error answer, 4xx or 5xx: ``{"error": {"code", "message"}}``."""
+
+    error: ErrorDetail

@@ -6,15 +6,27 @@ Grammar (a JSON object)::
     filter   := {clause, clause, ...}                  all clauses must hold ($and)
     clause   := "$and": [filter, ...] | "$or": [filter, ...] | "$not": filter
               | field: value                            equality
-              | field: {op: value, ...}                 op in $eq $ne $gt $gte $lt $lte $in $nin
+              | field: {op: value, ...}                 op in $eq $ne $gt $gte $lt $lte $in $nin $contains
     field    := "create_time" | "update_time"           the memory's times (RFC 3339 strings)
               | "metadata.<key>" | "<key>"              a metadata key
-    value    := string | number | boolean               ($in / $nin: a list of them, at most 100)
+    value    := string | number | boolean               ($in / $nin: a list of them, at most 100;
+                                                         $contains: a string)
 
 Examples: ``{"source": "chat"}``, ``{"priority": {"$gte": 2}}``,
-``{"$or": [{"lang": "en"}, {"lang": {"$in": ["pt", "es"]}}], "create_time": {"$gte": "2026-01-01T00:00:00Z"}}``.
+``{"$or": [{"lang": "en"}, {"lang": {"$in": ["pt", "es"]}}], "create_time": {"$gte": "2026-01-01T00:00:00Z"}}``,
+``{"tags": {"$in": ["python", "aws"]}}``, ``{"participants": {"$contains": "alice"}}``.
+
 Comparisons between different types are false (never an error); ``$ne`` / ``$nin`` hold for a memory
-without that key. Limits: depth 6, 50 comparisons. Errors: ``InvalidInput`` (422) naming the problem.
+without that key. A metadata value may be a list of strings (``{"tags": ["python", "aws"]}``) or null:
+
+- ``$in`` holds for a list-valued key when any element is one of the given values; ``$nin`` when none is.
+- ``$contains`` holds when the key's value is a list holding that string (never for a plain string: it
+  is not a substring test).
+- A list equals no single value: ``$eq`` and the ranges are false on it, ``$ne`` true.
+- null is a value of its own type: it matches no filter value (``$ne`` / ``$nin`` hold), and null is not
+  a filter value.
+
+Limits: depth 6, 50 comparisons. Errors: ``InvalidInput`` (422) naming the problem.
 """
 
 from __future__ import annotations
@@ -24,10 +36,11 @@ from datetime import datetime
 from typing import Any, Literal, Union
 
 from engram.errors import InvalidInput
+from engram.models.limits import check_metadata_key, check_number
 
 Scalar = str | int | float | bool
 TIME_FIELDS = ("create_time", "update_time")
-OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin")
+OPERATORS = ("$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$contains")
 MAX_DEPTH = 6
 MAX_COMPARISONS = 50
 MAX_LIST = 100
@@ -35,10 +48,11 @@ MAX_LIST = 100
 
 @dataclass(frozen=True)
 class Comparison:
-    """``field op value``; ``field`` is ``create_time``, ``update_time`` or ``metadata.<key>``."""
+    """``field op value``; ``field`` is ``create_time``, ``update_time`` or ``metadata.<key>``; ``value``
+    is a scalar, a tuple of them for ``$in`` / ``$nin``, a string for ``$contains``."""
 
     field: str
-    op: Literal["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin"]
+    op: Literal["$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$contains"]
     value: Any
 
     @property
@@ -101,8 +115,10 @@ def _field_name(key: str) -> str:
     if key in TIME_FIELDS:
         return key
     name = key.removeprefix("metadata.")
-    if not name or len(name) > 128:
-        raise InvalidInput(f"invalid filter field {key!r}")
+    try:  # the metadata key grammar (engram.models.limits): no '[' or ']', which DynamoDB paths read as indexes
+        check_metadata_key(name, "filter")
+    except ValueError as error:
+        raise InvalidInput(str(error)) from error
     return f"metadata.{name}"
 
 
@@ -112,11 +128,21 @@ def _check_scalar(field: str, value: Any) -> Scalar:
             if not isinstance(value, str):
                 raise InvalidInput(f"{field} is compared with an RFC 3339 time string")
             try:
-                datetime.fromisoformat(value.replace("Z", "+00:00"))
+                parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError as error:
                 raise InvalidInput(f"{field}: {value!r} is not an RFC 3339 time") from error
+            if parsed.tzinfo is None:
+                raise InvalidInput(f"filter: {field} {value!r} needs a time zone (e.g. Z or +01:00)")
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            try:  # a number DynamoDB can compare (engram.models.limits)
+                check_number(value, f"filter value of {field!r}")
+            except ValueError as error:
+                raise InvalidInput(str(error)) from error
         return value
-    raise InvalidInput(f"filter values are strings, numbers or booleans (field {field!r})")
+    raise InvalidInput(
+        f"filter values are strings, numbers or booleans (field {field!r}); "
+        "match list-valued keys with $in or $contains"
+    )
 
 
 def _parse_field(key: str, value: Any, counter: list[int]) -> list[Node]:
@@ -136,6 +162,9 @@ def _parse_field(key: str, value: Any, counter: list[int]) -> list[Node]:
             if not isinstance(operand, list) or not operand or len(operand) > MAX_LIST:
                 raise InvalidInput(f"{op} takes a list of 1-{MAX_LIST} values ({key!r})")
             operand = tuple(_check_scalar(field, v) for v in operand)
+        elif op == "$contains":
+            if field in TIME_FIELDS or not isinstance(operand, str):
+                raise InvalidInput(f"$contains takes a string and a metadata key ({key!r})")
         else:
             operand = _check_scalar(field, operand)
         out.append(Comparison(field, op, operand))
@@ -164,7 +193,26 @@ def _comparable(a: Any, b: Any) -> bool:
     return type(a) is type(b)
 
 
+def _equal(a: Any, b: Any) -> bool:
+    return _comparable(a, b) and bool(a == b)
+
+
+def _compare_list(op: str, items: list[Any], expected: Any) -> bool:
+    """A comparison on a list-valued key: ``$in`` / ``$nin`` / ``$contains`` look at its elements; a list
+    equals no scalar (``$ne`` holds, ``$eq`` and ranges do not)."""
+    if op == "$contains":
+        return any(_equal(item, expected) for item in items)
+    if op in ("$in", "$nin"):
+        found = any(_equal(item, e) for item in items for e in expected)
+        return found if op == "$in" else not found
+    return op == "$ne"
+
+
 def _compare(op: str, actual: Any, expected: Any, present: bool) -> bool:
+    if isinstance(actual, list):
+        return _compare_list(op, actual, expected)
+    if op == "$contains":
+        return False
     if op == "$ne":
         return not present or not _comparable(actual, expected) or actual != expected
     if op == "$nin":

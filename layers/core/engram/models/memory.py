@@ -4,21 +4,71 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+from typing_extensions import TypeAliasType  # typing.TypeAliasType from Python 3.12
 
+from engram.models.limits import StrictInt, Topic, check_metadata
 from engram.models.scope import Scope
 
 MAX_FACT_CHARS = 2000
 MAX_TOPICS = 10
 MAX_METADATA_KEYS = 20
+MAX_METADATA_LIST_ITEMS = 100
+MAX_METADATA_ITEM_CHARS = 256
 
-MetadataValue = str | int | float | bool
-Metadata = Annotated[
-    dict[str, MetadataValue],
-    Field(description="Free-form metadata: at most 20 keys; values are strings, numbers or booleans."),
+MetadataList = Annotated[
+    list[Annotated[str, Field(max_length=MAX_METADATA_ITEM_CHARS)]], Field(max_length=MAX_METADATA_LIST_ITEMS)
 ]
+"""A list-valued metadata entry (tags, participants): 0-100 strings of at most 256 characters each."""
+
+
+def _one_metadata_error(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """One clear error for a metadata value of no accepted shape (instead of one per union member)."""
+    try:
+        return handler(value)
+    except ValidationError as error:
+        raise PydanticCustomError(
+            "metadata_value",
+            "a metadata value is a string, a number, a boolean, null, or a list of at most "
+            f"{MAX_METADATA_LIST_ITEMS} strings of at most {MAX_METADATA_ITEM_CHARS} characters",
+        ) from error
+
+
+MetadataValue = Annotated[str | int | float | bool | MetadataList | None, WrapValidator(_one_metadata_error)]
+Metadata = TypeAliasType(
+    "Metadata",
+    Annotated[
+        dict[str, MetadataValue],
+        Field(
+            description="Free-form metadata: at most 20 keys; values are strings, numbers, booleans, null, or "
+            "lists of at most 100 strings (each at most 256 chars), e.g. {'tags': ['python', 'aws']}."
+        ),
+    ],
+)
+Labels = TypeAliasType(
+    "Labels", Annotated[dict[str, str], Field(description="Labels recorded on a revision: {name: value}.")]
+)
+NewRevisionLabels = TypeAliasType(
+    "NewRevisionLabels",
+    Annotated[
+        dict[Annotated[str, Field(min_length=1, max_length=63)], Annotated[str, Field(max_length=63)]],
+        Field(
+            max_length=10,
+            description="Up to 10 labels (keys 1-63, values 0-63 characters) recorded on the new memory's revision.",
+        ),
+    ],
+)
 
 
 class ManagedTopic(StrEnum):
@@ -41,11 +91,13 @@ TOPIC_DESCRIPTIONS: dict[str, str] = {
 
 
 class Action(StrEnum):
-    """What generation did to a memory (Memory Bank's ``generated_memories[].action``)."""
+    """What generation did to a memory (Memory Bank's ``generated_memories[].action``); a revision's
+    action may also be ARCHIVED: the memory was moved to another scope (``POST /v1/memories/archive``)."""
 
     CREATED = "CREATED"
     UPDATED = "UPDATED"
     DELETED = "DELETED"
+    ARCHIVED = "ARCHIVED"
 
 
 class Source(BaseModel):
@@ -61,10 +113,10 @@ class Memory(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str
-    scope: dict[str, str]
+    scope: Scope
     fact: str
     topics: list[str] = Field(default_factory=list)
-    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
     create_time: datetime
     update_time: datetime
     expire_time: datetime | None = None
@@ -101,13 +153,13 @@ class NewMemory(BaseModel):
 
     scope: Scope
     fact: str = Field(min_length=1, max_length=MAX_FACT_CHARS, description="The memory text, 1-2000 chars.")
-    topics: list[str] = Field(default_factory=list, max_length=MAX_TOPICS)
+    topics: list[Topic] = Field(default_factory=list, max_length=MAX_TOPICS)
     metadata: Metadata = Field(default_factory=dict)
     source: NewSource = Field(default_factory=NewSource, description="Optional provenance: {event_ids}.")
-    ttl_seconds: int | None = Field(
+    ttl_seconds: StrictInt | None = Field(
         default=None, ge=60, le=315_360_000, description="Expire after this many seconds (default: tenant config)."
     )
-    revision_labels: dict[str, str] = Field(default_factory=dict, max_length=10)
+    revision_labels: NewRevisionLabels = Field(default_factory=dict)
 
     @field_validator("fact")
     @classmethod
@@ -122,7 +174,7 @@ class NewMemory(BaseModel):
     def _bound_metadata(cls, metadata: dict[str, MetadataValue]) -> dict[str, MetadataValue]:
         if len(metadata) > MAX_METADATA_KEYS:
             raise ValueError(f"metadata has {len(metadata)} keys; at most {MAX_METADATA_KEYS} are allowed")
-        return metadata
+        return check_metadata(metadata)  # keys, value sizes, numbers DynamoDB holds (engram.models.limits)
 
 
 class GeneratedMemory(BaseModel):
@@ -156,10 +208,10 @@ class Revision(BaseModel):
     fact: str
     previous_fact: str | None = None
     operation_id: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     candidate_facts: list[str] = Field(default_factory=list)
-    scope: dict[str, str] | None = None
+    scope: Scope | None = None
     topics: list[str] = Field(default_factory=list)
-    metadata: dict[str, MetadataValue] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
     create_time: datetime
     expire_time: datetime | None = None

@@ -108,12 +108,16 @@ def parse_event_line(line: str) -> tuple[str, str, str] | None:
 @dataclass(frozen=True)
 class ExtractionPrompt:
     """Extract facts from ``events`` limited to ``topics``; ``today`` resolves relative dates;
-    ``examples`` are the tenant's few-shot examples (an example with no facts teaches what to ignore)."""
+    ``examples`` are the tenant's few-shot examples (an example with no facts teaches what to ignore).
+    ``temperature`` (0-2) and ``max_tokens`` are the request's sampling options for the call (None: the
+    adapter's defaults); a model adapter sends them, the offline one ignores them."""
 
     events: list[ConversationEvent]
     topics: list[TopicSpec]
     today: date
     examples: list[FewShotExample] = field(default_factory=list)
+    temperature: float | None = None
+    max_tokens: int | None = None
 
     def render_examples(self) -> str:
         if not self.examples:

@@ -14,15 +14,19 @@ MessagesInput = str | Mapping[str, Any] | BaseModel | Sequence[Mapping[str, Any]
 
 
 def as_messages(messages: MessagesInput) -> list[dict[str, Any]]:
-    """OpenAI-style messages from a string (one user message), one message dict, or a list of them.
-
-    The API takes a list; a string is wrapped here as ``[{"role": "user", "content": s}]``.
-    """
+    """OpenAI-style messages from a string (one user message), one message dict, or a list of them:
+    always a list (a string becomes ``[{"role": "user", "content": s}]``)."""
     if isinstance(messages, str):
         return [{"role": "user", "content": messages}]
     if isinstance(messages, (Mapping, BaseModel)):
         messages = [messages]
     return [to_json(message) if isinstance(message, BaseModel) else dict(message) for message in messages]
+
+
+def generate_messages(messages: MessagesInput) -> str | list[dict[str, Any]]:
+    """What generate's ``messages`` is sent as: a string as it is (the API reads it as one user
+    message), anything else as ``as_messages`` gives it."""
+    return messages if isinstance(messages, str) else as_messages(messages)
 
 
 def text_of(content: Any) -> str:

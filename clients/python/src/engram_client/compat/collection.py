@@ -4,7 +4,9 @@ update, delete, delete_by_filter, count) over one Engram client. A collection is
 
 Results of ``retrieve`` are ``[{"id", "text", "metadata", "score", "created_at", "updated_at"}]``
 (``score`` None when listing). Filters are Engram's filter language on metadata, e.g.
-``{"type": "knowledge", "timestamp": {"$gte": cutoff}, "compressed": {"$ne": True}}``.
+``{"type": "knowledge", "timestamp": {"$gte": cutoff}, "compressed": {"$ne": True}}``; metadata values
+may be lists of strings, matched by ``{"tags": {"$in": ["python", "aws"]}}`` (any item) or
+``{"tags": {"$contains": "python"}}``, and None.
 """
 
 from __future__ import annotations
@@ -56,8 +58,7 @@ def as_result(memory: Memory, score: float | None = None) -> dict[str, Any]:
 
 class MemoryAPI:
     """Texts with metadata in a named collection, over one ``Engram`` client (default: one from
-    ``ENGRAM_URL`` / ``ENGRAM_API_KEY``). ``page_size``: memories per request when listing or
-    counting (1-100)."""
+    ``ENGRAM_URL`` / ``ENGRAM_API_KEY``). ``page_size``: memories per request when listing (1-100)."""
 
     def __init__(self, collection_name: str = "default", client: Engram | None = None, *, page_size: int = 100) -> None:
         self._owns_client = client is None
@@ -108,16 +109,14 @@ class MemoryAPI:
         return [as_result(memory) for memory in islice(pager, top_k)]
 
     def update(self, id: str, text: str | None = None, metadata: Mapping[str, MetadataValue] | None = None) -> bool:
-        """Change the text and/or merge ``metadata`` into the stored metadata (given keys win); False if
-        the id does not exist. The merge is done here (``GET`` then ``PATCH /v1/memories/{id}`` with the
-        whole merged map), so a concurrent change of the same memory's metadata between the two can be lost."""
+        """Change the text and/or merge ``metadata`` into the stored metadata (the keys given win, the
+        others stay); False if the id does not exist. One ``PATCH /v1/memories/{id}``: the server merges
+        under the memory's version, so a concurrent change is never lost (it raises ``ConflictError``).
+        With neither argument, only checks that the id exists (``GET``)."""
         try:
             if text is None and metadata is None:
                 return self.client.memories.get(id) is not None
-            merged = None
-            if metadata is not None:
-                merged = {**self.client.memories.get(id).metadata, **metadata}
-            self.client.memories.update(id, fact=text, metadata=merged)
+            self.client.memories.update(id, fact=text, metadata=metadata)
         except NotFoundError:
             return False
         return True
@@ -135,10 +134,19 @@ class MemoryAPI:
         ``POST /v1/memories/purge`` with ``force``."""
         return self.client.memories.purge(scope=self.scope, filter=filter or None, force=True).purge_count
 
+    def archive(self, filter: Mapping[str, Any] | None = None, to_collection: str | None = None) -> int:
+        """Move the collection's texts matching ``filter`` (``{}`` or None: all) to the collection
+        ``to_collection`` (default ``<collection_name>-archive``); returns how many moved. They keep their
+        ids and history and get ``metadata.archived = true``; read them with
+        ``MemoryAPI(to_collection)``. ``POST /v1/memories/archive`` with ``force``. Raises
+        ``ValidationError`` when ``to_collection`` is this collection."""
+        target = {"collection": to_collection or f"{self.collection_name}-archive"}
+        return self.client.memories.archive(self.scope, target, filter=filter or None, force=True).archive_count
+
     def count(self, filter: Mapping[str, Any] | None = None) -> int:
-        """How many live texts of the collection match ``filter``: counted here over the pages of
-        ``POST /v1/memories/retrieve`` (``page_size`` per request), which never include expired memories."""
-        return sum(1 for _ in self.client.memories.list(self.scope, filter=filter, page_size=self.page_size))
+        """How many live (unexpired) texts of the collection match ``filter`` (``{}`` or None: all):
+        one ``POST /v1/memories/count``."""
+        return self.client.memories.count(self.scope, filter=filter or None).count
 
     def close(self) -> None:
         """Close the client if this instance made it."""

@@ -1,8 +1,9 @@
 """``ConversationMemory`` (async): a conversation's messages, kept in an Engram session.
 
-Messages are ``{"role", "content"}`` dicts (role user, assistant, system or tool; content text). Each
-is stored as a session event ``{"content": {"role", "parts": [{"text"}]}, "event_id"}``; other keys of
-a message (``name``, ``tool_call_id``...) are not kept.
+Messages are ``{"role", "content"}`` dicts (role user, assistant, system or tool; content text, or
+parts whose texts are joined by newlines). Each is appended as it is, an OpenAI-style message
+``{"role", "content", "event_id"}``, which the server stores as a session event with one text part;
+other keys of a message (``name``, ``tool_call_id``...) are not kept.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from engram_client.client import AsyncEngram
 from engram_client.compat._common import text_of
 from engram_client.errors import NotFoundError
 from engram_client.models import SessionEvent
-from engram_client.resources.sessions import MAX_APPEND, text_event
+from engram_client.resources.sessions import MAX_APPEND
 
 
 def as_message(event: SessionEvent) -> dict[str, str]:
@@ -23,8 +24,9 @@ def as_message(event: SessionEvent) -> dict[str, str]:
 
 
 def as_event(message: Mapping[str, Any]) -> dict[str, Any]:
-    """A message as a session event with a new ``event_id`` (so a retried append is a no-op)."""
-    return text_event(str(message["role"]), text_of(message.get("content")), event_id=uuid.uuid4().hex)
+    """A message as the OpenAI-style item appended: its role and text, with a new ``event_id`` (so a
+    retried append is a no-op)."""
+    return {"role": str(message["role"]), "content": text_of(message.get("content")), "event_id": uuid.uuid4().hex}
 
 
 class ConversationMemory:
@@ -63,8 +65,8 @@ class ConversationMemory:
         return [as_message(event) for event in response.events]
 
     async def truncate_to_size(self, n: int) -> None:
-        """Keep only the last ``n`` messages (``client.sessions.truncate``: done client-side today, not
-        atomic; see its docstring). Nothing happens to an empty conversation."""
+        """Keep only the last ``n`` messages: ``POST /v1/sessions/{id}/truncate`` (one call on the server;
+        a message added meanwhile is kept). Nothing happens to an empty conversation."""
         try:
             await self.client.sessions.truncate(self.session_id, n)
         except NotFoundError:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Concatenate, Generic, ParamSpec, TypeVar
 
 from engram_client.client import Engram
-from engram_client.compat._common import MessagesInput, as_messages, generated_facts
+from engram_client.compat._common import MessagesInput, generate_messages, generated_facts
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -80,14 +80,14 @@ class Memories:
     ) -> list[str]:
         """Generate memories from ``messages`` and wait: the facts created or updated, as strings.
 
-        ``messages``: OpenAI-style ``[{"role", "content"}]`` (a string is one user message).
-        ``temperature`` (0-2) and ``max_tokens`` (≥ 1) go to the extraction call; they are sent only
-        when given (the server must support them). ``scope``: default the instance's.
+        ``messages``: OpenAI-style ``[{"role", "content"}]``, one message dict, or a string (one user
+        message). ``temperature`` (0-2) and ``max_tokens`` (1-32,768) go to the extraction call; when
+        not given, the server's defaults apply (temperature 0). ``scope``: default the instance's.
         Calls ``POST /v1/memories/generate`` then ``GET /v1/operations/{id}`` until it finishes.
         Raises ``OperationFailedError``, ``OperationTimeoutError``, ``ValidationError``.
         """
         operation = self.client.memories.generate(
-            scope or self.scope, messages=as_messages(messages), temperature=temperature, max_tokens=max_tokens
+            scope or self.scope, messages=generate_messages(messages), temperature=temperature, max_tokens=max_tokens
         )
         return generated_facts(self.client.operations.wait(operation, self.timeout))
 

@@ -14,7 +14,7 @@ from itertools import islice
 from typing import Any
 
 from engram_client.client import Engram
-from engram_client.compat._common import MessagesInput, as_messages, chunks, iso, scope_of, text_of
+from engram_client.compat._common import MessagesInput, as_messages, chunks, generate_messages, iso, scope_of, text_of
 from engram_client.errors import NotFoundError
 from engram_client.models import Memory as EngramMemory
 from engram_client.models import MetadataValue, Revision
@@ -81,11 +81,14 @@ class Memory:
         """
         scope = scope_of(user_id=user_id, agent_id=agent_id, run_id=run_id)
         if infer:
-            return {"results": self._generate(scope, as_messages(messages), metadata)}
+            return {"results": self._generate(scope, generate_messages(messages), metadata)}
         return {"results": self._store(scope, as_messages(messages), metadata)}
 
     def _generate(
-        self, scope: dict[str, str], messages: list[dict[str, Any]], metadata: Mapping[str, MetadataValue] | None
+        self,
+        scope: dict[str, str],
+        messages: str | list[dict[str, Any]],
+        metadata: Mapping[str, MetadataValue] | None,
     ) -> list[dict[str, Any]]:
         operation = self.client.memories.generate(scope, messages=messages, metadata=metadata)
         operation = self.client.operations.wait(operation, self.timeout).raise_for_status()
@@ -115,7 +118,8 @@ class Memory:
     ) -> dict[str, Any]:
         """The ``limit`` (1-100) memories of the scope closest to ``query``, best first, each with its
         ``score`` (hybrid, in [0, 1]): ``POST /v1/memories/retrieve``. ``filters``: Engram's filter
-        language on metadata (``{"key": value}``, ``$eq $ne $gt $gte $lt $lte $in $nin $and $or $not``)."""
+        language on metadata (``{"key": value}``, ``$eq $ne $gt $gte $lt $lte $in $nin $contains $and $or
+        $not``; ``$in`` matches any item of a list-valued key, ``$contains`` one item)."""
         scope = scope_of(user_id=user_id, agent_id=agent_id, run_id=run_id)
         found = self.client.memories.retrieve(scope, query, top_k=limit, filter=filters)
         return {"results": [as_item(hit.memory, score=hit.score) for hit in found.memories]}
@@ -156,7 +160,12 @@ class Memory:
         self, user_id: str | None = None, agent_id: str | None = None, run_id: str | None = None
     ) -> dict[str, Any]:
         """Delete every memory of the scope (``POST /v1/memories/purge`` with ``force``); ``deleted``
-        is how many."""
+        is how many.
+
+        As mem0's ``delete_all``: the memories go, their history stays (``history`` still shows each one,
+        ending with a DELETE, for the tenant's revision TTL). To erase a user completely — memories,
+        history, stored conversations, index entries, session events — use ``client.forget(scope,
+        session_ids)`` (``POST /v1/forget``), which has no mem0 counterpart."""
         scope = scope_of(user_id=user_id, agent_id=agent_id, run_id=run_id)
         count = self.client.memories.purge(scope=scope, force=True).purge_count
         return {"message": "Memories deleted successfully!", "deleted": count}

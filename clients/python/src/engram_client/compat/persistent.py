@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from engram_client.client import AsyncEngram
-from engram_client.compat._common import MessagesInput, as_messages, chunks, generated_facts
+from engram_client.compat._common import MessagesInput, chunks, generate_messages, generated_facts
 from engram_client.errors import EngramError
 from engram_client.models import Memory
 
@@ -48,7 +48,7 @@ class PersistentMemory:
         """Extract and consolidate memories from a conversation (a string is one user message); returns
         the facts created or updated. ``POST /v1/memories/generate`` then ``GET /v1/operations/{id}``.
         Raises ``OperationFailedError``, ``OperationTimeoutError``, ``ValidationError``."""
-        operation = await self.client.memories.generate(self.scope, messages=as_messages(messages))
+        operation = await self.client.memories.generate(self.scope, messages=generate_messages(messages))
         return generated_facts(await self.client.operations.wait(operation, self.timeout))
 
     async def retrieve(self, query: str, limit: int = 5) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -15,7 +16,9 @@ from engram_client import _routes as routes
 from engram_client._http import AsyncHTTP, SyncHTTP
 from engram_client._routes import NOT_GIVEN, NotGiven
 from engram_client.models import (
+    ArchiveResponse,
     BatchCreateResponse,
+    CountResponse,
     Memory,
     MetadataValue,
     Operation,
@@ -27,6 +30,7 @@ from engram_client.pagination import AsyncMemoryPager, MemoryPager
 
 Mode = Literal["hybrid", "dense", "lexical"]
 MergeStrategy = Literal["MERGE", "OVERWRITE", "REQUIRE_EXACT_MATCH"]
+UpdateStrategy = Literal["MERGE", "OVERWRITE"]
 SEARCHABLE_POLL = 0.1  # seconds between searches in wait_until_searchable
 
 
@@ -72,7 +76,7 @@ class Memories:
         self,
         scope: Mapping[str, str],
         *,
-        messages: Sequence[Any] | None = None,
+        messages: str | Sequence[Any] | None = None,
         events: Sequence[Any] | None = None,
         session: str | Mapping[str, Any] | None = None,
         facts: Sequence[str | Mapping[str, Any]] | None = None,
@@ -89,7 +93,8 @@ class Memories:
     ) -> Operation:
         """Start generating memories: ``POST /v1/memories/generate``.
 
-        Give exactly one source: ``messages`` (OpenAI style ``[{"role", "content"}]``, 1-500), ``events``
+        Give exactly one source: ``messages`` (OpenAI style ``[{"role", "content"}]``, 1-500, or a string:
+        one user message), ``events``
         (Memory Bank style ``[{"content": {"role", "parts": [{"text"} | {"inline_data"}]}}]``), ``session``
         (a session id, or ``{"session_id", "start_time"?, "end_time"?}``) or ``facts`` (strings or
         ``{"fact", "topics"?}``, ≤ 40: consolidated without an extraction call).
@@ -98,8 +103,9 @@ class Memories:
         ``metadata`` (≤ 20 keys) with ``metadata_merge_strategy``, ``ttl_seconds`` (60 s - 10 years) for
         the memories it creates or updates, ``revision_labels`` (≤ 10), ``wait_seconds`` (0-25: the
         server waits that long and returns the finished operation if it finished in time).
-        ``temperature`` (0-2) and ``max_tokens`` (≥ 1) for the extraction call are sent only when given;
-        servers without them answer 422.
+        ``temperature`` (0-2) and ``max_tokens`` (1-32,768) go to the extraction call (the server's
+        defaults when not given: temperature 0, the model's own limit); a ``max_tokens`` too small for the
+        answer makes the operation FAILED (error code ``LLMOutputInvalid``). The offline extractor ignores them.
 
         Returns the ``Operation`` (``RUNNING``, or finished within ``wait_seconds``); wait for it with
         ``client.operations.wait``. Raises ``ValidationError`` (422), ``PayloadTooLargeError`` (413),
@@ -133,7 +139,8 @@ class Memories:
     ) -> Memory:
         """Create one memory directly, without the LLM: ``POST /v1/memories`` → 201.
 
-        ``fact``: 1-2,000 chars; ``topics`` ≤ 10; ``metadata`` ≤ 20 keys (strings, numbers, booleans);
+        ``fact``: 1-2,000 chars; ``topics`` ≤ 10; ``metadata`` ≤ 20 keys (strings, numbers, booleans, None,
+        lists of ≤ 100 strings);
         ``ttl_seconds``: 60 s - 10 years (default: the tenant's ``create_ttl_seconds``);
         ``source_event_ids``: provenance. Returns the ``Memory``. Raises ``ValidationError`` (422).
         ``get``/``list`` see it at once; ``retrieve`` a moment later (see ``wait_until_searchable``).
@@ -166,16 +173,20 @@ class Memories:
         metadata: Mapping[str, MetadataValue] | None = None,
         ttl_seconds: int | None | NotGiven = NOT_GIVEN,
         revision_labels: Mapping[str, str] | None = None,
+        metadata_merge_strategy: UpdateStrategy | None = None,
         idempotency_key: str | None = None,
     ) -> Memory:
         """Change the given fields: ``PATCH /v1/memories/{id}``; writes an UPDATED revision.
 
-        A new ``fact`` is re-embedded; ``topics`` and ``metadata`` replace the old ones; ``ttl_seconds``:
-        a number sets the expiry to now + that many seconds, None removes it, NOT_GIVEN (default) keeps
-        it. Returns the updated ``Memory``. Raises ``NotFoundError``, ``ConflictError`` (a concurrent change
-        won: read it again), ``ValidationError``.
+        A new ``fact`` is re-embedded; ``topics`` replace the old ones; ``metadata`` is merged on the
+        server (the keys given replace those keys, the others stay; None is stored as a value), or
+        replaces the whole map with ``metadata_merge_strategy="OVERWRITE"`` (the way to remove keys);
+        ``ttl_seconds``: a number sets the expiry to now + that many seconds, None removes it, NOT_GIVEN
+        (default) keeps it. Returns the updated ``Memory``. Raises ``NotFoundError``, ``ConflictError`` (a
+        concurrent change won: read it again), ``ValidationError`` (also when the merged metadata would
+        break a limit, e.g. more than 20 keys).
         """
-        body = routes.update_body(fact, topics, metadata, ttl_seconds, revision_labels)
+        body = routes.update_body(fact, topics, metadata, ttl_seconds, revision_labels, metadata_merge_strategy)
         return self._http.run(routes.update_memory(memory_id, body, idempotency_key))
 
     def delete(self, memory_id: str, *, idempotency_key: str | None = None) -> None:
@@ -193,8 +204,9 @@ class Memories:
     ) -> MemoryPager:
         """The scope's memories, newest first, across pages: ``POST /v1/memories/retrieve`` without a query.
 
-        ``filter``: ``{key: value}`` or ``{key: {"$eq|$ne|$gt|$gte|$lt|$lte|$in|$nin": v}}`` on metadata,
-        ``create_time``/``update_time`` (RFC 3339), combined with ``$and``/``$or``/``$not``. ``topics``:
+        ``filter``: ``{key: value}`` or ``{key: {"$eq|$ne|$gt|$gte|$lt|$lte|$in|$nin|$contains": v}}`` on
+        metadata, ``create_time``/``update_time`` (RFC 3339), combined with ``$and``/``$or``/``$not``; on a
+        list-valued key ``$in`` matches any item and ``{"$contains": "x"}`` one item. ``topics``:
         keep memories with at least one of them. ``page_size``: 1-100 per request.
         Returns a ``MemoryPager``: iterate it for ``Memory`` objects, or ``.pages()`` for each
         ``RetrieveResponse``. Requests are made while iterating; they raise ``ValidationError`` on a bad filter.
@@ -264,6 +276,45 @@ class Memories:
         body = routes.compact(scope=scope, filter=filter, force=force)
         return self._http.run(routes.purge(body, idempotency_key))
 
+    def archive(
+        self,
+        scope: Mapping[str, str],
+        to_scope: Mapping[str, str],
+        *,
+        filter: Mapping[str, Any] | None = None,
+        force: bool = False,
+        idempotency_key: str | None = None,
+        max_requests: int = 20,
+    ) -> ArchiveResponse:
+        """Move (``force=True``) or count (dry run, the default) the live memories of ``scope`` matching
+        ``filter`` (all without one) to ``to_scope``: ``POST /v1/memories/archive``. A moved memory keeps
+        its id, revisions and provenance, gets ``metadata.archived = true`` and an ``ARCHIVED`` revision.
+
+        While the server answers ``done: false`` (202: out of time, more remain), the request is sent again
+        with the same ``Idempotency-Key``, at most ``max_requests`` times; ``archive_count`` is the sum
+        over them (``done`` false if memories remain after the last: call again). Raises
+        ``ValidationError`` (e.g. ``to_scope`` equal to ``scope``), ``ServerError`` (503 while a
+        generation holds either scope: retried by the client's retry policy).
+        """
+        call = routes.archive(
+            routes.compact(scope=scope, filter=filter, to_scope=to_scope, force=force),
+            idempotency_key or uuid.uuid4().hex,
+        )
+        result = self._http.run(call)
+        moved = result.archive_count
+        for _ in range(max_requests - 1):
+            if result.done:
+                break
+            result = self._http.run(call)
+            moved += result.archive_count
+        return ArchiveResponse(archive_count=moved, dry_run=result.dry_run, done=result.done)
+
+    def count(self, scope: Mapping[str, str], *, filter: Mapping[str, Any] | None = None) -> CountResponse:
+        """How many live (unexpired) memories of ``scope`` match ``filter`` (as in ``list``; all without
+        one): ``POST /v1/memories/count`` → ``CountResponse.count``. One request, whatever the number.
+        Like ``list``, it may miss a memory written a moment ago. Raises ``ValidationError``."""
+        return self._http.run(routes.count(routes.compact(scope=scope, filter=filter)))
+
     def revisions(self, memory_id: str) -> RevisionsResponse:
         """Every revision of a memory, newest first (also after its deletion):
         ``GET /v1/memories/{id}/revisions``. Raises ``NotFoundError``."""
@@ -295,7 +346,7 @@ class AsyncMemories:
         self,
         scope: Mapping[str, str],
         *,
-        messages: Sequence[Any] | None = None,
+        messages: str | Sequence[Any] | None = None,
         events: Sequence[Any] | None = None,
         session: str | Mapping[str, Any] | None = None,
         facts: Sequence[str | Mapping[str, Any]] | None = None,
@@ -360,10 +411,11 @@ class AsyncMemories:
         metadata: Mapping[str, MetadataValue] | None = None,
         ttl_seconds: int | None | NotGiven = NOT_GIVEN,
         revision_labels: Mapping[str, str] | None = None,
+        metadata_merge_strategy: UpdateStrategy | None = None,
         idempotency_key: str | None = None,
     ) -> Memory:
         """``PATCH /v1/memories/{id}`` → ``Memory``; see ``Memories.update``."""
-        body = routes.update_body(fact, topics, metadata, ttl_seconds, revision_labels)
+        body = routes.update_body(fact, topics, metadata, ttl_seconds, revision_labels, metadata_merge_strategy)
         return await self._http.run(routes.update_memory(memory_id, body, idempotency_key))
 
     async def delete(self, memory_id: str, *, idempotency_key: str | None = None) -> None:
@@ -425,6 +477,34 @@ class AsyncMemories:
         """``POST /v1/memories/purge`` → ``PurgeResponse``; see ``Memories.purge``."""
         body = routes.compact(scope=scope, filter=filter, force=force)
         return await self._http.run(routes.purge(body, idempotency_key))
+
+    async def archive(
+        self,
+        scope: Mapping[str, str],
+        to_scope: Mapping[str, str],
+        *,
+        filter: Mapping[str, Any] | None = None,
+        force: bool = False,
+        idempotency_key: str | None = None,
+        max_requests: int = 20,
+    ) -> ArchiveResponse:
+        """``POST /v1/memories/archive`` until done → ``ArchiveResponse``; see ``Memories.archive``."""
+        call = routes.archive(
+            routes.compact(scope=scope, filter=filter, to_scope=to_scope, force=force),
+            idempotency_key or uuid.uuid4().hex,
+        )
+        result = await self._http.run(call)
+        moved = result.archive_count
+        for _ in range(max_requests - 1):
+            if result.done:
+                break
+            result = await self._http.run(call)
+            moved += result.archive_count
+        return ArchiveResponse(archive_count=moved, dry_run=result.dry_run, done=result.done)
+
+    async def count(self, scope: Mapping[str, str], *, filter: Mapping[str, Any] | None = None) -> CountResponse:
+        """``POST /v1/memories/count`` → ``CountResponse``; see ``Memories.count``."""
+        return await self._http.run(routes.count(routes.compact(scope=scope, filter=filter)))
 
     async def revisions(self, memory_id: str) -> RevisionsResponse:
         """``GET /v1/memories/{id}/revisions`` → ``RevisionsResponse``; see ``Memories.revisions``."""

@@ -56,6 +56,8 @@ class Operations:
         ``timeout`` and ``poll_interval`` in seconds (polls start 0.2 s apart and slow down to
         ``poll_interval``). A finished ``Operation`` passed in is returned without a request. A FAILED
         operation is returned, not raised: call ``.raise_for_status()`` for ``OperationFailedError``.
+        A SUCCEEDED operation with ``index_pending`` is returned like any success (its changes are
+        stored; search returns them once the index catches up): never start it again.
         Raises ``OperationTimeoutError`` (with ``.operation``, still RUNNING) when ``timeout`` runs out,
         ``NotFoundError`` for an unknown id.
         """

@@ -8,7 +8,7 @@ from typing import Any
 
 from engram_client import _routes as routes
 from engram_client._http import AsyncHTTP, SyncHTTP
-from engram_client.models import SessionEvent, SessionEventsResponse, iso_time
+from engram_client.models import SessionEvent, SessionEventsResponse, TruncateSessionResponse, iso_time
 
 MAX_APPEND = 100  # events per append request
 
@@ -26,22 +26,10 @@ def text_event(
     return event
 
 
-def _chunks(items: Sequence[Any], size: int = MAX_APPEND) -> list[Sequence[Any]]:
-    return [items[start : start + size] for start in range(0, len(items), size)]
-
-
-def _as_new_event(event: SessionEvent) -> dict[str, Any]:
-    """A stored event as an append item with the same id, timestamp and content."""
-    return {"event_id": event.event_id, "timestamp": iso_time(event.timestamp), "content": event.content}
-
-
-def _kept_events(events: list[SessionEvent], keep_last: int) -> list[SessionEvent] | None:
-    """The events to keep when truncating, or None when nothing would be dropped."""
+def _check_keep_last(keep_last: int) -> int:
     if keep_last < 0:
         raise ValueError("keep_last must be ≥ 0")
-    if len(events) <= keep_last:
-        return None
-    return events[len(events) - keep_last :] if keep_last else []
+    return keep_last
 
 
 class Sessions:
@@ -57,8 +45,10 @@ class Sessions:
         """Append 1-100 events: ``POST /v1/sessions/{id}/events`` → 201.
 
         Each event: ``{"content": {"role", "parts": [{"text"} | {"inline_data"}]}, "event_id"?,
-        "timestamp"?}`` (``text_event(role, text)`` builds one). Re-sending an ``event_id`` already stored
-        is a no-op. Returns the events with their ids and timestamps. Raises ``ValidationError``.
+        "timestamp"?}`` (``text_event(role, text)`` builds one), or an OpenAI-style message ``{"role",
+        "content", "event_id"?, "timestamp"?}`` (``content`` text or text parts; stored as the event with
+        one text part, other keys ignored). Re-sending an ``event_id`` already stored is a no-op. Returns
+        the events as stored, with their ids and timestamps. Raises ``ValidationError``.
         """
         return self._http.run(routes.append_events(session_id, events, idempotency_key))
 
@@ -70,36 +60,63 @@ class Sessions:
         role: str | None = None,
         start_time: datetime | str | None = None,
         end_time: datetime | str | None = None,
+        page_size: int | None = None,
     ) -> SessionEventsResponse:
-        """A session's events, oldest first: ``GET /v1/sessions/{id}/events``.
+        """A session's events, oldest first: ``GET /v1/sessions/{id}/events``, page after page (``page_size``
+        1-1000 each, server default 1000; a page also ends before about 5 MB), all in one response.
 
         Keeps ``role`` and ``[start_time, end_time)`` if given (naive datetimes are UTC), then the last
         ``limit`` (1-1000). Raises ``NotFoundError`` when the session has no events.
         """
-        return self._http.run(routes.list_events(session_id, limit, role, start_time, end_time))
+        events: list[SessionEvent] = []
+        token: str | None = None
+        while True:
+            page = self.page(
+                session_id,
+                limit=limit,
+                role=role,
+                start_time=start_time,
+                end_time=end_time,
+                page_size=page_size,
+                page_token=token,
+            )
+            events += page.events
+            if not page.next_page_token:
+                return SessionEventsResponse(events=events)
+            token = page.next_page_token
+
+    def page(
+        self,
+        session_id: str,
+        *,
+        limit: int | None = None,
+        role: str | None = None,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> SessionEventsResponse:
+        """One page of ``GET /v1/sessions/{id}/events`` (see ``list``): send its ``next_page_token`` as
+        ``page_token`` (with the same other arguments) for the next. Raises ``NotFoundError``."""
+        call = routes.list_events(session_id, limit, role, start_time, end_time, page_size, page_token)
+        return self._http.run(call)
 
     def delete(self, session_id: str, *, idempotency_key: str | None = None) -> None:
         """Delete every event of a session: ``DELETE /v1/sessions/{id}`` → 204. Raises ``NotFoundError``."""
         self._http.run(routes.delete_session(session_id, idempotency_key))
 
-    def truncate(self, session_id: str, keep_last: int) -> SessionEventsResponse:
-        """Keep only the last ``keep_last`` events (0 deletes the session); returns the kept events.
+    def truncate(
+        self, session_id: str, keep_last: int, *, idempotency_key: str | None = None
+    ) -> TruncateSessionResponse:
+        """Keep only the last ``keep_last`` live events (0 keeps none) and delete the others, expired ones
+        included: ``POST /v1/sessions/{id}/truncate`` → ``TruncateSessionResponse.deleted_count``.
 
-        The API has no truncate route yet, so this is done here: list the events, delete the session,
-        append the kept ones again with their ids, timestamps and contents (their TTL restarts). It is
-        not atomic: an event appended by someone else meanwhile may be lost, and an interruption between
-        the delete and the appends loses the kept events. Raises ``NotFoundError`` for a session without
-        events, ``ValueError`` for a negative ``keep_last``.
+        Done on the server in one call: the kept events keep their ids, timestamps and expiry, and an
+        event appended meanwhile is kept. Truncating again deletes nothing more (0). Raises
+        ``NotFoundError`` for a session without events, ``ValueError`` for a negative ``keep_last``.
         """
-        events = self.list(session_id).events
-        kept = _kept_events(events, keep_last)
-        if kept is None:
-            return SessionEventsResponse(events=events)
-        self.delete(session_id)
-        appended: list[SessionEvent] = []
-        for chunk in _chunks([_as_new_event(event) for event in kept]):
-            appended += self.append(session_id, chunk).events
-        return SessionEventsResponse(events=appended)
+        call = routes.truncate_session(session_id, _check_keep_last(keep_last), idempotency_key)
+        return self._http.run(call)
 
 
 class AsyncSessions:
@@ -122,22 +139,41 @@ class AsyncSessions:
         role: str | None = None,
         start_time: datetime | str | None = None,
         end_time: datetime | str | None = None,
+        page_size: int | None = None,
     ) -> SessionEventsResponse:
-        """``GET /v1/sessions/{id}/events`` → ``SessionEventsResponse``; see ``Sessions.list``."""
-        return await self._http.run(routes.list_events(session_id, limit, role, start_time, end_time))
+        """``GET /v1/sessions/{id}/events``, every page, → ``SessionEventsResponse``; see ``Sessions.list``."""
+        events: list[SessionEvent] = []
+        token: str | None = None
+        while True:
+            call = routes.list_events(session_id, limit, role, start_time, end_time, page_size, token)
+            page = await self._http.run(call)
+            events += page.events
+            if not page.next_page_token:
+                return SessionEventsResponse(events=events)
+            token = page.next_page_token
+
+    async def page(
+        self,
+        session_id: str,
+        *,
+        limit: int | None = None,
+        role: str | None = None,
+        start_time: datetime | str | None = None,
+        end_time: datetime | str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+    ) -> SessionEventsResponse:
+        """One page of ``GET /v1/sessions/{id}/events``; see ``Sessions.page``."""
+        call = routes.list_events(session_id, limit, role, start_time, end_time, page_size, page_token)
+        return await self._http.run(call)
 
     async def delete(self, session_id: str, *, idempotency_key: str | None = None) -> None:
         """``DELETE /v1/sessions/{id}``; see ``Sessions.delete``."""
         await self._http.run(routes.delete_session(session_id, idempotency_key))
 
-    async def truncate(self, session_id: str, keep_last: int) -> SessionEventsResponse:
-        """Keep only the last ``keep_last`` events, client-side and not atomic; see ``Sessions.truncate``."""
-        events = (await self.list(session_id)).events
-        kept = _kept_events(events, keep_last)
-        if kept is None:
-            return SessionEventsResponse(events=events)
-        await self.delete(session_id)
-        appended: list[SessionEvent] = []
-        for chunk in _chunks([_as_new_event(event) for event in kept]):
-            appended += (await self.append(session_id, chunk)).events
-        return SessionEventsResponse(events=appended)
+    async def truncate(
+        self, session_id: str, keep_last: int, *, idempotency_key: str | None = None
+    ) -> TruncateSessionResponse:
+        """``POST /v1/sessions/{id}/truncate`` → ``TruncateSessionResponse``; see ``Sessions.truncate``."""
+        call = routes.truncate_session(session_id, _check_keep_last(keep_last), idempotency_key)
+        return await self._http.run(call)

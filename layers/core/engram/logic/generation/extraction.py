@@ -37,7 +37,7 @@ def extract(
     if request.facts is not None:  # pre-extracted: consolidated like extracted ones, no LLM call
         candidates = _given_facts(request.facts, topics)
     else:
-        candidates = _extracted(operations, llm, clock, ctx, config, topics)
+        candidates = _extracted(operations, llm, clock, ctx, config, topics, request)
     operations.put_blob(
         ctx.tenant_id, ctx.operation_id, OperationDocument.CANDIDATES, [c.model_dump() for c in candidates]
     )
@@ -68,14 +68,23 @@ def _extracted(
     ctx: StepContext,
     config: TenantConfig,
     topics: list[TopicSpec],
+    request: GenerateRequest,
 ) -> list[CandidateFact]:
-    """The facts one extraction call finds in the stored conversation (its usage added to the operation);
-    none, without a call, when the conversation is empty or no topic is allowed."""
+    """The facts one extraction call finds in the stored conversation (its usage added to the operation),
+    with the request's ``temperature`` and ``max_tokens``; none, without a call, when the conversation is
+    empty or no topic is allowed."""
     raw_events = operations.get_blob(ctx.tenant_id, ctx.operation_id, OperationDocument.SOURCE) or []
     events = [ConversationEvent.model_validate(e) for e in raw_events]
     if not events or not topics:
         return []
-    prompt = ExtractionPrompt(events=events, topics=topics, today=clock.now().date(), examples=config.examples)
+    prompt = ExtractionPrompt(
+        events=events,
+        topics=topics,
+        today=clock.now().date(),
+        examples=config.examples,
+        temperature=request.temperature,
+        max_tokens=request.max_tokens,
+    )
     result = llm.extract(prompt)
     operations.add_usage(
         ctx.tenant_id,
