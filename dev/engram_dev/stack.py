@@ -3,54 +3,84 @@
 ``LocalStack`` configures this process's environment (table, state machine, emulator endpoint,
 local index under ``data_dir``) so the real handlers find their resources, exactly as they would
 read them from their Lambda environment in AWS. One stack per process.
+
+What it keeps in ``data_dir``:
+
+- ``tables.sqlite3``: the emulator's DynamoDB table (memories, revisions, operations, sessions, tenant
+  config, API keys), written through as it changes (``engram_dev.table_store``) and loaded at start;
+- ``index/``: the local search index (``engram_dev.local_index``), derived again from the table at start;
+- ``api-key``: the development key of tenant ``dev`` (when neither ``api_key`` nor ``ENGRAM_API_KEY`` is
+  given), so a restarted stack prints the same key.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from engram import wiring
-from engram.logic.auth import create_api_key
+from engram.logic.auth import create_api_key, hash_key
 
 from engram_dev import patches
-from engram_dev.emulator import EmulatedResources, Emulator
+from engram_dev.emulator import REGION, EmulatedResources, Emulator
 from engram_dev.front import ApiFront
-from engram_dev.lambda_runtime import LambdaRuntime, install_into_moto
-from engram_dev.stream import StreamPoller
+from engram_dev.lambda_runtime import ACCOUNT_ID, LambdaRuntime, install_into_moto
+from engram_dev.stream import StreamPoller, StreamsApi
+from engram_dev.table_store import FILE_NAME as TABLES_FILE
+from engram_dev.table_store import TableStore
 
 DEV_TENANT = "dev"
+KEY_FILE = "api-key"
+#: Index documents per ``upsert`` while the index is derived again from the table at start.
+REBUILD_CHUNK = 500
 
 
 class LocalStack:
     """Start with ``start()`` (or as a context manager); ``api_url``, ``api_key`` and ``runtime`` are then set.
 
-    ``data_dir`` holds the local index; it is emptied at start because the emulator's DynamoDB starts
-    empty each time (the index is derived from the table). ``api_key`` defaults to ``ENGRAM_API_KEY``
-    or a new random key for tenant ``dev``.
+    ``data_dir`` keeps the stack's data between runs (see the module docstring): a stack started on it
+    finds the memories, revisions, operations, sessions, config and keys written before, including those
+    of a process killed with ``kill -9`` up to its last ``flush_seconds`` (default 0.2 s). ``fresh=True``
+    deletes them first and starts empty. Workflows running when the process stopped do not resume: their
+    operations stay ``RUNNING``. ``api_key`` defaults to ``ENGRAM_API_KEY``, then to the key kept in
+    ``data_dir``, then to a new random key for tenant ``dev``.
     """
 
     def __init__(
-        self, port: int = 0, data_dir: str | Path = ".engram", api_key: str | None = None, emulator_port: int = 0
+        self,
+        port: int = 0,
+        data_dir: str | Path = ".engram",
+        api_key: str | None = None,
+        emulator_port: int = 0,
+        fresh: bool = False,
+        flush_seconds: float = 0.2,
     ) -> None:
         self.port = port
         self.data_dir = Path(data_dir).resolve()
         self.api_key = api_key or os.environ.get("ENGRAM_API_KEY") or None
+        self.fresh = fresh
         self.emulator = Emulator(port=emulator_port)
         self.runtime = LambdaRuntime()
+        self.tables = TableStore(self.data_dir / TABLES_FILE, flush_seconds=flush_seconds)
         self.resources: EmulatedResources | None = None
         self.front: ApiFront | None = None
         self.poller: StreamPoller | None = None
+        self.loaded_items = 0
+        self._table: Any = None
+        self._stop_waking: Any = None
 
     def start(self) -> LocalStack:
         patches.install_botocore_hooks()  # before this process's first AWS client (see engram_dev.patches)
-        index_dir = self.data_dir / "index"
-        if index_dir.exists():
-            shutil.rmtree(index_dir)
+        patches.install_emulator_patches()
+        if self.fresh:
+            self._delete_data()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.resources = self.emulator.start()
+        self._table = patches.emulator_table(self.resources.table_name, ACCOUNT_ID, REGION)
+        self.loaded_items = self.tables.open([self._table])
         os.environ.update(
             {
                 "AWS_ENDPOINT_URL": self.resources.endpoint_url,
@@ -70,9 +100,16 @@ class LocalStack:
         os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
         wiring.reset()
         install_into_moto(self.runtime, self.emulator.port)
-        deps = wiring.dependencies()
-        self.api_key = create_api_key(deps.api_keys, deps.clock, DEV_TENANT, "local dev key", self.api_key)
-        self.poller = StreamPoller(self.emulator.client("dynamodbstreams"), self.resources.stream_arn, self.runtime)
+        self._rebuild_index()
+        self.api_key = self._dev_key()
+        self.poller = StreamPoller(
+            StreamsApi(self._send_to_emulator),
+            self.resources.stream_arn,
+            self.runtime,
+            on_delivered=self._forget_delivered,
+        )
+        poller = self.poller
+        self._stop_waking = patches.on_emulator_write(lambda *_: poller.notify())
         self.poller.start()
         self.front = ApiFront(self.runtime, port=self.port)
         self.front.start()
@@ -84,10 +121,15 @@ class LocalStack:
         return self.front.url
 
     def stop(self) -> None:
+        """Stop serving, write the last changes to ``data_dir`` and stop the emulator."""
         if self.front:
             self.front.stop()
+        if self._stop_waking is not None:
+            self._stop_waking()
+            self._stop_waking = None
         if self.poller:
             self.poller.stop()
+        self.tables.close()
         self.emulator.stop()
 
     def __enter__(self) -> LocalStack:
@@ -95,3 +137,57 @@ class LocalStack:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+    # -- helpers --
+
+    def _delete_data(self) -> None:
+        for name in (TABLES_FILE, f"{TABLES_FILE}-wal", f"{TABLES_FILE}-shm", KEY_FILE):
+            (self.data_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(self.data_dir / "index", ignore_errors=True)
+
+    def _rebuild_index(self) -> None:
+        """Derive the index from the table again: it may lag the table (stream records not yet delivered
+        when the process stopped) or lead it (writes after the last flush were lost)."""
+        index = wiring.dependencies().index
+        index.ensure_index()
+        if self.loaded_items == 0 and not len(index):  # type: ignore[arg-type]
+            return
+        index.clear()  # type: ignore[attr-defined]
+        batch = []
+        for document in self._documents():
+            batch.append(document)
+            if len(batch) == REBUILD_CHUNK:
+                index.upsert(batch)
+                batch = []
+        index.upsert(batch)
+
+    def _documents(self) -> Iterator[Any]:
+        from engram.adapters.dynamodb.stream import memory_from_stream_image
+        from engram.logic.indexing import to_document
+
+        images = list(patches.item_images(self._table))
+        for image in images:
+            memory = memory_from_stream_image(image)
+            if memory is not None and memory.embedding:
+                yield to_document(memory)
+
+    def _dev_key(self) -> str:
+        """The dev tenant's key: the given one, else the one kept in ``data_dir``, else a new one; stored in
+        the table unless it is there already."""
+        deps = wiring.dependencies()
+        key_file = self.data_dir / KEY_FILE
+        key = self.api_key or (key_file.read_text().strip() if key_file.exists() else None)
+        if key is None or deps.api_keys.get(hash_key(key)) is None:
+            key = create_api_key(deps.api_keys, deps.clock, DEV_TENANT, "local dev key", key)
+        if self.api_key is None:
+            key_file.write_text(key + "\n")
+            key_file.chmod(0o600)
+        return key
+
+    def _send_to_emulator(self, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
+        app = patches.emulator_wsgi_app(self.emulator._server)
+        status, _, content = patches.emulator_request(app, self.emulator.endpoint_url + "/", "POST", headers, body)
+        return status, content
+
+    def _forget_delivered(self, shard_id: str, sequence_number: str) -> None:
+        patches.discard_stream_records(self._table, int(sequence_number))

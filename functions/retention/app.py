@@ -1,5 +1,5 @@
-"""Scheduled retention (EventBridge Scheduler): hard-delete expired memories, revisions and session events
-in bounded batches, and publish the deleted counts as metrics."""
+"""Scheduled retention (EventBridge Scheduler): hard-delete expired memories, revisions, session events and
+operations (with their stored documents) in bounded batches, and publish the deleted counts as metrics."""
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -19,6 +19,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
         ("ExpiredMemoriesDeleted", result.memories),
         ("ExpiredRevisionsDeleted", result.revisions),
         ("ExpiredSessionEventsDeleted", result.session_events),
+        ("ExpiredOperationsDeleted", result.operations),
     ):
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     logger.info("retention run", extra={"deleted": result.deleted, "more": result.more})
@@ -26,6 +27,7 @@ def handler(event: dict, context: LambdaContext) -> dict:
         "memories": result.memories,
         "revisions": result.revisions,
         "session_events": result.session_events,
+        "operations": result.operations,
         "other": result.other,
         "more": result.more,
     }

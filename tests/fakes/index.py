@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import Stemmer
@@ -207,6 +207,9 @@ class FakeIndex:
     @staticmethod
     def _top(scores: dict[str, float], k: int) -> dict[str, float]:
         return dict(sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k])
+
+    def indexed_ids(self, tenant_id: str | None = None) -> Iterator[tuple[str, str]]:
+        yield from [key for key in self.documents if tenant_id is None or key[0] == tenant_id]
 
     def revisions(self, tenant_id: str, memory_ids: Sequence[str]) -> dict[str, str]:
         return {

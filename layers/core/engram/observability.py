@@ -27,6 +27,7 @@ import contextlib
 import functools
 import inspect
 import os
+import re
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -52,6 +53,24 @@ AnnotationValue = str | int | float | bool
 
 logger = Logger(service="engram")
 metrics = Metrics(namespace="Engram", service="engram")
+
+#: What looks like a credential in an error text: OpenAI-style keys (also masked ones, ``sk-abc***xyz``),
+#: bearer tokens, and ``api_key=...`` / ``"api_key": "..."`` pairs.
+_CREDENTIALS = (
+    (re.compile(r"\b(?:sk|rk|pk)-[A-Za-z0-9_*\-]+(?:\.[A-Za-z0-9_*\-]+)*"), "[redacted key]"),
+    (re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/=*\-]+"), "Bearer [redacted]"),
+    (re.compile(r"(?i)(api[_-]?key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;]+"), r"\1[redacted]"),
+)
+#: Characters of an error text kept in a log line.
+MAX_LOGGED_ERROR_CHARS = 1000
+
+
+def redact(text: str) -> str:
+    """``text`` (an error message meant for operators) without anything that looks like a credential, cut
+    to ``MAX_LOGGED_ERROR_CHARS``: safe to log. Resource names (ARNs) are kept; they are for operators."""
+    for pattern, replacement in _CREDENTIALS:
+        text = pattern.sub(replacement, text)
+    return text if len(text) <= MAX_LOGGED_ERROR_CHARS else text[: MAX_LOGGED_ERROR_CHARS - 1] + "…"
 
 
 # --- tracing ------------------------------------------------------------------------------------

@@ -23,12 +23,16 @@ Every variable, its default and meaning:
 | ``ENGRAM_OPENSEARCH_AUTH`` | ``sigv4`` | ``sigv4``, or ``none`` for a local test cluster |
 | ``ENGRAM_OPENSEARCH_ENGINE`` | ``lucene`` | k-NN engine of the index: ``lucene`` or ``faiss`` (the template sets it) |
 | ``ENGRAM_DATA_DIR`` | ``.engram`` | where the local index persists |
+| ``ENGRAM_CORS_ALLOW_ORIGIN`` | (none) | the origin browsers may call the API from (template parameter ``CorsAllowOrigin``); none = no CORS headers |
 | ``OPENAI_API_KEY`` | (none) | enables the OpenAI adapters (local runs) |
 | ``ENGRAM_OPENAI_SECRET_ARN`` | (none) | Secrets Manager secret holding the OpenAI key (deployed stacks); read through Powertools parameters, cached; enables the OpenAI adapters too |
 | ``ENGRAM_SECRET_MAX_AGE_SECONDS`` | ``300`` | how long a process reuses the secret it read |
+| ``ENGRAM_PAGE_TOKEN_SECRET_ARN`` | (none) | Secrets Manager secret whose value signs page tokens (deployed API function: the template generates it); required outside development unless ``ENGRAM_PAGE_TOKEN_KEY`` is set |
+| ``ENGRAM_PAGE_TOKEN_KEY`` | (none; development: a random key per process) | the page-token signing key itself (tests, local runs) |
 | ``OPENAI_BASE_URL`` | (none) | any OpenAI-compatible server; enables the OpenAI adapters too |
 | ``ENGRAM_LLM_MODEL`` | ``gpt-4o-mini`` | chat model for extraction and consolidation |
 | ``ENGRAM_EMBEDDING_MODEL`` | ``text-embedding-3-small`` | OpenAI embedding model |
+| ``ENGRAM_PRICE_TABLE`` | (none: gpt-4o-mini and text-embedding-3-small list prices) | JSON of ``engram.models.lifecycle.PriceTable`` fields: the USD prices ``GET /v1/stats`` estimates cost with |
 | ``ENGRAM_EMBEDDING_DIMENSION`` | ``1536`` | its vector size |
 | ``ENGRAM_PROVIDER`` | ``auto`` | ``openai``, ``offline``, or ``auto`` (openai when a key or base URL is set) |
 | ``ENGRAM_EMBEDDER`` | ``auto`` | ``auto`` (as ``ENGRAM_PROVIDER``), ``openai``, ``offline``, or ``minilm`` (local all-MiniLM-L6-v2, the ``minilm`` extra; local stack and benchmarks only) |
@@ -63,15 +67,19 @@ class Settings(BaseSettings):
     opensearch_auth: Literal["sigv4", "none"] = "sigv4"
     opensearch_engine: Literal["lucene", "faiss"] = "lucene"
     data_dir: str = ".engram"
+    cors_allow_origin: str | None = None
 
     openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY", repr=False)
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     openai_secret_arn: str | None = None
     secret_max_age_seconds: int = 300
+    page_token_secret_arn: str | None = None
+    page_token_key: str | None = Field(default=None, repr=False)
     provider: Literal["auto", "openai", "offline"] = "auto"
     embedder: Literal["auto", "openai", "offline", "minilm"] = "auto"
     llm_model: str = "gpt-4o-mini"
     embedding_model: str = "text-embedding-3-small"
+    price_table: str | None = None  # JSON of PriceTable fields (engram.models.lifecycle)
     embedding_dimension: int = 1536
     llm_timeout_seconds: float = 60.0
     llm_max_retries: int = 2

@@ -57,4 +57,5 @@ def workflow_step(name: str, event: StepInput) -> Iterator[Step]:
 def action_counts(result: OperationResult) -> dict[str, int]:
     """How many memories ``result`` created, updated and deleted: ``{"created": n, "updated": n, "deleted": n}``."""
     actions = [g.action for g in result.generated_memories]
-    return {str(action).lower(): actions.count(action) for action in Action}
+    generated = (Action.CREATED, Action.UPDATED, Action.DELETED)  # ARCHIVED is never a generation's
+    return {str(action).lower(): actions.count(action) for action in generated}

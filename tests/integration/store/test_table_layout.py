@@ -8,7 +8,14 @@ import uuid
 
 from boto3.dynamodb.conditions import Key
 from engram import wiring
-from engram.adapters.dynamodb.items import ExpiryIndex, IdempotencyItem, ScopeIndex, TableItem, TenantIndex
+from engram.adapters.dynamodb.items import (
+    ExpiryIndex,
+    IdempotencyItem,
+    PartsIndex,
+    ScopeIndex,
+    TableItem,
+    TenantIndex,
+)
 from engram_dev.project import load_template
 
 
@@ -21,7 +28,10 @@ def test_the_item_classes_use_the_templates_keys_indexes_and_ttl_attribute() -> 
         ScopeIndex.Meta.index_name: [ScopeIndex.gsi1pk.attr_name, ScopeIndex.gsi1sk.attr_name],
         TenantIndex.Meta.index_name: [TenantIndex.gsi2pk.attr_name, TenantIndex.gsi2sk.attr_name],
         ExpiryIndex.Meta.index_name: [ExpiryIndex.gsi3pk.attr_name, ExpiryIndex.gsi3sk.attr_name],
+        PartsIndex.Meta.index_name: [PartsIndex.gsi4pk.attr_name, PartsIndex.gsi4sk.attr_name],
     }
+    [parts] = [i for i in props["GlobalSecondaryIndexes"] if i["IndexName"] == PartsIndex.Meta.index_name]
+    assert parts["Projection"]["NonKeyAttributes"] == PartsIndex.Meta.projection.non_key_attributes
 
 
 def test_an_idempotency_record_is_kept_in_the_tenants_partition_and_expires_in_a_day(api, scope) -> None:

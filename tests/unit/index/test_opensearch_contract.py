@@ -19,6 +19,7 @@ from engram.adapters.opensearch import (
     OpenSearchIndex,
     build_client,
     cosine_from_score,
+    delete_documents_query_body,
     delete_query_body,
     document_body,
     hybrid_query_body,
@@ -32,6 +33,7 @@ from engram.adapters.opensearch import (
     search_pipeline_body,
 )
 from engram.errors import ConfigurationError, IndexUnavailable
+from engram.logic.indexing import StreamChange, apply_stream_batch
 from engram.models.filters import parse as parse_filter
 from engram.models.index import IndexDocument, IndexQuery
 
@@ -471,6 +473,23 @@ def test_revisions_and_delete_query_bodies() -> None:
     assert delete_query_body("t1", ["m1", "m2"]) == {"query": selection}
 
 
+def test_delete_documents_query_body_selects_each_tenants_ids_only() -> None:
+    """Given ids of two tenants, when building one delete-by-query body for both, then it matches each
+    tenant's ids and nothing else (one tenant: the single-tenant body)."""
+    assert delete_documents_query_body({"t1": ["m1", "m2"]}) == delete_query_body("t1", ["m1", "m2"])
+    assert delete_documents_query_body({"t1": ["m1"], "t2": ["m2"]}) == {
+        "query": {
+            "bool": {
+                "should": [
+                    {"bool": {"filter": [{"term": {"tenant_id": "t1"}}, {"terms": {"memory_id": ["m1"]}}]}},
+                    {"bool": {"filter": [{"term": {"tenant_id": "t2"}}, {"terms": {"memory_id": ["m2"]}}]}},
+                ],
+                "minimum_should_match": 1,
+            }
+        }
+    }
+
+
 def lucene_score(cosine: float) -> float:
     return (1 + cosine) / 2
 
@@ -646,21 +665,16 @@ def test_upsert_with_custom_ids_sends_one_bulk_index(fake: FakeOpenSearch) -> No
 
 def test_upsert_without_custom_ids_deletes_then_indexes(fake: FakeOpenSearch) -> None:
     """Given a Serverless collection (no custom ids), when upserting documents of two tenants,
-    then each tenant's ids are first deleted by query, then one _bulk indexes without _id."""
+    then one delete-by-query removes both tenants' ids, then one _bulk indexes without _id."""
     docs = [make_doc("m1"), make_doc("m2"), make_doc("m3", tenant="t2")]
     fake.reply("POST", "/_bulk", bulk_ok(3))
 
     adapter(fake, custom_ids=False).upsert(docs)
 
-    assert fake.paths() == [
-        ("POST", f"/{INDEX}/_delete_by_query"),
-        ("POST", f"/{INDEX}/_delete_by_query"),
-        ("POST", "/_bulk"),
-    ]
-    assert fake.requests[0].body == delete_query_body("t1", ["m1", "m2"])
-    assert fake.requests[1].body == delete_query_body("t2", ["m3"])
-    assert "refresh" not in fake.requests[0].query + fake.requests[2].query
-    assert fake.requests[2].body == [
+    assert fake.paths() == [("POST", f"/{INDEX}/_delete_by_query"), ("POST", "/_bulk")]
+    assert fake.requests[0].body == delete_documents_query_body({"t1": ["m1", "m2"], "t2": ["m3"]})
+    assert "refresh" not in fake.requests[0].query + fake.requests[1].query
+    assert fake.requests[1].body == [
         {"index": {"_index": INDEX}},
         document_body(docs[0]),
         {"index": {"_index": INDEX}},
@@ -668,6 +682,51 @@ def test_upsert_without_custom_ids_deletes_then_indexes(fake: FakeOpenSearch) ->
         {"index": {"_index": INDEX}},
         document_body(docs[2]),
     ]
+
+
+def test_upsert_of_a_repeated_memory_indexes_its_last_document_once(fake: FakeOpenSearch) -> None:
+    fake.reply("POST", "/_bulk", bulk_ok(1))
+    first, last = make_doc("m1"), dataclasses.replace(make_doc("m1"), revision_id="r2")
+
+    adapter(fake, custom_ids=False).upsert([first, last])
+
+    assert fake.requests[1].body == [{"index": {"_index": INDEX}}, document_body(last)]
+
+
+@pytest.mark.parametrize("custom_ids", [True, False])
+def test_a_stream_batch_is_one_bulk_request(fake: FakeOpenSearch, custom_ids: bool) -> None:
+    """Given a DynamoDB stream batch of 100 memory writes over two tenants (creates and updates),
+    when IndexSync applies it, then OpenSearch gets one _bulk request (and, on Serverless, one
+    delete-by-query before it), not one per record."""
+    fake.reply("POST", "/_bulk", bulk_ok(100))
+    changes = [StreamChange(str(n), new=_stored(f"m{n}", tenant="t1" if n % 2 else "t2"), old=None) for n in range(100)]
+
+    outcome = apply_stream_batch(adapter(fake, custom_ids=custom_ids), changes)
+
+    expected = [("POST", "/_bulk")] if custom_ids else [("POST", f"/{INDEX}/_delete_by_query"), ("POST", "/_bulk")]
+    assert fake.paths() == expected
+    assert (outcome.upserted, outcome.failed) == (100, [])
+    assert len(fake.requests[-1].body) == 200  # an action line and a document per memory
+
+
+def _stored(memory_id: str, tenant: str) -> Any:
+    from engram.models.memory import Source, StoredMemory
+
+    doc = make_doc(memory_id, tenant=tenant)
+    return StoredMemory(
+        id=memory_id,
+        tenant_id=tenant,
+        scope={"user_id": "u1"},
+        fact=doc.fact,
+        topics=list(doc.topics),
+        create_time=doc.update_time,
+        update_time=doc.update_time,
+        revision_id=doc.revision_id,
+        source=Source(operation_id="op-1", event_ids=[]),
+        embedding=list(doc.embedding),
+        embedding_model=doc.embedding_model,
+        version=1,
+    )
 
 
 @pytest.mark.parametrize(("item_status", "error"), [(429, IndexUnavailable), (400, ConfigurationError)])

@@ -9,10 +9,20 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from engram.errors import IndexNotReady, LLMOutputInvalid, RetryableError, ScopeBusy
+from engram.errors import (
+    UNKNOWN_FAILURE_TEXT,
+    ConfigurationError,
+    EmbeddingUnavailable,
+    IndexNotReady,
+    LLMOutputInvalid,
+    LLMUnavailable,
+    RetryableError,
+    ScopeBusy,
+)
 from engram.logic.generation import (
     ConsolidationConfig,
     StepContext,
+    caught_error_detail,
     consolidate,
     extract,
     finalize,
@@ -148,7 +158,7 @@ def test_a_workflow_that_cannot_start_leaves_a_failed_operation_and_raises_retry
     operation = stores.operations.get(TENANT, operation_id)
     assert operation is not None and operation.status is OperationStatus.FAILED
     assert operation.error is not None and operation.error.code == "WorkflowStartFailed"
-    assert "states is down" in operation.error.message
+    assert operation.error.message == "could not start the generation workflow"  # the cause is for the log
 
 
 def test_wait_for_operation_returns_at_once_when_the_operation_is_done(stores, clock) -> None:
@@ -1099,11 +1109,73 @@ def test_record_failure_reads_the_error_message_of_a_lambda_error_cause(stores, 
         stores.operations, stores.leases, clock, ctx, {"Error": "LLMUnavailable", "Cause": cause}
     )
 
-    # Then the operation is FAILED with the error name and message (no stack trace)
+    # Then the operation is FAILED with the error name and the error's generic text for tenants (a provider
+    # error's message is for the operator's log: it may quote credentials); no stack trace
     assert operation.status is OperationStatus.FAILED
     assert operation.update_time == clock.now()
     assert operation.error is not None
-    assert (operation.error.code, operation.error.message) == ("LLMUnavailable", "the model timed out")
+    assert (operation.error.code, operation.error.message) == ("LLMUnavailable", LLMUnavailable.public_text)
+    assert caught_error_detail({"Error": "LLMUnavailable", "Cause": cause}) == ("LLMUnavailable", "the model timed out")
+
+
+@pytest.mark.parametrize(
+    ("error", "cause", "shown"),
+    [
+        ("ConfigurationError", "HTTP 401: Incorrect API key provided: sk-pro***wxyz", ConfigurationError.public_text),
+        ("EmbeddingUnavailable", "failed with HTTP 500: upstream says hi", EmbeddingUnavailable.public_text),
+        ("KeyError", "'secret-arn'", UNKNOWN_FAILURE_TEXT),
+        ("PayloadTooLarge", "the conversation is too large to store", "the conversation is too large to store"),
+    ],
+    ids=["provider-401", "provider-500", "python-error", "client-error"],
+)
+def test_record_failure_shows_tenants_only_what_is_about_their_request(stores, clock, error, cause, shown) -> None:
+    # Given a running operation and a caught error whose text may quote a provider or name a resource
+    ctx = begin(stores, clock)
+
+    # When the failure is recorded
+    operation = record_failure(stores.operations, stores.leases, clock, ctx, {"Error": error, "Cause": cause})
+
+    # Then the tenant reads the code and a text about their request, or a generic one
+    assert operation.error is not None
+    assert (operation.error.code, operation.error.message) == (error, shown)
+
+
+def test_a_failure_after_consolidate_stored_the_changes_is_success_with_the_index_pending(
+    stores, index, embedder, llm, clock
+) -> None:
+    # Given a generation whose Consolidate stored a memory, and an index that has not caught up
+    ctx = extracted(stores, llm, clock, "The user has a cat.")
+    index.lag = True
+    result = run_consolidate(stores, index, embedder, llm, clock, ctx)
+    with pytest.raises(IndexNotReady):
+        finalize(stores.operations, stores.memories, stores.leases, index, clock, ctx)
+
+    # When the workflow gives up on Finalize and RecordFailure runs
+    operation = record_failure(
+        stores.operations, stores.leases, clock, ctx, {"Error": "IndexNotReady", "Cause": "1 of 1 not yet indexed"}
+    )
+
+    # Then the operation SUCCEEDED with its result and index_pending, never FAILED (a retry would duplicate)
+    assert operation.status is OperationStatus.SUCCEEDED
+    assert operation.index_pending is True and operation.error is None
+    assert operation.result == result
+    # And the scope is free for the next generation
+    second = extracted(stores, llm, clock, "The user likes jazz.")
+    run_consolidate(stores, index, embedder, llm, clock, second)
+
+
+def test_a_failure_after_a_generation_that_changed_nothing_is_plain_success(
+    stores, index, embedder, llm, clock
+) -> None:
+    # Given a generation whose Consolidate stored an empty result (no candidate)
+    ctx = extracted(stores, llm, clock)
+    run_consolidate(stores, index, embedder, llm, clock, ctx)
+
+    # When a failure after it is recorded
+    operation = record_failure(stores.operations, stores.leases, clock, ctx, {"Error": "Lambda.Unknown", "Cause": "x"})
+
+    # Then it SUCCEEDED, with nothing pending
+    assert (operation.status, operation.index_pending, operation.error) == (OperationStatus.SUCCEEDED, False, None)
 
 
 def test_record_failure_keeps_a_plain_text_cause(stores, clock) -> None:

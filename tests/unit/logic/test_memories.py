@@ -94,16 +94,16 @@ def test_a_batch_is_embedded_in_one_call_and_each_memory_gets_a_revision(stores,
     assert set(index.revisions(TENANT, [m.id for m in created])) == {m.id for m in created}
 
 
-def test_more_than_49_memories_are_written_in_several_atomic_blocks(stores, embedder, clock) -> None:
-    # Given 120 new memories (one transaction holds at most 49 changes)
+def test_a_batch_of_100_is_written_all_at_once_and_more_in_groups_of_100(stores, embedder, clock) -> None:
+    # Given 120 new memories (the API takes at most 100 in one batch; internal callers may pass more)
     batch = [new(f"The user owns book number {i}.") for i in range(120)]
 
     # When they are created
     created = create_memories(stores.memories, stores.configs, embedder, clock, TENANT, batch)
 
-    # Then they are embedded in one call and written in blocks of 49, 49 and 22, all stored
+    # Then they are embedded in one call and written all or nothing per group of 100, all stored
     assert embedder.call_count == 1
-    assert [len(t) for t in stores.memories.transactions] == [49, 49, 22]
+    assert [len(t) for t in stores.memories.transactions] == [100, 20]
     assert len(created) == 120
     assert all(stores.memories.get(TENANT, m.id) is not None for m in created)
 

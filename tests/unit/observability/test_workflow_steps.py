@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from engram import wiring
-from engram.errors import IndexNotReady, NotFound
+from engram.errors import IndexNotReady, LLMUnavailable, NotFound
 from engram.logic.generation import ConsolidationConfig, start_generation
 from engram.models.api import GenerateRequest
 from engram.models.operation import OperationStatus
@@ -167,10 +167,17 @@ def test_record_failure_marks_the_operation_failed_and_returns_the_ids(
     # When RecordFailure runs
     output = run("record_failure", {**event, "error": {"Error": "LLMUnavailable", "Cause": cause}})
 
-    # Then the operation is FAILED with the error, the output carries the ids, and one line is logged
+    # Then the operation is FAILED with the error's code and generic text, the output carries the ids, and
+    # the caught error's detail is logged for the operator beside the step's line
     operation = deps.operations.get(TENANT, event["operation_id"])
     assert operation.status is OperationStatus.FAILED
-    assert (operation.error.code, operation.error.message) == ("LLMUnavailable", "provider returned 503")
+    assert (operation.error.code, operation.error.message) == ("LLMUnavailable", LLMUnavailable.public_text)
     assert output == {**event, "count": None}
-    [line] = log_lines()
+    detail, line = log_lines()
+    assert (detail["level"], detail["error_code"], detail["error"]) == (
+        "WARNING",
+        "LLMUnavailable",
+        "provider returned 503",
+    )
+    assert (detail["status"], detail["operation_id"]) == ("FAILED", event["operation_id"])
     assert (line["step"], line["level"], line["outcome"], line["counts"]) == ("record_failure", "INFO", "ok", {})

@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -354,6 +354,16 @@ def delete_query_body(tenant_id: str, memory_ids: Sequence[str]) -> dict[str, An
     return {"query": tenant_memories_query(tenant_id, memory_ids)}
 
 
+def delete_documents_query_body(memory_ids: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """The ``_delete_by_query`` body removing, in one request, the documents of ``{tenant_id: memory_ids}``
+    (each tenant's ids only); for one tenant, ``delete_query_body``."""
+    if len(memory_ids) == 1:
+        [(tenant_id, ids)] = memory_ids.items()
+        return delete_query_body(tenant_id, ids)
+    selections = [tenant_memories_query(tenant_id, ids) for tenant_id, ids in memory_ids.items()]
+    return {"query": {"bool": {"should": selections, "minimum_should_match": 1}}}
+
+
 def document_id(tenant_id: str, memory_id: str) -> str:
     """The custom ``_id`` on a managed domain: ``<tenant_id>:<memory_id>`` (unique across tenants)."""
     return f"{tenant_id}:{memory_id}"
@@ -526,19 +536,22 @@ class OpenSearchIndex:
 
     @traced("opensearch.upsert")
     def upsert(self, documents: Sequence[IndexDocument]) -> None:
-        """Index ``documents``, replacing any earlier document of the same tenant and memory id (one
-        ``_bulk`` request per ``BULK_CHUNK`` documents; without custom ids, a delete-by-query first)."""
-        chunks = (len(documents) + BULK_CHUNK - 1) // BULK_CHUNK
-        annotate(index=self.index_name, documents=len(documents), bulk_requests=chunks)
-        for doc in documents:
+        """Index ``documents``, replacing any earlier document of the same tenant and memory id (the last
+        of a repeated memory wins): one ``_bulk`` request per ``BULK_CHUNK`` documents (a DynamoDB stream
+        batch, at most 100 records, is one), and without custom ids one delete-by-query before it, for
+        every tenant of the chunk at once (``delete_documents_query_body``)."""
+        latest = list({(doc.tenant_id, doc.memory_id): doc for doc in documents}.values())
+        chunks = (len(latest) + BULK_CHUNK - 1) // BULK_CHUNK
+        annotate(index=self.index_name, documents=len(latest), bulk_requests=chunks)
+        for doc in latest:
             self._check_dimension(len(doc.embedding), f"memory {doc.memory_id}")
-        for chunk in _chunks(documents, BULK_CHUNK):
+        for chunk in _chunks(latest, BULK_CHUNK):
             if not self.custom_ids:
                 by_tenant: dict[str, list[str]] = {}
                 for doc in chunk:
                     by_tenant.setdefault(doc.tenant_id, []).append(doc.memory_id)
-                for tenant_id, memory_ids in by_tenant.items():
-                    self._delete_by_query(tenant_id, memory_ids)
+                with _index_errors(self.index_name):
+                    self._client.delete_by_query(index=self.index_name, body=delete_documents_query_body(by_tenant))
             operations: list[dict[str, Any]] = []
             for doc in chunk:
                 action: dict[str, Any] = {"_index": self.index_name}

@@ -1,4 +1,5 @@
-"""Secrets Manager, through Powertools parameters: the one place a deployed stack reads the OpenAI key.
+"""Secrets Manager, through Powertools parameters: the one place a deployed stack reads its secrets (the
+OpenAI key, the page-token key).
 
 The value is cached in the process for ``max_age`` seconds (Powertools' own cache), so a warm function
 does not call Secrets Manager per request. With tracing on, each read runs in subsegment
@@ -44,3 +45,21 @@ def read_api_key(secret_arn: str, max_age: int = 300) -> str:
     if not key:
         raise ConfigurationError(f"secret {secret_arn} holds no OpenAI API key")
     return key
+
+
+@traced("secrets.read_secret")
+def read_secret(secret_arn: str, max_age: int = 300, what: str = "the secret") -> str:
+    """The string stored in ``secret_arn`` (e.g. the page-token key the template generates), stripped,
+    cached by Powertools for ``max_age`` seconds. ``what`` names it in errors. Raises ``ConfigurationError``
+    when the secret cannot be read (missing, no value yet, access denied) or is empty."""
+    from aws_lambda_powertools.utilities import parameters
+
+    annotate(max_age=max_age)
+    try:
+        value = parameters.get_secret(secret_arn, max_age=max_age)
+    except parameters.exceptions.GetParameterError as error:
+        raise ConfigurationError(f"cannot read {what} from secret {secret_arn}: {error}") from error
+    text = (value.decode() if isinstance(value, bytes) else str(value)).strip()
+    if not text:
+        raise ConfigurationError(f"secret {secret_arn} ({what}) is empty")
+    return text

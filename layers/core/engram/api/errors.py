@@ -22,7 +22,7 @@ from engram.observability import logger, redact
 #: Every error status an operation may answer, with the ``Error`` body. Some come from API Gateway
 #: (its gateway responses use the same body; 429 throttling, 502/504), some from the authorizer (401, 403).
 ERROR_STATUSES: dict[int, str] = {
-    400: "The body is not valid JSON.",
+    400: "The body is not valid JSON, or a page_token was not issued for this listing.",
     401: "Missing or unknown API key.",
     403: "The API key is revoked.",
     404: "Not found (also: another tenant's resource).",

@@ -25,6 +25,7 @@ TAGS = [
     Tag(name="sessions", description="Short-term memory: the events of a conversation, in order."),
     Tag(name="config", description="The tenant's configuration: topics, few-shot examples, TTL defaults."),
     Tag(name="forget", description="Erasure: delete for good everything stored for a scope."),
+    Tag(name="stats", description="Usage analytics: what a scope or the tenant stores, writes and costs per day."),
     Tag(name="mem0", description="mem0's hosted API under /mem0, for mem0's MemoryClient (docs/mem0.md)."),
 ]
 REF_PREFIX = "#/components/schemas/"

@@ -1,4 +1,5 @@
-"""Scheduled retention: hard-delete what has expired (memories, revisions, session events).
+"""Scheduled retention: hard-delete what has expired (memories, revisions, session events, and operations
+with their stored documents: the request, the loaded conversation and the candidate facts).
 
 DynamoDB's own TTL may take days to delete an item, and expired memories must never be served, so reads
 already hide them (``expire_time`` is checked on every read); this job removes them for real, from the
@@ -22,13 +23,15 @@ class RetentionResult:
     memories: int = 0
     revisions: int = 0
     session_events: int = 0
+    operations: int = 0
     other: int = 0
     more: bool = False
     batches: int = 0
 
     @property
     def deleted(self) -> int:
-        return self.memories + self.revisions + self.session_events + self.other
+        """Expired items deleted (an operation counts once, whatever documents went with it)."""
+        return self.memories + self.revisions + self.session_events + self.operations + self.other
 
     def count(self, items: list[ExpiredItem]) -> None:
         """Add ``items`` to the counts of their kinds."""
@@ -36,6 +39,7 @@ class RetentionResult:
         self.memories += kinds["memory"]
         self.revisions += kinds["revision"]
         self.session_events += kinds["session_event"]
+        self.operations += kinds["operation"]
         self.other += kinds["other"]
 
 

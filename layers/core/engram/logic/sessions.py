@@ -87,9 +87,14 @@ def list_page(
     """
     live = replace(window, now=clock.now())
     events, token = sessions.page(tenant_id, session_id, live, page_size, page_token, max_bytes)
-    if not events and not page_token and not sessions.page(tenant_id, session_id, EventWindow(), 1)[0]:
+    if not events and not page_token and not _has_events(sessions, tenant_id, session_id):
         raise NotFound(f"session {session_id} not found")
     return events, token
+
+
+def _has_events(sessions: SessionRepository, tenant_id: str, session_id: str) -> bool:
+    """Whether the session has any event (expired ones too): its last one, a page without a next."""
+    return bool(sessions.page(tenant_id, session_id, EventWindow(last=1), 1)[0])
 
 
 def delete_session(sessions: SessionRepository, tenant_id: str, session_id: str) -> int:

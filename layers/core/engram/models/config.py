@@ -8,14 +8,20 @@ revision TTL whose default is 365 days).
 
 from __future__ import annotations
 
+import json
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from engram.errors import PayloadTooLarge
 from engram.models.conversation import Message
+from engram.models.limits import StrictInt, Topic
 from engram.models.memory import MAX_FACT_CHARS, ManagedTopic
 
 DAY = 86_400
 MAX_TTL_SECONDS = 10 * 365 * DAY
 TtlSeconds = Field(default=None, ge=60, le=MAX_TTL_SECONDS)
+#: Bytes the configuration takes stored (JSON, non-ASCII escaped): one DynamoDB item holds 400 KB.
+MAX_CONFIG_BYTES = 350_000
 
 
 class CustomTopic(BaseModel):
@@ -29,7 +35,7 @@ class ExampleFact(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     fact: str = Field(min_length=1, max_length=MAX_FACT_CHARS)
-    topics: list[str] = Field(default_factory=list, max_length=10)
+    topics: list[Topic] = Field(default_factory=list, max_length=10)
 
 
 class FewShotExample(BaseModel):
@@ -49,15 +55,18 @@ class TtlConfig(BaseModel):
     - ``generate_updated_ttl_seconds``: memories UPDATED by generation (an update resets expiry).
     - ``revision_ttl_seconds``: revisions (default 365 days).
     - ``session_event_ttl_seconds``: short-term session events (default 90 days).
+    - ``operation_ttl_seconds``: generation operations with their stored request, source and candidates
+      (default 30 days; at least 1 hour, so a running generation is never removed under itself).
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    create_ttl_seconds: int | None = TtlSeconds
-    generate_created_ttl_seconds: int | None = TtlSeconds
-    generate_updated_ttl_seconds: int | None = TtlSeconds
-    revision_ttl_seconds: int | None = Field(default=365 * DAY, ge=60, le=MAX_TTL_SECONDS)
-    session_event_ttl_seconds: int | None = Field(default=90 * DAY, ge=60, le=MAX_TTL_SECONDS)
+    create_ttl_seconds: StrictInt | None = TtlSeconds
+    generate_created_ttl_seconds: StrictInt | None = TtlSeconds
+    generate_updated_ttl_seconds: StrictInt | None = TtlSeconds
+    revision_ttl_seconds: StrictInt | None = Field(default=365 * DAY, ge=60, le=MAX_TTL_SECONDS)
+    session_event_ttl_seconds: StrictInt | None = Field(default=90 * DAY, ge=60, le=MAX_TTL_SECONDS)
+    operation_ttl_seconds: StrictInt | None = Field(default=30 * DAY, ge=3600, le=MAX_TTL_SECONDS)
 
 
 class TenantConfig(BaseModel):
@@ -71,6 +80,14 @@ class TenantConfig(BaseModel):
     custom_topics: list[CustomTopic] = Field(default_factory=list, max_length=20)
     examples: list[FewShotExample] = Field(default_factory=list, max_length=10)
     ttl: TtlConfig = Field(default_factory=TtlConfig)
+
+    @model_validator(mode="after")
+    def _fits_one_item(self) -> TenantConfig:
+        """The configuration is one DynamoDB item: at most ``MAX_CONFIG_BYTES`` stored (else 413)."""
+        size = len(json.dumps(self.model_dump(mode="json")))
+        if size > MAX_CONFIG_BYTES:
+            raise PayloadTooLarge(f"the configuration takes {size:,} bytes stored; the limit is {MAX_CONFIG_BYTES:,}")
+        return self
 
     @model_validator(mode="after")
     def _unique_labels(self) -> TenantConfig:

@@ -117,14 +117,17 @@ def _decode_base64(data: str) -> bytes:
 
 
 class TextPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     type: Literal["text"] = "text"
     text: str
 
 
 class Message(BaseModel):
-    """An OpenAI-style chat message."""
+    """An OpenAI-style chat message. Unknown keys (a misspelt ``event_id``, a ``timestamp``...) are a 422,
+    as at the top level of a request."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     role: ChatRole
     content: str | list[TextPart] = Field(description="Text, or a list of text parts.")
@@ -151,7 +154,7 @@ class InlineData(BaseModel):
     or ``PayloadTooLarge`` (413).
     """
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     mime_type: str = Field(description="One of image/png, image/jpeg, image/gif, image/webp.")
     data: str = Field(description="Base64-encoded image bytes, at most 256 KiB decoded.")
@@ -208,6 +211,8 @@ class Part(BaseModel):
 
 
 class Content(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     role: ChatRole
     parts: list[Part] = Field(min_length=1)
 
@@ -228,7 +233,7 @@ class Content(BaseModel):
 class Event(BaseModel):
     """A Memory Bank-style conversation event."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="forbid")
 
     content: Content
     event_id: str | None = Field(default=None, max_length=MAX_EVENT_ID_CHARS)

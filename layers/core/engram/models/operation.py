@@ -59,7 +59,15 @@ class OperationResult(BaseModel):
 
 
 class Operation(BaseModel):
-    """``id, status, create_time, update_time, error?, result?, usage``."""
+    """``id, status, create_time, update_time, error?, result?, usage, index_pending``.
+
+    ``status``: ``RUNNING``, then ``SUCCEEDED`` (its changes are stored: ``result``) or ``FAILED`` (nothing
+    was stored: ``error`` says why; a new generation may be started). ``SUCCEEDED`` with ``index_pending``
+    true: the changes are stored and served by get and list, but when the operation finished the search
+    index did not show all of them yet (it lagged, or failed after the changes were written); search
+    returns them once the index catches up. It is never reported as FAILED: do not retry it, that would
+    store its memories twice.
+    """
 
     id: str
     status: OperationStatus
@@ -68,6 +76,11 @@ class Operation(BaseModel):
     error: OperationError | None = None
     result: OperationResult | None = None
     usage: Usage = Field(default_factory=Usage)
+    index_pending: bool = Field(
+        default=False,
+        description="SUCCEEDED only: the changes are stored, but search did not yet return all of them when "
+        "the operation finished; they reach search when the index catches up. Do not retry: it succeeded.",
+    )
 
     @property
     def done(self) -> bool:

@@ -15,13 +15,22 @@ resolves to:
 | consolidation lease | ``T#<tenant>#S#<scope_hash>`` | ``LEASE`` |
 | tenant config | ``T#<tenant>`` | ``CONFIG`` |
 | idempotency record | ``T#<tenant>#IDEMPOTENCY`` | ``I#<hash of tenant, route, key>`` |
+| forget receipt | ``T#<tenant>#FORGET`` | ``R#<receipt_id>`` |
+| forget in progress | ``T#<tenant>#FORGET`` | ``P#<hash of scope and session ids>`` |
 | API key | ``K#<sha256 of key>`` | ``K`` |
+| usage counters | ``T#<tenant>#STATS#<scope_hash or ALL>`` | ``TOTAL#<shard>``, ``D#<yyyy-mm-dd>#<shard>`` |
 
 Indexes: ``GSI1`` lists a scope's memories (``T#<tenant>#S#<scope_hash>`` / ``M#<create_time>#<id>``),
 ``GSI2`` a tenant's (``T#<tenant>#MEMORIES`` / the same), ``GSI3`` (keys only) everything that expires
-(``EXP#<shard>`` / ``<expire_time>#<PK>#<SK>``). A memory and its revisions share a partition, so the
-history survives the memory and is read with one query. ``ttl`` (epoch seconds) is the table's TTL
-attribute. The classes here are unbound: ``engram.adapters.dynamodb.table.Table`` binds them to a table.
+(``EXP#<shard>`` / ``<expire_time>#<PK>#<SK>``), ``GSI4`` (keys and the session event attributes) the
+ordered parts of a parent: a session's events by time (``T#<tenant>#SES#<session_id>`` /
+``E#<timestamp>#<seq>``) and what a scope owns besides its memories (``T#<tenant>#S#<scope_hash>`` /
+``R#<memory_id>#<revision_id>``, ``O#<operation_id>``: what forgetting a scope deletes). A memory and its
+revisions share a partition, so the history survives the memory and is read with one query. ``ttl``
+(epoch seconds) is the table's TTL attribute. The classes here are unbound:
+``engram.adapters.dynamodb.table.Table`` binds them to a table.
+
+Every id in a key is checked against its grammar (``engram.models.identifiers``) by the builders here.
 """
 
 from __future__ import annotations
@@ -43,10 +52,11 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
     VersionAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
 from engram.adapters.dynamodb.codecs import pack_vector, time_key, unpack_vector
+from engram.models.identifiers import check_client_id, check_key_part, check_resource_id, check_tenant_id
 from engram.models.memory import Action, Revision, Source, StoredMemory
 from engram.models.operation import Operation, OperationError, OperationResult, OperationStatus, Usage
 from engram.models.scope import canonical_scope, scope_hash
@@ -57,8 +67,10 @@ EXPIRY_SHARDS = 16
 
 
 def tenant_pk(tenant_id: str, *parts: str) -> str:
-    """``T#<tenant>`` followed by ``#<part>`` for each part."""
-    return "#".join(("T", tenant_id, *parts))
+    """``T#<tenant>`` followed by ``#<part>`` for each part. Raises ``InvalidIdentifier`` (a ``ValueError``)
+    for a tenant id outside its grammar (``engram.models.identifiers``): every key builder checks the ids
+    it is given, so none can carry the ``#`` delimiter into a key."""
+    return "#".join(("T", check_tenant_id(tenant_id), *parts))
 
 
 class ExpiryKeys(TypedDict):
@@ -111,6 +123,46 @@ class ExpiringItem(TableItem):
             return {"gsi3pk": None, "gsi3sk": None}
         shard = int(hashlib.sha256(pk.encode()).hexdigest()[:4], 16) % EXPIRY_SHARDS
         return {"gsi3pk": cls.shard_key(shard), "gsi3sk": f"{time_key(expire_time)}#{pk}#{sk}"}
+
+
+#: The session event attributes ``GSI4`` carries (so a session's events are paged from the index alone).
+SESSION_EVENT_ATTRIBUTES = ["event_id", "seq", "role", "timestamp", "content", "expire_time"]
+
+
+class PartsIndex(GlobalSecondaryIndex["PartItem"]):
+    """Sparse: the ordered parts of a parent (a session's events by time; a scope's revisions and
+    operations), with the session event attributes projected."""
+
+    class Meta:
+        index_name = "GSI4"
+        projection = IncludeProjection(SESSION_EVENT_ATTRIBUTES)
+
+    gsi4pk = UnicodeAttribute(hash_key=True, attr_name="GSI4PK")
+    gsi4sk = UnicodeAttribute(range_key=True, attr_name="GSI4SK")
+
+
+class PartItem(ExpiringItem):
+    """An item listed under a parent in ``GSI4``: a session event, or a revision or operation under its
+    scope."""
+
+    gsi4pk = UnicodeAttribute(attr_name="GSI4PK", null=True)
+    gsi4sk = UnicodeAttribute(attr_name="GSI4SK", null=True)
+    by_parent = PartsIndex()
+
+    @staticmethod
+    def scope_parts(tenant_id: str, scope_key: str) -> str:
+        """The ``GSI4`` partition of everything scope ``scope_key`` (its hash) owns."""
+        return tenant_pk(tenant_id, "S", check_key_part(scope_key, "scope key"))
+
+    @classmethod
+    def scope_part_keys(
+        cls, tenant_id: str, scope: dict[str, str] | None, *order: str
+    ) -> tuple[str | None, str | None]:
+        """``(gsi4pk, gsi4sk)`` listing an item under its ``scope`` (``order``: the sort key's parts);
+        both None without a scope."""
+        if scope is None:
+            return None, None
+        return cls.scope_parts(tenant_id, scope_hash(scope)), "#".join(order)
 
 
 class ScopeIndex(GlobalSecondaryIndex["MemoryItem"]):
@@ -176,12 +228,12 @@ class MemoryItem(ExpiringItem):
     @classmethod
     def key(cls, tenant_id: str, memory_id: str) -> Key:
         """``(T#<tenant>#M#<memory_id>, M)``; the memory's revisions share the partition."""
-        return tenant_pk(tenant_id, "M", memory_id), cls.SK
+        return tenant_pk(tenant_id, "M", check_resource_id(memory_id, "memory id")), cls.SK
 
     @staticmethod
     def scope_partition(tenant_id: str, scope_key: str) -> str:
         """The ``GSI1`` partition of a scope (``scope_key``: its ``scope_hash``)."""
-        return tenant_pk(tenant_id, "S", scope_key)
+        return tenant_pk(tenant_id, "S", check_key_part(scope_key, "scope key"))
 
     @staticmethod
     def tenant_partition(tenant_id: str) -> str:
@@ -241,7 +293,7 @@ class MemoryItem(ExpiringItem):
         )
 
 
-class RevisionItem(ExpiringItem):
+class RevisionItem(PartItem):
     """One revision of a memory, in the memory's partition; revision ids sort by creation time."""
 
     SK_PREFIX = "R#"
@@ -264,14 +316,17 @@ class RevisionItem(ExpiringItem):
     @classmethod
     def key(cls, tenant_id: str, memory_id: str, revision_id: str) -> Key:
         """``(T#<tenant>#M#<memory_id>, R#<revision_id>)``."""
-        return MemoryItem.key(tenant_id, memory_id)[0], cls.SK_PREFIX + revision_id
+        return MemoryItem.key(tenant_id, memory_id)[0], cls.SK_PREFIX + check_resource_id(revision_id, "revision id")
 
     @classmethod
     def from_domain(cls, tenant_id: str, revision: Revision) -> RevisionItem:
         pk, sk = cls.key(tenant_id, revision.memory_id, revision.id)
+        gsi4pk, gsi4sk = cls.scope_part_keys(tenant_id, revision.scope, "R", revision.memory_id, revision.id)
         return cls(
             pk=pk,
             sk=sk,
+            gsi4pk=gsi4pk,
+            gsi4sk=gsi4sk,
             scope=canonical_scope(revision.scope) if revision.scope else None,
             topics=list(revision.topics),
             metadata=dict(revision.metadata),
@@ -308,9 +363,11 @@ class RevisionItem(ExpiringItem):
         )
 
 
-class OperationItem(TableItem):
+class OperationItem(PartItem):
     """A generation operation: status, error, usage counters (added atomically), and its result, set once
-    (``consolidated``) in the transaction that writes the result's memories."""
+    (``consolidated``) in the transaction that writes the result's memories. Listed under its scope in
+    ``GSI4``; it expires at ``expire_time`` (the tenant's ``operation_ttl_seconds``), and the retention job
+    then deletes its whole partition (the operation with its stored documents)."""
 
     SK = "O"
 
@@ -320,10 +377,12 @@ class OperationItem(TableItem):
     status = UnicodeAttribute()
     create_time = UTCDateTimeAttribute()
     update_time = UTCDateTimeAttribute()
+    expire_time = UTCDateTimeAttribute(null=True)
     error_code = UnicodeAttribute(null=True)
     error_message = UnicodeAttribute(null=True)
     result = JSONAttribute(null=True)
     consolidated = BooleanAttribute(null=True)
+    index_pending = BooleanAttribute(null=True)  # SUCCEEDED before the index showed every change
     llm_calls = NumberAttribute(default=0)
     input_tokens = NumberAttribute(default=0)
     output_tokens = NumberAttribute(default=0)
@@ -332,7 +391,7 @@ class OperationItem(TableItem):
     @classmethod
     def key(cls, tenant_id: str, operation_id: str) -> Key:
         """``(T#<tenant>#O#<operation_id>, O)``; the operation's documents share the partition."""
-        return tenant_pk(tenant_id, "O", operation_id), cls.SK
+        return tenant_pk(tenant_id, "O", check_resource_id(operation_id, "operation id")), cls.SK
 
     def to_domain(self) -> Operation:
         return Operation(
@@ -348,6 +407,7 @@ class OperationItem(TableItem):
                 output_tokens=int(self.output_tokens or 0),
                 embedding_calls=int(self.embedding_calls or 0),
             ),
+            index_pending=bool(self.index_pending),
         )
 
 
@@ -359,12 +419,12 @@ class BlobItem(TableItem):
     @staticmethod
     def key(tenant_id: str, operation_id: str, name: str) -> Key:
         """``(T#<tenant>#O#<operation_id>, <name>)``."""
-        return OperationItem.key(tenant_id, operation_id)[0], name
+        return OperationItem.key(tenant_id, operation_id)[0], check_key_part(name, "document name")
 
 
-class SessionEventItem(ExpiringItem):
-    """One session event (the conditional put on its key makes re-sends idempotent); ordered by
-    ``timestamp`` then ``seq`` (arrival) when read."""
+class SessionEventItem(PartItem):
+    """One session event (the conditional put on its key makes re-sends idempotent); listed in ``GSI4``
+    by ``timestamp`` then ``seq`` (arrival), the order it is read in."""
 
     SK_PREFIX = "E#"
 
@@ -378,12 +438,22 @@ class SessionEventItem(ExpiringItem):
     @staticmethod
     def partition(tenant_id: str, session_id: str) -> str:
         """``T#<tenant>#SES#<session_id>``: every event of the session."""
-        return tenant_pk(tenant_id, "SES", session_id)
+        return tenant_pk(tenant_id, "SES", check_client_id(session_id, "session id"))
 
     @classmethod
     def key(cls, tenant_id: str, session_id: str, event_id: str) -> Key:
         """``(T#<tenant>#SES#<session_id>, E#<event_id>)``."""
-        return cls.partition(tenant_id, session_id), cls.SK_PREFIX + event_id
+        return cls.partition(tenant_id, session_id), cls.SK_PREFIX + check_client_id(event_id, "event id")
+
+    @classmethod
+    def order(cls, timestamp: datetime, seq: str) -> str:
+        """The event's ``GSI4`` sort key: ``E#<timestamp>#<seq>`` (time order, then arrival)."""
+        return f"{cls.SK_PREFIX}{time_key(timestamp)}#{seq}"
+
+    @classmethod
+    def time_bound(cls, timestamp: datetime) -> str:
+        """A ``GSI4`` sort key value just below every event at ``timestamp`` (and above every earlier one)."""
+        return f"{cls.SK_PREFIX}{time_key(timestamp)}"
 
 
 class LeaseItem(TableItem):
@@ -398,6 +468,43 @@ class LeaseItem(TableItem):
     def key(cls, tenant_id: str, scope_key: str) -> Key:
         """``(T#<tenant>#S#<scope_hash>, LEASE)``."""
         return MemoryItem.scope_partition(tenant_id, scope_key), cls.SK
+
+
+class ReceiptItem(TableItem):
+    """A forget receipt (``SK`` ``R#<receipt_id>``), or the marker of a forget in progress (``SK``
+    ``P#<request hash>``, naming the receipt it fills), in the tenant's forget partition. Never expires.
+    Holds no content: the scope's hash, counts and times."""
+
+    RECEIPT_PREFIX = "R#"
+    PENDING_PREFIX = "P#"
+
+    COUNTS = ("memories", "revisions", "operations", "blobs", "session_events", "index_documents")
+
+    receipt_id = UnicodeAttribute()
+    scope_hash = UnicodeAttribute(null=True)
+    requested_at = UTCDateTimeAttribute(null=True)
+    completed_at = UTCDateTimeAttribute(null=True)
+    memories = NumberAttribute(default=0)
+    revisions = NumberAttribute(default=0)
+    operations = NumberAttribute(default=0)
+    blobs = NumberAttribute(default=0)
+    session_events = NumberAttribute(default=0)
+    index_documents = NumberAttribute(default=0)
+
+    @staticmethod
+    def partition(tenant_id: str) -> str:
+        """``T#<tenant>#FORGET``: the tenant's receipts and forgets in progress."""
+        return tenant_pk(tenant_id, "FORGET")
+
+    @classmethod
+    def key(cls, tenant_id: str, receipt_id: str) -> Key:
+        """``(T#<tenant>#FORGET, R#<receipt_id>)``."""
+        return cls.partition(tenant_id), cls.RECEIPT_PREFIX + check_resource_id(receipt_id, "receipt id")
+
+    @classmethod
+    def pending_key(cls, tenant_id: str, request_hash: str) -> Key:
+        """``(T#<tenant>#FORGET, P#<request hash>)``: the forget of one scope and session list in progress."""
+        return cls.partition(tenant_id), cls.PENDING_PREFIX + check_key_part(request_hash, "request hash")
 
 
 class ConfigItem(TableItem):
@@ -427,7 +534,7 @@ class ApiKeyItem(TableItem):
     @classmethod
     def key(cls, key_hash: str) -> Key:
         """``(K#<key_hash>, K)``: the only key without a tenant (the tenant is what it resolves to)."""
-        return f"K#{key_hash}", cls.SK
+        return f"K#{check_key_part(key_hash, 'API key hash')}", cls.SK
 
 
 class IdempotencyItem(TableItem):
@@ -443,13 +550,43 @@ class IdempotencyItem(TableItem):
 
     @classmethod
     def key(cls, tenant_id: str, request_hash: str) -> Key:
-        """The record of a request whose ``(tenant, route, key)`` hash is ``request_hash``."""
-        return tenant_pk(tenant_id, "IDEMPOTENCY"), cls.SK_PREFIX + request_hash
+        """The record of a request whose ``(tenant, route, key)`` hash is ``request_hash`` (empty: only the
+        partition is wanted, as ``IdempotencyRecords`` asks)."""
+        suffix = check_key_part(request_hash, "request hash") if request_hash else ""
+        return tenant_pk(tenant_id, "IDEMPOTENCY"), cls.SK_PREFIX + suffix
+
+
+class StatsItem(TableItem):
+    """Usage analytics counters of a scope (``scope_key``: its hash) or of the whole tenant (``ALL``), in
+    ``STATS_SHARDS`` shards each (a write adds to one shard; a read sums them): ``TOTAL#<shard>`` holds the
+    memories stored (``n``) and per topic (``t:<topic>``); ``D#<yyyy-mm-dd>#<shard>`` a UTC day's
+    ``created``/``updated``/``deleted`` memories, ``operations`` and their usage (``llm_calls``,
+    ``input_tokens``, ``output_tokens``, ``embedding_calls``), and ``ttl``. Numbers only, updated with ADD
+    (``engram.adapters.dynamodb.counters``)."""
+
+    ALL = "ALL"
+    TOTAL = "TOTAL"
+    DAY_PREFIX = "D#"
+
+    @classmethod
+    def partition(cls, tenant_id: str, scope_key: str | None) -> str:
+        """``T#<tenant>#STATS#<scope_hash>``, or ``...#STATS#ALL`` for the tenant (``scope_key`` None)."""
+        return tenant_pk(tenant_id, "STATS", check_key_part(scope_key, "scope key") if scope_key else cls.ALL)
+
+    @classmethod
+    def total_key(cls, tenant_id: str, scope_key: str | None, shard: int) -> Key:
+        return cls.partition(tenant_id, scope_key), f"{cls.TOTAL}#{shard}"
+
+    @classmethod
+    def day_key(cls, tenant_id: str, scope_key: str | None, day: str, shard: int) -> Key:
+        """``day``: ``yyyy-mm-dd`` (UTC)."""
+        return cls.partition(tenant_id, scope_key), f"{cls.DAY_PREFIX}{day}#{shard}"
 
 
 ITEM_CLASSES: tuple[type[TableItem], ...] = (
     TableItem,
     ExpiringItem,
+    PartItem,
     MemoryItem,
     RevisionItem,
     OperationItem,
@@ -459,4 +596,6 @@ ITEM_CLASSES: tuple[type[TableItem], ...] = (
     ConfigItem,
     ApiKeyItem,
     IdempotencyItem,
+    ReceiptItem,
+    StatsItem,
 )

@@ -1,5 +1,5 @@
 """``RetentionRepository`` on DynamoDB: expired items found through the sparse expiry index (``GSI3``),
-shard by shard, and deleted by key."""
+shard by shard, and deleted by key; an expired operation with its whole partition (its documents)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from engram.adapters.dynamodb.codecs import time_key
-from engram.adapters.dynamodb.items import EXPIRY_SHARDS, MemoryItem, RevisionItem, SessionEventItem
+from engram.adapters.dynamodb.items import EXPIRY_SHARDS, MemoryItem, OperationItem, RevisionItem, SessionEventItem
 from engram.adapters.dynamodb.table import Table
 from engram.ports import ExpiredItem, ExpiredKind
 
@@ -20,6 +20,8 @@ def kind_of(sk: str) -> ExpiredKind:
         return "revision"
     if sk.startswith(SessionEventItem.SK_PREFIX):
         return "session_event"
+    if sk == OperationItem.SK:
+        return "operation"
     return "other"
 
 
@@ -45,11 +47,16 @@ class DynamoRetention:
         return found
 
     def delete(self, items: Sequence[ExpiredItem]) -> None:
-        """Batches of 25 deletes (PynamoDB resends unprocessed ones)."""
+        """Batches of 25 deletes (PynamoDB resends unprocessed ones). An operation's documents are deleted
+        before the operation, whose expiry entry is what leads to them."""
         item_class = self._table.item
         with item_class.batch_write() as batch:
             for expired in items:
                 if not isinstance(expired.key, tuple) or len(expired.key) != 2:
                     raise ValueError(f"{expired!r} was not found in this table")
                 pk, sk = expired.key
+                if expired.kind == "operation":
+                    for document in item_class.query(pk, consistent_read=True):
+                        if document.sk != sk:
+                            batch.delete(item_class(document.pk, document.sk))
                 batch.delete(item_class(pk, sk))

@@ -3,6 +3,7 @@ Powertools idempotency, which share the table's client and settings)."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any, TypeVar, cast
 
 from pynamodb.connection import Connection
@@ -15,14 +16,26 @@ from engram.adapters.dynamodb.items import (
     LeaseItem,
     MemoryItem,
     OperationItem,
+    PartItem,
+    ReceiptItem,
     RevisionItem,
     SessionEventItem,
+    StatsItem,
     TableItem,
 )
 
-#: Changes per transaction: each writes a memory and its revision, and one more item may record the
-#: operation's result, within DynamoDB's 100 items per transaction.
-MAX_TRANSACTION_CHANGES = 49
+#: Changes per transaction: each writes a memory and its revision, one more item may record the
+#: operation's result, and the usage counters take 2 items per scope touched and 2 for the tenant
+#: (``engram.adapters.dynamodb.counters``), within DynamoDB's 100 items per transaction: 46 changes of
+#: one or two scopes fit; changes of more scopes fit fewer (``counters.transaction_items``).
+MAX_TRANSACTION_CHANGES = 46
+#: DynamoDB's limits: an item holds 400 KB as stored (``stored_size``); one transaction writes at most
+#: 100 items and 4 MB.
+MAX_ITEM_BYTES = 400 * 1024
+MAX_TRANSACTION_ITEMS = 100
+MAX_TRANSACTION_BYTES = 4 * 1024 * 1024
+#: Bytes an item may gain when it is written (PynamoDB adds ``version`` to a versioned item).
+WRITE_ALLOWANCE = 32
 
 ItemT = TypeVar("ItemT", bound=TableItem)
 
@@ -55,6 +68,8 @@ class Table:
         self.connection = Connection(region=region, host=host)
         self.item = bind(TableItem, name, region, host)
         self.expiring = bind(ExpiringItem, name, region, host)
+        self.part = bind(PartItem, name, region, host)
+        self.receipt = bind(ReceiptItem, name, region, host)
         self.memory = bind(MemoryItem, name, region, host)
         self.revision = bind(RevisionItem, name, region, host)
         self.operation = bind(OperationItem, name, region, host)
@@ -63,6 +78,7 @@ class Table:
         self.lease = bind(LeaseItem, name, region, host)
         self.config = bind(ConfigItem, name, region, host)
         self.api_key = bind(ApiKeyItem, name, region, host)
+        self.stats = bind(StatsItem, name, region, host)
 
     @property
     def client(self) -> Any:
@@ -80,3 +96,41 @@ def is_conditional_failure(error: Exception) -> bool:
         reasons = getattr(error, "cancellation_reasons", None) or []
         return any(r is not None and r.code in _CONDITION_CODES for r in reasons)
     return False
+
+
+def stored_size(item: TableItem) -> int:
+    """The bytes DynamoDB counts for ``item`` (the 400 KB item limit, the 4 MB transaction limit): each
+    attribute's name (UTF-8) plus its value, plus ``WRITE_ALLOWANCE`` for what the write adds. Values as
+    DynamoDB sizes them: a string its UTF-8 bytes; a number one byte per two significant digits plus one;
+    binary its bytes; a boolean or null 1; a list or map 3, plus per element 1 and its size (and a map
+    key's UTF-8 bytes); a set the sum of its members."""
+    return WRITE_ALLOWANCE + sum(len(name.encode()) + _value_size(value) for name, value in item.serialize().items())
+
+
+def _value_size(value: dict[str, Any]) -> int:
+    [(kind, data)] = value.items()
+    if kind == "S":
+        return len(str(data).encode())
+    if kind == "N":
+        return _number_size(str(data))
+    if kind == "B":
+        return len(data) if isinstance(data, bytes | bytearray) else len(base64.b64decode(data))
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "L":
+        return 3 + sum(1 + _value_size(element) for element in data)
+    if kind == "M":
+        return 3 + sum(1 + len(key.encode()) + _value_size(element) for key, element in data.items())
+    if kind == "SS":
+        return sum(len(member.encode()) for member in data)
+    if kind == "NS":
+        return sum(_number_size(member) for member in data)
+    if kind == "BS":
+        return sum(len(member) for member in data)
+    raise ValueError(f"unknown DynamoDB attribute type {kind!r}")
+
+
+def _number_size(text: str) -> int:
+    mantissa = text.lower().split("e")[0].lstrip("+-").replace(".", "")
+    significant = mantissa.strip("0") or "0"
+    return (len(significant) + 1) // 2 + 1

@@ -35,6 +35,7 @@ from engram.logic.generation.consolidation import (
 from engram.logic.generation.extraction import MAX_CANDIDATES, allowed_topics, clean_candidates, extract
 from engram.logic.generation.operations import (
     StepContext,
+    caught_error_detail,
     finalize,
     get_operation,
     record_failure,
@@ -54,6 +55,7 @@ __all__ = [
     "StepContext",
     "allowed_topics",
     "apply",
+    "caught_error_detail",
     "clean_candidates",
     "consolidate",
     "decide",

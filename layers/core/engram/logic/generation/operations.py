@@ -4,21 +4,35 @@ caught error), giving the scope's lease back either way."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from engram.clock import new_id
-from engram.errors import IndexNotReady, NotFound, RetryableError
+from engram.errors import Conflict, IndexNotReady, NotFound, RetryableError, public_message_for
+from engram.logic.config import expire_at, get_config
 from engram.models.api import GenerateRequest
+from engram.models.config import TenantConfig
 from engram.models.operation import Operation, OperationDocument, OperationError, OperationStatus
 from engram.models.scope import scope_hash
-from engram.ports import Clock, LeaseRepository, MemoryRepository, OperationRepository, VectorIndex, WorkflowStarter
+from engram.ports import (
+    Clock,
+    ConfigRepository,
+    LeaseRepository,
+    MemoryRepository,
+    OperationRepository,
+    VectorIndex,
+    WorkflowStarter,
+)
 
 #: Characters of a caught error's message kept on a FAILED operation.
 MAX_ERROR_CHARS = 2000
+#: The message of an operation whose workflow could not be started.
+WORKFLOW_START_FAILED = "could not start the generation workflow"
 
 
 @dataclass(frozen=True)
@@ -33,17 +47,35 @@ class StepContext:
 
 
 def start_generation(
-    operations: OperationRepository, workflow: WorkflowStarter, clock: Clock, tenant_id: str, request: GenerateRequest
+    operations: OperationRepository,
+    workflow: WorkflowStarter,
+    clock: Clock,
+    tenant_id: str,
+    request: GenerateRequest,
+    configs: ConfigRepository | None = None,
+    request_key: str | None = None,
 ) -> Operation:
     """Record a RUNNING operation with its request, then start the workflow.
 
+    ``request_key`` identifies the request (route and ``Idempotency-Key``): the operation id then derives
+    from it, the tenant and the body (``attempt_ids``), so a retry of a request that failed after its
+    operation was recorded returns that operation (starting its workflow, should the failed attempt have
+    stopped before: starting is idempotent) instead of starting a second generation of the same
+    conversation. An earlier attempt that ended FAILED stored nothing: the retry starts the next attempt.
+
+    The operation and its stored documents expire after the tenant's ``operation_ttl_seconds`` (read from
+    ``configs``; without them, the default: 30 days); the retention job then deletes them.
+
     If the workflow cannot be started, the operation is recorded as FAILED (it never silently
-    disappears) and ``RetryableError`` (503) is raised.
+    disappears; its message is generic, since the cause may name the state machine) and
+    ``RetryableError`` (503) is raised, its message (for the operator's log) quoting the cause.
     """
     now = clock.now()
-    operation = Operation(id=new_id(), status=OperationStatus.RUNNING, create_time=now, update_time=now)
     body = request.model_dump(mode="json", exclude={"wait_seconds"}, exclude_none=True)
-    operations.create(tenant_id, operation, request.scope, body)
+    ttl = (get_config(configs, tenant_id) if configs is not None else TenantConfig()).ttl.operation_ttl_seconds
+    operation, new = _record(operations, workflow, tenant_id, request, body, now, expire_at(now, ttl), request_key)
+    if not new:
+        return operation
     try:
         workflow.start(tenant_id, operation.id)
     except Exception as error:  # any failure to start is recorded, then reported as 503
@@ -52,10 +84,52 @@ def start_generation(
             operation.id,
             OperationStatus.FAILED,
             clock.now(),
-            OperationError(code="WorkflowStartFailed", message=str(error)[:1000]),
+            OperationError(code="WorkflowStartFailed", message=WORKFLOW_START_FAILED),
         )
-        raise RetryableError("could not start the generation workflow; retry later") from error
+        raise RetryableError(f"{WORKFLOW_START_FAILED}: {type(error).__name__}: {str(error)[:1000]}") from error
     return operation
+
+
+#: Attempts of one idempotent generate request whose operations may end FAILED before one is kept.
+MAX_ATTEMPTS = 5
+
+
+def _record(
+    operations: OperationRepository,
+    workflow: WorkflowStarter,
+    tenant_id: str,
+    request: GenerateRequest,
+    body: dict[str, Any],
+    now: datetime,
+    expire_time: datetime | None,
+    request_key: str | None,
+) -> tuple[Operation, bool]:
+    """``(the RUNNING operation recorded for this attempt, True)``, or, for a request whose operation an
+    earlier attempt recorded and did not fail, ``(that operation, False)`` after starting its workflow
+    if it is still running (idempotent). Raises ``Conflict`` after ``MAX_ATTEMPTS`` failed attempts."""
+    if request_key is None:
+        operation = Operation(id=new_id(), status=OperationStatus.RUNNING, create_time=now, update_time=now)
+        operations.create(tenant_id, operation, request.scope, body, expire_time)
+        return operation, True
+    for operation_id in attempt_ids(tenant_id, request_key, body):
+        operation = Operation(id=operation_id, status=OperationStatus.RUNNING, create_time=now, update_time=now)
+        try:
+            operations.create(tenant_id, operation, request.scope, body, expire_time)
+            return operation, True
+        except Conflict:
+            earlier = get_operation(operations, tenant_id, operation_id)
+            if earlier.status is not OperationStatus.FAILED:
+                if not earlier.done:
+                    workflow.start(tenant_id, earlier.id)
+                return earlier, False
+    raise Conflict("this request failed too many times with this Idempotency-Key; send it with a new one")
+
+
+def attempt_ids(tenant_id: str, request_key: str, body: dict[str, Any]) -> list[str]:
+    """The operation ids of the successive attempts of one request (``MAX_ATTEMPTS``), derived from the
+    tenant, ``request_key`` and the body: 28 hex digits each (the shape of ``new_id``)."""
+    seed = hashlib.sha256(json.dumps([tenant_id, request_key, body], sort_keys=True).encode()).hexdigest()
+    return [hashlib.sha256(f"{seed}:{attempt}".encode()).hexdigest()[:28] for attempt in range(MAX_ATTEMPTS)]
 
 
 def get_operation(operations: OperationRepository, tenant_id: str, operation_id: str) -> Operation:
@@ -143,23 +217,44 @@ def lagging_memories(memories: MemoryRepository, index: VectorIndex, tenant_id: 
 def record_failure(
     operations: OperationRepository, leases: LeaseRepository, clock: Clock, ctx: StepContext, error: dict[str, Any]
 ) -> Operation:
-    """Record a caught workflow error (``{"Error": name, "Cause": text}``) and mark the operation FAILED.
+    """Finish the operation after the workflow caught ``error`` (``{"Error": name, "Cause": text}``).
 
-    The error's code is ``Error`` (``"Unknown"`` when absent); its message is the Lambda error payload's
-    ``errorMessage`` when ``Cause`` is one, else ``Cause`` as text, cut to 2,000 characters. An operation
-    that already finished is left as it is.
+    - Its changes are not stored (no ``result`` yet): FAILED. The error's code is ``Error`` (``"Unknown"``
+      when absent); its message is what a tenant may read of it (``engram.errors.public_message_for``):
+      the text of a client error or of a Step Functions ``States.*`` error, else a generic text, since a
+      provider's answer may quote credentials or name a secret (``caught_error_detail`` gives the detail
+      for the operator's log).
+    - Consolidate already stored its changes with the ``result`` (the failure came after: Finalize gave
+      up waiting for the index, or the index failed): SUCCEEDED, with ``index_pending`` when it changed
+      memories. Never FAILED, since a client retrying a failed generation would store them twice.
+
+    An operation that already finished is left as it is. The scope's lease is given back either way.
     """
-    code = str(error.get("Error") or "Unknown")
-    message = _cause_message(error.get("Cause"))
-    operations.finish(
-        ctx.tenant_id,
-        ctx.operation_id,
-        OperationStatus.FAILED,
-        clock.now(),
-        OperationError(code=code, message=message),
-    )
+    operation = get_operation(operations, ctx.tenant_id, ctx.operation_id)
+    if operation.result is not None:
+        pending = bool(operation.result.generated_memories)
+        operations.finish(
+            ctx.tenant_id, ctx.operation_id, OperationStatus.SUCCEEDED, clock.now(), index_pending=pending
+        )
+    else:
+        code, detail = caught_error_detail(error)
+        message = public_message_for(code, detail)
+        operations.finish(
+            ctx.tenant_id,
+            ctx.operation_id,
+            OperationStatus.FAILED,
+            clock.now(),
+            OperationError(code=code, message=message),
+        )
     release_scope(operations, leases, ctx)
     return get_operation(operations, ctx.tenant_id, ctx.operation_id)
+
+
+def caught_error_detail(error: dict[str, Any]) -> tuple[str, str]:
+    """``(code, message)`` of a caught workflow error: ``Error`` (``"Unknown"`` when absent), and the
+    Lambda error payload's ``errorMessage`` when ``Cause`` is one, else ``Cause`` as text, cut to 2,000
+    characters. For operators: the message may quote a provider's answer."""
+    return str(error.get("Error") or "Unknown"), _cause_message(error.get("Cause"))
 
 
 def release_scope(operations: OperationRepository, leases: LeaseRepository, ctx: StepContext) -> None:
