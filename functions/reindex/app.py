@@ -1,5 +1,9 @@
 """Reindex function (invoked by an operator: ``engram reindex --function-name ...``): rebuild the vector
-index from DynamoDB, with no LLM or embedding calls. Event: ``{"tenant_id"?: str}``."""
+index from DynamoDB, with no LLM or embedding calls: every live memory written (never over a newer
+revision), documents of deleted memories removed. Event: ``{"tenant_id"?: str}``; returns the counts of
+``engram.logic.reindex.ReindexResult``."""
+
+from dataclasses import asdict
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -16,8 +20,4 @@ def handler(event: dict, context: LambdaContext) -> dict:
     deps = wiring.dependencies()
     result = reindex(deps.memories, deps.index, deps.clock, tenant_id)
     metrics.add_metric(name="MemoriesReindexed", unit=MetricUnit.Count, value=result.indexed)
-    return {
-        "indexed": result.indexed,
-        "skipped_without_embedding": result.skipped_without_embedding,
-        "skipped_expired": result.skipped_expired,
-    }
+    return asdict(result)

@@ -1,8 +1,9 @@
 """Opt-in end-to-end suite against a deployed stack: ``make e2e STACK=<stack name>``.
 
 Reads the stack's outputs (``ApiUrl``, ``TableName``) through CloudFormation with your AWS credentials
-and region, creates a throw-away API key for a fresh tenant (``engram keys``), then runs
-generate -> poll -> retrieve -> purge, and checks the authorizer's 401/403. ``ENGRAM_E2E_API_KEY`` uses
+and region, creates a throw-away API key for a fresh tenant (``engram keys``) and puts the tenant on the
+stack's default usage plan, then runs generate -> poll -> retrieve -> purge, and checks the authorizer's
+401/403 and the 403 of a tenant on no usage plan. ``ENGRAM_E2E_API_KEY`` uses
 an existing key instead (then the key is neither created nor revoked); ``ENGRAM_E2E_API_URL`` overrides
 the ``ApiUrl`` output (an emulator such as LocalStack serves the API at another address). Costs a few
 LLM calls.
@@ -46,7 +47,7 @@ def api_keys(outputs: dict[str, str]) -> Any:
 
 
 @pytest.fixture(scope="module")
-def api_key(api_keys: Any) -> Iterator[str]:
+def api_key(outputs: dict[str, str], api_keys: Any) -> Iterator[str]:
     existing = os.environ.get("ENGRAM_E2E_API_KEY")
     if existing:
         yield existing
@@ -54,9 +55,18 @@ def api_key(api_keys: Any) -> Iterator[str]:
     from engram.clock import SystemClock
     from engram.logic.auth import create_api_key, hash_key
 
-    key = create_api_key(api_keys, SystemClock(), f"e2e-{uuid.uuid4().hex[:8]}", "e2e suite")
+    tenant = f"e2e-{uuid.uuid4().hex[:8]}"
+    _put_on_default_plan(outputs, tenant)
+    key = create_api_key(api_keys, SystemClock(), tenant, "e2e suite")
     yield key
     api_keys.revoke(hash_key(key))
+
+
+def _put_on_default_plan(outputs: dict[str, str], tenant: str) -> None:
+    import boto3
+    from engram_dev.usage_plans import assign_tenant
+
+    assign_tenant(boto3.client("apigateway"), outputs["DefaultUsagePlanId"], tenant, outputs["ApiId"])
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +114,15 @@ def test_a_revoked_key_gets_403(outputs: dict[str, str], api_keys: Any) -> None:
     api_keys.revoke(hash_key(key))
     status, body = EngramClient(outputs["ApiUrl"], key).request("GET", "/v1/operations/x")
     assert status == 403 and body["error"]["code"] == "PERMISSION_DENIED", (status, body)
+
+
+def test_a_tenant_on_no_usage_plan_gets_403(outputs: dict[str, str], api_keys: Any) -> None:
+    from engram.clock import SystemClock
+    from engram.logic.auth import create_api_key, hash_key
+
+    key = create_api_key(api_keys, SystemClock(), f"e2e-{uuid.uuid4().hex[:8]}", "e2e no plan")
+    try:
+        status, body = EngramClient(outputs["ApiUrl"], key).request("GET", "/v1/config")
+        assert status == 403 and body["error"]["code"] == "PERMISSION_DENIED", (status, body)
+    finally:
+        api_keys.revoke(hash_key(key))

@@ -62,6 +62,10 @@ class Stack:
                 return any(self._eval(v) for v in value)
             if key in ("Condition", "Fn::Condition"):  # the project loader reads !Condition as Fn::Condition
                 return self.condition(value)
+            if key == "Fn::Join":  # a CommaDelimitedList parameter is held as its comma-separated text
+                separator, items = value
+                items = self._eval(items)
+                return items if isinstance(items, str) else separator.join(str(self._eval(i)) for i in items)
             if key == "Ref" and value in self.params:
                 return self.params[value]
         return node

@@ -10,6 +10,8 @@ import re
 import tomllib
 
 import pytest
+from engram.adapters.dynamodb.items import ApiKeyItem, tenant_pk
+from engram.logic.auth import hash_key
 from engram_dev.project import project_root
 
 #: AWS managed policies a function role may carry (logging, tracing, reading the stream).
@@ -17,6 +19,17 @@ AWS_MANAGED = {
     "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
     "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
     "arn:aws:iam::aws:policy/service-role/AWSLambdaDynamoDBExecutionRole",
+}
+#: SAM attaches it to a function that declares ``VpcConfig`` (even one whose ``Fn::If`` resolves to no VPC):
+#: network interfaces only. Only the functions that call OpenSearch may run in the VPC.
+VPC_ACCESS = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
+OPENSEARCH_FUNCTIONS = {
+    "ApiFunction",
+    "ConsolidateFunction",
+    "FinalizeFunction",
+    "IndexSyncFunction",
+    "ReindexFunction",
+    "IndexSetupFunction",
 }
 
 FUNCTIONS = [
@@ -77,8 +90,9 @@ def test_no_wildcard_action_and_star_resources_only_where_unavoidable(stack_for,
             assert not [a for a in actions if "*" in a], (name, actions)
             if "*" in as_list(statement["Resource"]) and statement["Effect"] == "Allow":
                 assert set(actions) <= STAR_RESOURCE_ALLOWED, (name, actions)
-    for role in [stack.role_of(f) for f in stack.of_type("AWS::Lambda::Function")]:
-        assert stack.aws_managed(role) <= AWS_MANAGED, role
+    for function in stack.of_type("AWS::Lambda::Function"):
+        allowed = AWS_MANAGED | ({VPC_ACCESS} if function in OPENSEARCH_FUNCTIONS else set())
+        assert stack.aws_managed(stack.role_of(function)) <= allowed, function
 
 
 def test_the_authorizer_can_only_read_api_key_items(stack):
@@ -86,6 +100,17 @@ def test_the_authorizer_can_only_read_api_key_items(stack):
     assert stack.actions(role) == {"dynamodb:GetItem"}
     [statement] = list(stack.statements(role))
     assert statement["Resource"] == {"Fn::GetAtt": ["Table", "Arn"]}
+    # Given the partition keys the authorizer may read (IAM's StringLike: * is any run of characters)
+    [(operator, condition)] = statement["Condition"].items()
+    assert operator == "ForAllValues:StringLike"
+    [(key, patterns)] = condition.items()
+    assert key == "dynamodb:LeadingKeys"
+    allowed = [re.compile(re.escape(p).replace(r"\*", ".*") + "$") for p in as_list(patterns)]
+    # Then an API key item's partition key is one of them, and no tenant's partition is
+    api_key_pk, _ = ApiKeyItem.key(hash_key("egm_any-key-at-all"))
+    assert any(a.match(api_key_pk) for a in allowed)
+    for tenant_partition in (tenant_pk("acme"), tenant_pk("acme", "M", "m1"), tenant_pk("K", "x")):
+        assert not any(a.match(tenant_partition) for a in allowed), tenant_partition
     assert stack.aws_managed(role) == {
         "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole",
         "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess",
@@ -113,7 +138,7 @@ def test_index_sync_reads_the_stream_but_never_the_table(stack):
 @pytest.mark.parametrize("provider", ["openai", "offline"])
 def test_only_the_functions_that_call_openai_can_read_its_secret(stack_for, provider):
     stack = stack_for(LlmProvider=provider)
-    readers = {f for f in FUNCTIONS if "secretsmanager:GetSecretValue" in stack.actions(stack.role_of(f))}
+    readers = _secret_readers(stack, "OpenAIApiKeySecret")
     with_env = {f for f in FUNCTIONS if "ENGRAM_OPENAI_SECRET_ARN" in _env(stack, f)}
     expected = (
         {"ApiFunction", "LoadSourceFunction", "ExtractFunction", "ConsolidateFunction"}
@@ -122,6 +147,35 @@ def test_only_the_functions_that_call_openai_can_read_its_secret(stack_for, prov
     )
     assert readers == with_env == expected
     assert ("OpenAIApiKeySecret" in stack.resources) is (provider == "openai")
+
+
+def _secret_readers(stack, secret: str) -> set[str]:
+    """The functions whose role may call ``GetSecretValue`` on a resource naming ``secret``."""
+    return {
+        function
+        for function in FUNCTIONS
+        for statement in stack.statements(stack.role_of(function))
+        if statement["Effect"] == "Allow"
+        and "secretsmanager:GetSecretValue" in as_list(statement["Action"])
+        and secret in json.dumps(statement.get("Resource"))
+    }
+
+
+@pytest.mark.parametrize("provider", ["openai", "offline"])
+def test_the_stack_generates_the_page_token_key_and_only_the_api_function_reads_it(stack_for, provider):
+    # Given the stack, with or without OpenAI
+    stack = stack_for(LlmProvider=provider)
+    # Then its page-token key is a generated secret, which only the API function may read and is told of
+    secret = stack.template["Resources"]["PageTokenSecret"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
+    assert _secret_readers(stack, "PageTokenSecret") == {"ApiFunction"}
+    assert {f for f in FUNCTIONS if "ENGRAM_PAGE_TOKEN_SECRET_ARN" in _env(stack, f)} == {"ApiFunction"}
+    # And every function that may read any secret reads only named ones
+    for function in FUNCTIONS:
+        for statement in stack.statements(stack.role_of(function)):
+            if "secretsmanager:GetSecretValue" in as_list(statement["Action"]):
+                assert statement.get("Resource") not in ("*", ["*"]), function
 
 
 def test_no_environment_variable_holds_an_api_key(stack):
@@ -151,6 +205,45 @@ def test_serverless_collection_is_encrypted_and_names_each_role_with_its_own_per
             s for s in stack.statements(stack.role_of(function)) if "aoss:APIAccessAll" in as_list(s["Action"])
         ]
         assert statements and all(s["Resource"] == {"Fn::GetAtt": ["OpenSearchCollection", "Arn"]} for s in statements)
+
+
+def _network_rules(stack) -> list[dict]:
+    return json.loads(stack.props("OpenSearchNetworkPolicy")["Policy"]["Fn::Sub"])
+
+
+def test_the_collection_is_private_by_default_reachable_only_through_the_given_vpc_endpoint(stack_for):
+    # Given the default deployment (a Serverless collection, OpenSearchPublicAccess false) with its VPC
+    stack = stack_for(
+        OpenSearchVpcEndpointId="vpce-0abc", VpcSubnetIds="subnet-01,subnet-02", VpcSecurityGroupIds="sg-01"
+    )
+    # Then the network policy admits only that VPC endpoint
+    [rule] = _network_rules(stack)
+    assert rule["AllowFromPublic"] is False and rule["SourceVPCEs"] == ["${OpenSearchVpcEndpointId}"]
+    # And the functions that call OpenSearch run in the VPC, the others do not
+    in_vpc = {f for f in FUNCTIONS if stack.props(f).get("VpcConfig")}
+    assert in_vpc == OPENSEARCH_FUNCTIONS
+    assert stack.props("ApiFunction")["VpcConfig"] == {
+        "SubnetIds": {"Ref": "VpcSubnetIds"},
+        "SecurityGroupIds": {"Ref": "VpcSecurityGroupIds"},
+    }
+    assert not {f for f in FUNCTIONS if VPC_ACCESS in stack.aws_managed(stack.role_of(f))} - OPENSEARCH_FUNCTIONS
+    # And a deployment that leaves the endpoint, the subnets or the security groups out is refused before
+    # anything is created
+    [assertion] = stack.template["Rules"]["PrivateCollectionIsReachable"]["Assertions"]
+    checked = json.dumps(assertion["Assert"])
+    assert all(name in checked for name in ("OpenSearchVpcEndpointId", "VpcSubnetIds", "VpcSecurityGroupIds"))
+    rule_condition = stack.template["Rules"]["PrivateCollectionIsReachable"]["RuleCondition"]
+    assert stack._eval(rule_condition) is True
+    assert stack_for(OpenSearchPublicAccess="true")._eval(rule_condition) is False
+
+
+def test_a_public_collection_needs_the_parameter_and_then_no_vpc(stack_for):
+    # Given OpenSearchPublicAccess true
+    stack = stack_for(OpenSearchPublicAccess="true")
+    # Then the collection's endpoint is public (still SigV4 and the data access policy) and no function is in a VPC
+    [rule] = _network_rules(stack)
+    assert rule["AllowFromPublic"] is True and "SourceVPCEs" not in rule
+    assert not [f for f in FUNCTIONS if stack.props(f).get("VpcConfig")]
 
 
 @pytest.mark.parametrize("policy", ["OpenSearchReadPolicy", "OpenSearchWritePolicy"])
@@ -234,7 +327,8 @@ def test_api_has_a_cached_authorizer_throttling_access_logs_and_body_validation(
     methods = [(path, verb, op) for path, ops in body["paths"].items() for verb, op in ops.items()]
     assert methods
     for path, verb, operation in methods:
-        assert operation.get("security") == [{"ApiKeyAuthorizer": []}], (verb, path)
+        # the authorizer, and a usage-plan key (which the authorizer returns: per-tenant throttle and quota)
+        assert operation.get("security") == [{"ApiKeyAuthorizer": []}, {"api_key": []}], (verb, path)
         if verb in ("post", "put", "patch"):
             validator = operation.get("x-amazon-apigateway-request-validator")
             assert validator and body["x-amazon-apigateway-request-validators"][validator]["validateRequestBody"], (

@@ -7,7 +7,7 @@ field; 413 where a whole item would be too large); README "Limits" lists them.
   not JSON: the API refuses them with 400 (``engram.api.json_body``).
 - **Metadata**: at most 20 keys; a key is 1-128 characters without control characters, ``[`` or ``]``,
   and does not start with ``$`` (so a filter can name every key); a string value is at most 2,048
-  characters; a list value at most 100 items; the whole map at most 16,384 bytes as JSON.
+  characters; a list value at most 100 strings of at most 256 characters each; the whole map at most 16,384 bytes as JSON.
 - **Topics**: 1-128 characters each. **Revision labels**: at most 10, keys 1-63 and values 0-63 characters.
 - **Responses**: a list stops adding items before ``MAX_RESPONSE_BYTES`` and returns a page token for
   the rest (``wire_size`` measures an item as Lambda's response payload carries it).
@@ -157,7 +157,8 @@ finite, 0 or with a magnitude from 1e-125 to 1e125. Integer, number and boolean 
 integers, numbers and booleans (`"5"` or `true` for an integer → 422; an integer is fine for a number).
 - **Metadata**: at most {MAX_METADATA_KEYS} keys of 1-{MAX_METADATA_KEY_CHARS} characters without control \
 characters, `[` or `]`, not starting with `$` (filter fields follow the same rule); string values at most \
-{MAX_METADATA_STRING_CHARS:,} characters; the whole map at most {MAX_METADATA_BYTES:,} bytes as JSON.
+{MAX_METADATA_STRING_CHARS:,} characters; lists at most 100 strings of at most 256 characters; the whole \
+map at most {MAX_METADATA_BYTES:,} bytes as JSON.
 - **Text**: topics 1-{MAX_TOPIC_CHARS} characters; at most {MAX_REVISION_LABELS} revision labels (keys \
 1-{MAX_LABEL_CHARS}, values at most {MAX_LABEL_CHARS} characters); a message's or session event's text at \
 most 32,000 characters; a session event at most 400,000 bytes stored and the tenant configuration at most \
