@@ -18,7 +18,9 @@ import fnmatch
 import json
 import re
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -42,6 +44,8 @@ def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], b
     return status, {"Content-Type": "application/json"}, body
 
 
+#: API Gateway's UNAUTHORIZED answer (template.yaml): no ``Authorization`` header, or not a known key.
+UNAUTHENTICATED = "missing or unknown API key (expected Authorization: Bearer <api key>)"
 #: API Gateway's ACCESS_DENIED answer (template.yaml): the authorizer's policy does not allow the request.
 ACCESS_DENIED = "this API key has been revoked, or this route does not take it (Authorization: Token is for /mem0 only)"
 
@@ -114,6 +118,9 @@ class ApiFront:
     ) -> None:
         """``resources``: ``{path template: methods}``, by default the template's (``api_resources``)."""
         self.runtime = runtime
+        #: Called once per request with (method, path without the query string, status, milliseconds), when
+        #: set (``engram local --access-log``); never given the body or the headers, so never a key.
+        self.access_log: Callable[[str, str, int, float], None] | None = None
         self.resources = Resources(api_resources() if resources is None else resources)
         front = self
 
@@ -170,6 +177,22 @@ class ApiFront:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
                 return
 
+            def handle_one_request(self) -> None:
+                self._status: int | None = None
+                self._started = time.monotonic()  # parse_request sets it again once the request line is in
+                super().handle_one_request()
+                if front.access_log is not None and self._status is not None:
+                    ms = (time.monotonic() - self._started) * 1000
+                    front.access_log(self.command, urlsplit(self.path).path, self._status, ms)
+
+            def parse_request(self) -> bool:
+                self._started = time.monotonic()  # the request line is in: a kept-alive wait is not counted
+                return super().parse_request()
+
+            def send_response(self, code: int, message: str | None = None) -> None:
+                self._status = code
+                super().send_response(code, message)
+
         self._server = ThreadingHTTPServer((host, port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="engram-api-front", daemon=True)
@@ -199,7 +222,7 @@ class ApiFront:
                 },
             )
         except FunctionError:
-            return _error(401, "UNAUTHENTICATED", "missing or unknown API key")
+            return _error(401, "UNAUTHENTICATED", UNAUTHENTICATED)
         try:
             event = json.loads(body) if body else {}
         except ValueError:
@@ -220,7 +243,7 @@ class ApiFront:
             return not_allowed
         authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
         if not authorization:
-            return _error(401, "UNAUTHENTICATED", "missing Authorization header")
+            return _error(401, "UNAUTHENTICATED", UNAUTHENTICATED)
         if path in LOCAL_FUNCTIONS and method == "POST":
             return self._run_local(authorization, path, body)
         method_arn = f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:local/{STAGE}/{method}{path}"
@@ -230,7 +253,7 @@ class ApiFront:
                 {"type": "TOKEN", "authorizationToken": authorization, "methodArn": method_arn},
             )
         except FunctionError:
-            return _error(401, "UNAUTHENTICATED", "missing or unknown API key")
+            return _error(401, "UNAUTHENTICATED", UNAUTHENTICATED)
         if not policy_allows(policy, method_arn):
             return _error(403, "PERMISSION_DENIED", ACCESS_DENIED)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()} or None
