@@ -52,7 +52,7 @@ def test_complete_settings_pass_unchanged() -> None:
     assert with_required(settings) is settings
 
 
-def test_the_index_of_settings_without_a_backend_is_a_configuration_error() -> None:
+def test_the_index_of_settings_without_a_backend_is_a_configuration_error(clean_env: pytest.MonkeyPatch) -> None:
     from engram import wiring
 
     deps = wiring.Dependencies(Settings(table_name="t"))
