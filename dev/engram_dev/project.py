@@ -10,16 +10,25 @@ from typing import Any
 
 import yaml
 
+#: Where a wheel (``pip install .``) ships the project files (``setup.py`` copies them at build time).
+PACKAGED_PROJECT = Path(__file__).resolve().parent / "_project"
+
 
 def project_root() -> Path:
-    """``ENGRAM_PROJECT_DIR``, else the nearest ancestor of this package holding ``template.yaml``."""
+    """``ENGRAM_PROJECT_DIR``, else the nearest ancestor of this package holding ``template.yaml`` (a
+    checkout), else the copy a wheel ships in ``engram_dev/_project``."""
     env = os.environ.get("ENGRAM_PROJECT_DIR")
     if env:
         return Path(env).resolve()
     for parent in Path(__file__).resolve().parents:
         if (parent / "template.yaml").is_file():
             return parent
-    raise FileNotFoundError("template.yaml not found; set ENGRAM_PROJECT_DIR to the Engram checkout")
+    if (PACKAGED_PROJECT / "template.yaml").is_file():
+        return PACKAGED_PROJECT
+    raise FileNotFoundError(
+        "Engram's template.yaml was not found: run `engram` from a checkout of the repository (pip install -e .), "
+        "install it from a wheel built there (pip install .), or set ENGRAM_PROJECT_DIR to the checkout"
+    )
 
 
 class _CfnLoader(yaml.SafeLoader):

@@ -89,8 +89,13 @@ def load_conversation(path: Path) -> Conversation:
 def load_dataset(folder: str | Path, limit: int | None = None) -> list[Conversation]:
     """Every ``*.json`` conversation in ``folder``, by file name (the first ``limit`` when given).
 
-    Raises ``FileNotFoundError`` when the folder holds none."""
+    Raises ``FileNotFoundError`` when the folder holds none, saying where the data comes from."""
     paths = sorted(Path(folder).glob("*.json"))
     if not paths:
-        raise FileNotFoundError(f"no LOCOMO conversation (*.json) in {folder}")
+        raise FileNotFoundError(
+            f"no LOCOMO conversation (*.json) in {folder}. LOCOMO is not part of Engram (its licence is CC BY-NC "
+            "4.0): it is read from a folder of JSON files, one conversation each (see engram_dev.bench.locomo), "
+            "such as ../shared/eval/locomo beside the checkout: pass that folder with --data. The dataset "
+            "is published by snap-research (github.com/snap-research/locomo)."
+        )
     return [load_conversation(p) for p in paths[:limit]]
