@@ -100,8 +100,10 @@ def _reindex_batch(
 def _repair(
     memories: MemoryRepository, index: VectorIndex, clock: Clock, tenant_id: str, ids: list[str], result: ReindexResult
 ) -> None:
-    """Read ``ids`` back from the store and the index; rewrite those the index holds at an older revision
-    than the store, remove those the store no longer has; repeat until they agree (``REPAIR_ROUNDS``)."""
+    """Read ``ids`` back from the store and the index; rewrite those the index holds at another revision
+    than the store (the store is the truth; ids made in one millisecond need not sort by time, so this
+    compares for equality), remove those the store no longer has; repeat until they agree
+    (``REPAIR_ROUNDS``)."""
     for _ in range(REPAIR_ROUNDS):
         if not ids:
             return
@@ -112,7 +114,7 @@ def _repair(
             if (m := current.get(memory_id)) is not None
             and m.embedding
             and is_live(m, clock)
-            and held.get(memory_id, "") < m.revision_id
+            and held.get(memory_id) != m.revision_id
         ]
         gone = [memory_id for memory_id in ids if memory_id not in current and memory_id in held]
         if stale:

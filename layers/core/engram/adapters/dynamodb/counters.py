@@ -1,0 +1,208 @@
+"""Usage analytics counters (``GET /v1/stats``), kept on write in the same DynamoDB transaction as the
+write they count, so a count is never ahead of or behind what is stored by a committed write.
+
+Two partitions get counted for every write: the scope's (``T#<tenant>#STATS#<scope_hash>``) and the
+tenant's (``...#STATS#ALL``); each holds ``STATS_SHARDS`` shards of two kinds of item (``StatsItem``):
+
+- ``TOTAL#<shard>``: memories stored (``n``) and per topic (``t:<topic>``), a stock: +1 when a memory is
+  created or moved in, -1 when it is deleted or moved out (archived), topics following updates;
+- ``D#<yyyy-mm-dd>#<shard>``: what happened that UTC day: memories ``created``, ``updated`` (an archive
+  counts as an update in the scope moved to) and ``deleted``, ``operations`` started, and their usage
+  (``llm_calls``, ``input_tokens``, ``output_tokens``, ``embedding_calls``). Kept ``DAY_ITEM_DAYS``.
+
+A transaction adds to one shard (chosen from its first memory or operation id), so concurrent writes of
+one scope meet on the same item only one time in ``STATS_SHARDS`` (two transactions on one item
+conflict: ``StoreConflict``, retried by the caller). Counted: ``MemoryRepository.apply_changes`` and
+``create_all``, ``OperationRepository.create`` and ``add_usage``. Not counted: deletions by the retention
+job, by DynamoDB TTL and by a forget, so ``n`` may stay above the live memories until then (stats report
+the counters as they are).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pynamodb.expressions.operand import Path
+from pynamodb.expressions.update import Action as UpdateAction
+from pynamodb.transactions import TransactWrite
+
+from engram.adapters.dynamodb.items import StatsItem
+from engram.errors import RetryableError
+from engram.models.memory import Action
+from engram.models.operation import Usage
+from engram.models.scope import scope_hash
+from engram.ports import Change, DayCounters, StatsCounters
+
+STATS_SHARDS = 4
+#: Days a day item is kept (its ``ttl``); a stats request reads at most ``MAX_STATS_DAYS`` of them.
+DAY_ITEM_DAYS = 400
+TOPIC_PREFIX = "t:"
+DAY_FIELDS = (
+    "created",
+    "updated",
+    "deleted",
+    "operations",
+    "llm_calls",
+    "input_tokens",
+    "output_tokens",
+    "embedding_calls",
+)
+#: Keys one BatchGetItem request takes; requests for unprocessed keys before giving up.
+BATCH_GET_KEYS = 100
+BATCH_GET_ATTEMPTS = 6
+
+
+@dataclass
+class Tally:
+    """What one write changes in one partition: the stock (``total``, ``topics``) and the day's flow."""
+
+    total: int = 0
+    topics: Counter[str] = field(default_factory=Counter)
+    flow: Counter[str] = field(default_factory=Counter)
+
+    def stock_actions(self) -> list[UpdateAction]:
+        actions: list[UpdateAction] = [Path(["n"]).add(self.total)] if self.total else []
+        return actions + [Path([TOPIC_PREFIX + t]).add(n) for t, n in sorted(self.topics.items()) if n]
+
+    def flow_actions(self) -> list[UpdateAction]:
+        return [Path([name]).add(n) for name, n in sorted(self.flow.items()) if n]
+
+
+def tallies(changes: Sequence[Change]) -> dict[str | None, Tally]:
+    """Per partition (a scope's hash; None: the tenant), what ``changes`` add to its counters."""
+    out: defaultdict[str | None, Tally] = defaultdict(Tally)
+
+    def stock(scope: dict[str, str], topics: Iterable[str], sign: int) -> None:
+        for key in (scope_hash(scope), None):
+            out[key].total += sign
+            out[key].topics.update({topic: sign for topic in set(topics)})
+
+    for change in changes:
+        if change.before is not None:
+            stock(change.before.scope, change.before.topics, -1)
+        if change.after is not None:
+            stock(change.after.scope, change.after.topics, +1)
+        counted = change.after or change.before
+        assert counted is not None, "a change has a memory before or after it"
+        kind = {Action.CREATED: "created", Action.DELETED: "deleted"}.get(change.action, "updated")
+        for key in (scope_hash(counted.scope), None):
+            out[key].flow[kind] += 1
+    return dict(out)
+
+
+def counter_items(changes: Sequence[Change]) -> int:
+    """How many counter items a transaction of ``changes`` updates (a TOTAL and a day item per partition
+    whose stock or flow changes)."""
+    return sum(bool(t.stock_actions()) + bool(t.flow_actions()) for t in tallies(changes).values())
+
+
+def transaction_items(changes: Sequence[Change], with_result: bool) -> int:
+    """Items a transaction of ``changes`` writes: a memory and a revision each, the operation result, the
+    counters."""
+    return 2 * len(changes) + int(with_result) + counter_items(changes)
+
+
+def shard_of(name: str) -> int:
+    return int(hashlib.sha256(name.encode()).hexdigest()[:8], 16) % STATS_SHARDS
+
+
+def day_of(moment: datetime) -> str:
+    return moment.astimezone(UTC).date().isoformat()
+
+
+def add_change_counters(
+    transaction: TransactWrite, stats: type[StatsItem], tenant_id: str, changes: Sequence[Change]
+) -> None:
+    """Add the counter updates of ``changes`` to ``transaction`` (their day: the last revision's time)."""
+    if not changes:
+        return
+    first = changes[0].after or changes[0].before
+    assert first is not None, "a change has a memory before or after it"
+    shard = shard_of(first.id)
+    moment = max(change.revision.create_time for change in changes)
+    for key, tally in tallies(changes).items():
+        if stock := tally.stock_actions():
+            transaction.update(stats(*StatsItem.total_key(tenant_id, key, shard)), actions=stock)
+        if flow := tally.flow_actions():
+            transaction.update(
+                stats(*StatsItem.day_key(tenant_id, key, day_of(moment), shard)), actions=flow + [_ttl(moment)]
+            )
+
+
+def add_operation_counters(
+    transaction: TransactWrite,
+    stats: type[StatsItem],
+    tenant_id: str,
+    scope_key: str,
+    operation_id: str,
+    now: datetime,
+    usage: Usage | None = None,
+) -> None:
+    """Add to the day items of the scope and the tenant: one operation (``usage`` None: it was created), or
+    ``usage`` of one."""
+    counts = {"operations": 1} if usage is None else usage.model_dump()
+    actions = [Path([name]).add(n) for name, n in sorted(counts.items()) if n]
+    if not actions:
+        return
+    for key in (scope_key, None):
+        item = stats(*StatsItem.day_key(tenant_id, key, day_of(now), shard_of(operation_id)))
+        transaction.update(item, actions=[*actions, _ttl(now)])
+
+
+def _ttl(moment: datetime) -> UpdateAction:
+    return StatsItem.ttl.set(moment + timedelta(days=DAY_ITEM_DAYS))
+
+
+class DynamoStats:
+    """See ``engram.ports.StatsRepository``: one or more ``BatchGetItem`` requests (eventually consistent)
+    of ``STATS_SHARDS`` TOTAL items and ``STATS_SHARDS`` day items per day."""
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table_name = table_name
+
+    def read(self, tenant_id: str, scope_key: str | None, days: Sequence[str]) -> StatsCounters:
+        keys = [StatsItem.total_key(tenant_id, scope_key, s) for s in range(STATS_SHARDS)]
+        keys += [StatsItem.day_key(tenant_id, scope_key, day, s) for day in days for s in range(STATS_SHARDS)]
+        counters = StatsCounters(per_day={day: DayCounters() for day in days})
+        for item in self._get(keys):
+            sort_key = item["SK"]["S"]
+            numbers = {name: int(value["N"]) for name, value in item.items() if "N" in value and name != "ttl"}
+            if sort_key.startswith(StatsItem.TOTAL):
+                counters.total += numbers.pop("n", 0)
+                for name, n in numbers.items():
+                    if name.startswith(TOPIC_PREFIX):
+                        counters.topics[name[len(TOPIC_PREFIX) :]] = (
+                            counters.topics.get(name[len(TOPIC_PREFIX) :], 0) + n
+                        )
+            else:
+                day = counters.per_day[sort_key[len(StatsItem.DAY_PREFIX) :].rsplit("#", 1)[0]]
+                for name in DAY_FIELDS:
+                    setattr(day, name, getattr(day, name) + numbers.get(name, 0))
+        counters.topics = {topic: n for topic, n in counters.topics.items() if n}  # a topic no memory holds now
+        return counters
+
+    def _get(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), BATCH_GET_KEYS):
+            request = {
+                self._table_name: {
+                    "Keys": [{"PK": {"S": pk}, "SK": {"S": sk}} for pk, sk in keys[start : start + BATCH_GET_KEYS]]
+                }
+            }
+            for attempt in range(BATCH_GET_ATTEMPTS):
+                answer = self._client.batch_get_item(RequestItems=request)
+                found += answer.get("Responses", {}).get(self._table_name, [])
+                request = answer.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(1.0, 0.05 * 2**attempt))  # throttled: back off before asking for the rest
+            else:
+                raise RetryableError("the usage counters could not be read (throttled); retry")
+        return found
