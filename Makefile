@@ -1,6 +1,7 @@
 # The README's commands. Each target bootstraps what it needs (a virtualenv with the project and its
 # dev dependencies; the infrastructure tools in their own virtualenvs) on a fresh machine.
-PYTHON ?= python3
+# The project venv runs Python 3.12, the Lambda runtime, when one is found (PY312 below); else python3.
+PYTHON ?= $(or $(PY312),python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8080
