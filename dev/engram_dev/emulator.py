@@ -5,7 +5,9 @@ with the template's ``DefinitionSubstitutions``. So the local stack and the temp
 
 Facts this relies on (moto 5.2.5): Step Functions executes real ASL when
 ``stepfunctions.execute_state_machine`` is on; the state-machine runner calls Lambda at
-``localhost:$MOTO_PORT``, so ``MOTO_PORT`` is set to the port actually used.
+``localhost:$MOTO_PORT``, so ``MOTO_PORT`` is set to the port actually used. This process's own AWS
+requests to the emulator are answered in the calling thread (``engram_dev.patches.
+answer_emulator_requests_in_process``); other processes reach it over TCP at ``endpoint_url``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import boto3
 
+from engram_dev import patches
 from engram_dev.lambda_runtime import ACCOUNT_ID
 from engram_dev.project import functions, load_template, project_root
 
@@ -61,11 +64,13 @@ class Emulator:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
+        patches.answer_emulator_requests_in_process(self.port, patches.emulator_wsgi_app(self._server))
         self._configure()
         return self._create_resources()
 
     def stop(self) -> None:
         if self._server is not None:
+            patches.answer_emulator_requests_in_process(self.port, None)
             self._server.stop()
             self._server = None
 

@@ -1,5 +1,5 @@
-"""The embedded ``VectorIndex`` of the local stack and the tests: exact search in memory,
-persisted as one JSON file under ``<data_dir>/index/``.
+"""The embedded ``VectorIndex`` of the local stack and the tests: exact search, stored in SQLite under
+``<data_dir>/index/``.
 
 Three modes, as on OpenSearch (see ``engram.ports.VectorIndex`` for the scores): ``dense`` is exact
 cosine search; ``lexical`` is BM25 (``bm25s``, Lucene's formula, k1 = 1.2, b = 0.75) over the facts
@@ -9,26 +9,30 @@ corpus statistics are those of the query's scope (tenant, scope, embedding model
 
 Not shipped in the Lambda layer (it needs ``numpy``, ``bm25s`` and ``PyStemmer``, the ``local`` extra):
 ``engram.wiring`` imports it only with ``ENGRAM_INDEX_BACKEND=local``.
-File format (``documents.json``)::
 
-    {"format": 1, "documents": [{"tenant_id", "memory_id", "scope_hash", "fact", "topics",
-      "embedding_model", "revision_id", "update_time", "expire_time", "embedding"}]}
+File format (``index.sqlite3``, ``FORMAT_VERSION`` 2, WAL journal)::
 
-``embedding`` is base64 of little-endian float32 (as in DynamoDB); times are ISO 8601.
+    documents(tenant_id, memory_id, scope_hash, embedding_model, revision_id, fact, topics, metadata,
+              update_time, expire_time, create_time, embedding)   -- primary key (tenant_id, memory_id),
+                                                                     indexed by scope
+    scopes(tenant_id, scope_hash, embedding_model, version)       -- bumped by every write to the scope
+    meta(key, value)                                              -- format
+
+``embedding`` is little-endian float32 bytes (as in DynamoDB); ``topics`` and ``metadata`` are JSON;
+times are ISO 8601. (Format 1, one ``documents.json`` rewritten whole on every write, is not read: the
+local stack derives its index from the table at start.)
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
-import os
 import pathlib
 import re
-import tempfile
+import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,16 +44,6 @@ from engram.errors import ConfigurationError
 from engram.models.filters import Node, matches
 from engram.models.index import IndexDocument, IndexHit, IndexQuery
 from engram.ports import Clock
-
-try:  # POSIX only: serialises writers in different processes sharing one data dir.
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
-FORMAT_VERSION = 1
-FILE_NAME = "documents.json"
-_STALE = (-1, -1, -1)  # a file state that never matches, forcing a reload
-
 
 #: BM25 parameters (OpenSearch's defaults).
 BM25_K1 = 1.2
@@ -150,21 +144,30 @@ def fuse_min_max(
 
 @dataclass(frozen=True)
 class _Entry:
-    doc: IndexDocument
+    doc: IndexDocument  # without its embedding (``unit`` holds it)
     unit: np.ndarray  # the embedding as float32, scaled to unit length (zeros stay zeros)
     terms: tuple[str, ...] = ()  # analyze(doc.fact)
 
     @classmethod
-    def of(cls, doc: IndexDocument) -> _Entry:
-        return cls(doc, _unit(doc.embedding), tuple(analyze(doc.fact)))
+    def of(cls, doc: IndexDocument, vector: np.ndarray | None = None) -> _Entry:
+        raw = np.asarray(doc.embedding, dtype=np.float32) if vector is None else vector
+        return cls(replace(doc, embedding=[]), _unit(raw), tuple(analyze(doc.fact)))
+
+
+@dataclass
+class _Scope:
+    """The cached documents of one scope (tenant, scope hash, embedding model), valid while the scope's
+    ``version`` in the store is this one; the BM25 index is built on first lexical use."""
+
+    version: int
+    entries: dict[str, _Entry] = field(default_factory=dict)  # memory_id -> entry
+    lexicon: _Lexicon | None = None
 
 
 @dataclass
 class _Lexicon:
-    """A BM25 index of one scope's documents (tenant, scope hash, embedding model), valid while the
-    index's ``generation`` is unchanged."""
+    """A BM25 index of one scope's documents."""
 
-    generation: int
     positions: dict[str, int] = field(default_factory=dict)  # memory_id -> row in the BM25 index
     bm25: Any = None  # bm25s.BM25, None when no document has a term
 
@@ -185,40 +188,46 @@ def _unit(vector: Sequence[float] | np.ndarray) -> np.ndarray:
     return array / norm if norm > 0 else array
 
 
-def _encode(doc: IndexDocument) -> dict[str, Any]:
-    raw = np.asarray(doc.embedding, dtype="<f4").tobytes()
-    return {
-        "tenant_id": doc.tenant_id,
-        "memory_id": doc.memory_id,
-        "scope_hash": doc.scope_hash,
-        "fact": doc.fact,
-        "topics": list(doc.topics),
-        "embedding_model": doc.embedding_model,
-        "revision_id": doc.revision_id,
-        "update_time": doc.update_time.isoformat(),
-        "expire_time": doc.expire_time.isoformat() if doc.expire_time else None,
-        "metadata": dict(doc.metadata),
-        "create_time": doc.create_time.isoformat() if doc.create_time else None,
-        "embedding": base64.b64encode(raw).decode("ascii"),
-    }
+def _time(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
-def _decode(item: dict[str, Any]) -> IndexDocument:
-    vector = np.frombuffer(base64.b64decode(item["embedding"]), dtype="<f4")
-    return IndexDocument(
-        tenant_id=item["tenant_id"],
-        memory_id=item["memory_id"],
-        scope_hash=item["scope_hash"],
-        fact=item["fact"],
-        topics=list(item["topics"]),
-        embedding=[float(x) for x in vector],
-        embedding_model=item["embedding_model"],
-        revision_id=item["revision_id"],
-        update_time=datetime.fromisoformat(item["update_time"]),
-        expire_time=datetime.fromisoformat(item["expire_time"]) if item["expire_time"] else None,
-        metadata=dict(item.get("metadata") or {}),
-        create_time=datetime.fromisoformat(item["create_time"]) if item.get("create_time") else None,
+def _row(doc: IndexDocument) -> tuple[Any, ...]:
+    """The ``documents`` row of ``doc`` (column order of ``_SCHEMA``)."""
+    return (
+        doc.tenant_id,
+        doc.memory_id,
+        doc.scope_hash,
+        doc.embedding_model,
+        doc.revision_id,
+        doc.fact,
+        json.dumps(list(doc.topics)),
+        json.dumps(dict(doc.metadata)),
+        doc.update_time.isoformat(),
+        _time(doc.expire_time),
+        _time(doc.create_time),
+        np.asarray(doc.embedding, dtype="<f4").tobytes(),
     )
+
+
+def _entry(row: Sequence[Any]) -> _Entry:
+    """The cached entry of a ``documents`` row (``_COLUMNS`` order)."""
+    tenant_id, memory_id, scope_hash, model, revision_id, fact, topics, metadata, update, expire, create, blob = row
+    doc = IndexDocument(
+        tenant_id=tenant_id,
+        memory_id=memory_id,
+        scope_hash=scope_hash,
+        fact=fact,
+        topics=list(json.loads(topics)),
+        embedding=[],
+        embedding_model=model,
+        revision_id=revision_id,
+        update_time=datetime.fromisoformat(update),
+        expire_time=datetime.fromisoformat(expire) if expire else None,
+        metadata=dict(json.loads(metadata)),
+        create_time=datetime.fromisoformat(create) if create else None,
+    )
+    return _Entry(doc, _unit(np.frombuffer(blob, dtype="<f4")), tuple(analyze(fact)))
 
 
 def _cosine_hits(candidates: Sequence[_Entry], vector: np.ndarray) -> list[IndexHit]:
@@ -234,20 +243,44 @@ def _top(hits: list[IndexHit], k: int) -> list[IndexHit]:
     return sorted(hits, key=lambda h: (-h.score, h.memory_id))[:k]
 
 
+FORMAT_VERSION = 2
+FILE_NAME = "index.sqlite3"
+_COLUMNS = (
+    "tenant_id, memory_id, scope_hash, embedding_model, revision_id, fact, topics, metadata, update_time,"
+    " expire_time, create_time, embedding"
+)
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS documents (tenant_id TEXT NOT NULL, memory_id TEXT NOT NULL,"
+    " scope_hash TEXT NOT NULL, embedding_model TEXT NOT NULL, revision_id TEXT NOT NULL, fact TEXT NOT NULL,"
+    " topics TEXT NOT NULL, metadata TEXT NOT NULL, update_time TEXT NOT NULL, expire_time TEXT,"
+    " create_time TEXT, embedding BLOB NOT NULL, PRIMARY KEY (tenant_id, memory_id))",
+    "CREATE INDEX IF NOT EXISTS documents_by_scope ON documents (tenant_id, scope_hash, embedding_model)",
+    "CREATE TABLE IF NOT EXISTS scopes (tenant_id TEXT NOT NULL, scope_hash TEXT NOT NULL,"
+    " embedding_model TEXT NOT NULL, version INTEGER NOT NULL,"
+    " PRIMARY KEY (tenant_id, scope_hash, embedding_model)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+)
+_PLACEHOLDERS = ", ".join("?" * len(_COLUMNS.split(",")))
+ScopeKey = tuple[str, str, str]  # tenant id, scope hash, embedding model
+
+
 class LocalIndex:
-    """``VectorIndex`` held in memory with exact (brute-force) search in each mode.
+    """``VectorIndex`` in an SQLite file with exact (brute-force) search in each mode.
 
-    ``data_dir``: the local data folder; the index lives in ``<data_dir>/index/documents.json``, is
-    loaded on construction and rewritten atomically (temporary file, then ``os.replace``) after every
-    change, so a restarted local stack keeps its index. Another ``LocalIndex`` on the same folder (in
-    this or another process) sees the changes: the file is re-read whenever it changed on disk.
-    ``clock``: decides which documents have expired (default: the system clock, UTC).
+    ``data_dir``: the local data folder; the index is ``<data_dir>/index/index.sqlite3`` (made on first
+    use). Every ``upsert``/``delete`` is one SQLite transaction writing only the documents it names (WAL
+    journal: a process killed midway leaves the index as it was before or after a call, never half of
+    it), so a restarted stack keeps its index and the cost of a write does not grow with the index.
+    Another ``LocalIndex`` on the same folder, in this or another process, sees the changes: each scope
+    (tenant, scope hash, embedding model) has a version bumped by every write to it, and a search reloads
+    a scope it holds in memory when the version moved. ``clock``: decides which documents have expired
+    (default: the system clock, UTC).
 
-    Thread safe. Embeddings are kept as float32, as DynamoDB stores them. Vectors of different
-    embedding models (and so dimensions) never mix: a query only sees documents of its
-    ``embedding_model`` and its dimension.
+    Searching keeps the searched scopes in memory (the unit vectors as float32 and the analyzed facts);
+    a write by this instance updates them in place. Thread safe. Vectors of different embedding models (and
+    so dimensions) never mix: a query only sees documents of its ``embedding_model`` and its dimension.
 
-    Errors: ``ConfigurationError`` if the index file cannot be read.
+    Errors: ``ConfigurationError`` if the index file cannot be read (not an index of this format).
     """
 
     def __init__(self, data_dir: str | pathlib.Path, clock: Clock | None = None) -> None:
@@ -255,34 +288,45 @@ class LocalIndex:
         self.path = self.directory / FILE_NAME
         self._clock: Clock = clock or SystemClock()
         self._lock = threading.Lock()
-        self._entries: dict[tuple[str, str], _Entry] = {}
-        self._file_state: tuple[int, int, int] | None = None
-        self._generation = 0  # bumped whenever _entries may have changed
-        self._lexicons: dict[tuple[str, str, str], _Lexicon] = {}
+        self._scopes: dict[ScopeKey, _Scope] = {}
+        self._db: sqlite3.Connection | None = None
         with self._lock:
-            self._reload_if_changed()
+            if self.path.exists():
+                self._connect()
 
     # -- the port --
 
     def ensure_index(self) -> None:
-        """Create the index folder (idempotent)."""
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """Create the index folder and file (idempotent)."""
+        with self._lock:
+            self._connect()
 
     def upsert(self, documents: Sequence[IndexDocument]) -> None:
-        """Store ``documents``, replacing any earlier one of the same tenant and memory id."""
+        """Store ``documents``, replacing any earlier one of the same tenant and memory id (the last of
+        a repeated id wins), in one transaction."""
         if not documents:
             return
-        with self._writing():
-            for doc in documents:
-                self._entries[(doc.tenant_id, doc.memory_id)] = _Entry.of(doc)
+        latest = {(doc.tenant_id, doc.memory_id): doc for doc in documents}
+        rows = [_row(doc) for doc in latest.values()]
+        with self._lock:
+            with self._writing() as db:
+                moved = self._current_scopes(db, list(latest))
+                db.executemany(f"INSERT OR REPLACE INTO documents ({_COLUMNS}) VALUES ({_PLACEHOLDERS})", rows)
+                touched = {(d.tenant_id, d.scope_hash, d.embedding_model) for d in latest.values()}
+                versions = self._bump(db, touched | set(moved.values()))
+            self._update_cache(versions, moved, list(latest.values()))
 
     def delete(self, tenant_id: str, memory_ids: Sequence[str]) -> None:
-        """Remove ``memory_ids`` of ``tenant_id``; unknown ids are ignored."""
+        """Remove ``memory_ids`` of ``tenant_id`` in one transaction; unknown ids are ignored."""
         if not memory_ids:
             return
-        with self._writing():
-            for memory_id in memory_ids:
-                self._entries.pop((tenant_id, memory_id), None)
+        keys = [(tenant_id, memory_id) for memory_id in dict.fromkeys(memory_ids)]
+        with self._lock:
+            with self._writing() as db:
+                held = self._current_scopes(db, keys)
+                db.executemany("DELETE FROM documents WHERE tenant_id = ? AND memory_id = ?", list(held))
+                versions = self._bump(db, set(held.values()))
+            self._update_cache(versions, held, [])
 
     def search(self, query: IndexQuery) -> list[IndexHit]:
         """The ``query.k`` best live documents passing every filter (tenant, scope, model, dimension,
@@ -296,20 +340,17 @@ class LocalIndex:
         topics = set(query.topics or ())
         excluded = set(query.exclude_ids)
         with self._lock:
-            self._reload_if_changed()
+            scope = self._scope((query.tenant_id, query.scope_hash, query.embedding_model))
             candidates = [
                 entry
-                for (tenant_id, memory_id), entry in self._entries.items()
-                if tenant_id == query.tenant_id
-                and entry.doc.scope_hash == query.scope_hash
-                and entry.doc.embedding_model == query.embedding_model
-                and (vector is None or entry.unit.shape == vector.shape)
+                for memory_id, entry in scope.entries.items()
+                if (vector is None or entry.unit.shape == vector.shape)
                 and memory_id not in excluded
                 and (not topics or not topics.isdisjoint(entry.doc.topics))
                 and (entry.doc.expire_time is None or _utc(entry.doc.expire_time) > now)
                 and (query.filter is None or _passes(query.filter, entry.doc))
             ]
-            lexical = self._bm25_hits(query, candidates) if query.mode != "dense" and candidates else []
+            lexical = self._bm25_hits(query, scope, candidates) if query.mode != "dense" and candidates else []
         if not candidates:
             return []
         dense_hits = _top(_cosine_hits(candidates, vector), query.k) if vector is not None else []
@@ -319,12 +360,186 @@ class LocalIndex:
             return _top(lexical, query.k)
         return fuse_min_max(_top(lexical, query.k), dense_hits)[: query.k]
 
-    def _bm25_hits(self, query: IndexQuery, candidates: list[_Entry]) -> list[IndexHit]:
+    def revisions(self, tenant_id: str, memory_ids: Sequence[str]) -> dict[str, str]:
+        """``{memory_id: revision_id}`` for the ids of ``tenant_id`` held (expired ones too)."""
+        if not memory_ids:
+            return {}
+        with self._lock:
+            db = self._connection()
+            if db is None:
+                return {}
+            found: dict[str, str] = {}
+            unique = list(dict.fromkeys(memory_ids))
+            for start in range(0, len(unique), _SQL_VARIABLES):
+                chunk = unique[start : start + _SQL_VARIABLES]
+                rows = db.execute(
+                    "SELECT memory_id, revision_id FROM documents WHERE tenant_id = ?"
+                    f" AND memory_id IN ({','.join('?' * len(chunk))})",
+                    (tenant_id, *chunk),
+                )
+                found.update(rows)
+            return {memory_id: found[memory_id] for memory_id in memory_ids if memory_id in found}
+
+    def indexed_ids(self, tenant_id: str | None = None) -> Iterator[tuple[str, str]]:
+        """``(tenant_id, memory_id)`` of every document held (of ``tenant_id``, or of all), expired ones too."""
+        with self._lock:
+            db = self._connection()
+            if db is None:
+                return
+            if tenant_id is None:
+                rows = db.execute("SELECT tenant_id, memory_id FROM documents").fetchall()
+            else:
+                rows = db.execute(
+                    "SELECT tenant_id, memory_id FROM documents WHERE tenant_id = ?", (tenant_id,)
+                ).fetchall()
+        yield from ((str(tenant), str(memory_id)) for tenant, memory_id in rows)
+
+    # -- local extras --
+
+    def clear(self) -> None:
+        """Remove every document of every tenant (before a full reindex)."""
+        with self._lock, self._writing() as db:
+            db.execute("DELETE FROM documents")
+            db.execute("UPDATE scopes SET version = version + 1")
+        with self._lock:
+            self._scopes.clear()
+
+    def __len__(self) -> int:
+        with self._lock:
+            db = self._connection()
+            return 0 if db is None else int(db.execute("SELECT COUNT(*) FROM documents").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the file (a later call opens it again)."""
+        with self._lock:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            self._scopes.clear()
+
+    # -- the store --
+
+    def _connect(self) -> sqlite3.Connection:
+        """The open connection, opening (and creating) the file first if needed; the lock is held."""
+        if self._db is not None:
+            return self._db
+        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            for statement in _SCHEMA:
+                db.execute(statement)
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (str(FORMAT_VERSION),))
+            (found,) = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise ConfigurationError(f"cannot read the local index {self.path}: {e}") from e
+        if found != str(FORMAT_VERSION):
+            db.close()
+            raise ConfigurationError(f"the local index {self.path} has format {found}; expected {FORMAT_VERSION}")
+        self._db = db
+        return db
+
+    def _connection(self) -> sqlite3.Connection | None:
+        """The connection if the index file exists (a reader never creates it); the lock is held."""
+        if self._db is None and not self.path.exists():
+            return None
+        return self._connect()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``: writers in other processes wait); the lock is held."""
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+            db.execute("COMMIT")
+        except sqlite3.DatabaseError as e:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            self._scopes.clear()
+            raise ConfigurationError(f"cannot write the local index {self.path}: {e}") from e
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            self._scopes.clear()
+            raise
+
+    @staticmethod
+    def _current_scopes(db: sqlite3.Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], ScopeKey]:
+        """The scope each of ``keys`` (tenant id, memory id) is stored in, for those stored."""
+        held: dict[tuple[str, str], ScopeKey] = {}
+        for tenant_id, memory_id in keys:
+            row = db.execute(
+                "SELECT scope_hash, embedding_model FROM documents WHERE tenant_id = ? AND memory_id = ?",
+                (tenant_id, memory_id),
+            ).fetchone()
+            if row is not None:
+                held[(tenant_id, memory_id)] = (tenant_id, row[0], row[1])
+        return held
+
+    @staticmethod
+    def _bump(db: sqlite3.Connection, scopes: set[ScopeKey]) -> dict[ScopeKey, int]:
+        """Increment the version of each of ``scopes``; returns the new versions."""
+        versions = {}
+        for key in scopes:
+            (version,) = db.execute(
+                "INSERT INTO scopes VALUES (?, ?, ?, 1) ON CONFLICT DO UPDATE SET version = version + 1"
+                " RETURNING version",
+                key,
+            ).fetchone()
+            versions[key] = int(version)
+        return versions
+
+    def _update_cache(
+        self, versions: dict[ScopeKey, int], removed: dict[tuple[str, str], ScopeKey], added: list[IndexDocument]
+    ) -> None:
+        """After a write that moved the scopes of ``versions`` to those versions, removing the documents
+        ``removed`` (key → the scope they were in) and storing ``added``: update the scopes held in memory,
+        or drop one another writer changed meanwhile (it is reloaded on its next search); the lock is held."""
+        for key, version in versions.items():
+            scope = self._scopes.get(key)
+            if scope is None or scope.version != version - 1:
+                self._scopes.pop(key, None)
+                continue
+            for (_, memory_id), old in removed.items():
+                if old == key:
+                    scope.entries.pop(memory_id, None)
+            for doc in added:
+                if (doc.tenant_id, doc.scope_hash, doc.embedding_model) == key:
+                    scope.entries[doc.memory_id] = _Entry.of(doc)
+            scope.version, scope.lexicon = version, None
+
+    def _scope(self, key: ScopeKey) -> _Scope:
+        """The scope's documents, reloaded when the store's version moved; the lock is held."""
+        db = self._connection()
+        row = (
+            None
+            if db is None
+            else db.execute(
+                "SELECT version FROM scopes WHERE tenant_id = ? AND scope_hash = ? AND embedding_model = ?", key
+            ).fetchone()
+        )
+        version = int(row[0]) if row else 0
+        scope = self._scopes.get(key)
+        if scope is not None and scope.version == version:
+            return scope
+        scope = _Scope(version)
+        if db is not None and version:
+            rows = db.execute(
+                f"SELECT {_COLUMNS} FROM documents WHERE tenant_id = ? AND scope_hash = ? AND embedding_model = ?",
+                key,
+            )
+            scope.entries = {row[1]: _entry(row) for row in rows}
+        self._scopes[key] = scope
+        return scope
+
+    def _bm25_hits(self, query: IndexQuery, scope: _Scope, candidates: list[_Entry]) -> list[IndexHit]:
         """BM25 hits (score > 0) among ``candidates`` for ``query.text``; the lock is held."""
         terms = analyze(query.text or "")
         if not terms:
             return []
-        lexicon = self._lexicon(query.tenant_id, query.scope_hash, query.embedding_model)
+        lexicon = scope.lexicon if scope.lexicon is not None else self._lexicon(scope)
         if lexicon.bm25 is None:
             return []
         known = [t for t in terms if t in lexicon.bm25.vocab_dict and t != ""]
@@ -338,123 +553,21 @@ class LocalIndex:
                 hits.append(IndexHit(memory_id=entry.doc.memory_id, revision_id=entry.doc.revision_id, score=score))
         return hits
 
-    def _lexicon(self, tenant_id: str, scope_hash: str, embedding_model: str) -> _Lexicon:
-        """The BM25 index of one scope, rebuilt after any change to the index; the lock is held."""
-        key = (tenant_id, scope_hash, embedding_model)
-        lexicon = self._lexicons.get(key)
-        if lexicon is not None and lexicon.generation == self._generation:
-            return lexicon
-        if any(cached.generation != self._generation for cached in self._lexicons.values()):
-            self._lexicons = {k: v for k, v in self._lexicons.items() if v.generation == self._generation}
-        lexicon = _Lexicon(self._generation)
+    @staticmethod
+    def _lexicon(scope: _Scope) -> _Lexicon:
+        """The BM25 index of the scope's documents (corpus statistics of the whole scope), kept until the
+        scope changes; the lock is held."""
+        lexicon = _Lexicon()
         corpus: list[list[str]] = []
-        for (entry_tenant, memory_id), entry in self._entries.items():
-            if (
-                entry_tenant == tenant_id
-                and entry.doc.scope_hash == scope_hash
-                and entry.doc.embedding_model == embedding_model
-            ):
-                lexicon.positions[memory_id] = len(corpus)
-                corpus.append(list(entry.terms))
+        for memory_id, entry in scope.entries.items():
+            lexicon.positions[memory_id] = len(corpus)
+            corpus.append(list(entry.terms))
         if any(corpus):
             lexicon.bm25 = bm25s.BM25(k1=BM25_K1, b=BM25_B, method="lucene")
             lexicon.bm25.index(corpus, show_progress=False)
-        self._lexicons[key] = lexicon
+        scope.lexicon = lexicon
         return lexicon
 
-    def revisions(self, tenant_id: str, memory_ids: Sequence[str]) -> dict[str, str]:
-        """``{memory_id: revision_id}`` for the ids of ``tenant_id`` held (expired ones too)."""
-        with self._lock:
-            self._reload_if_changed()
-            return {
-                memory_id: entry.doc.revision_id
-                for memory_id in memory_ids
-                if (entry := self._entries.get((tenant_id, memory_id))) is not None
-            }
 
-    # -- local extras --
-
-    def clear(self) -> None:
-        """Remove every document of every tenant (before a full reindex)."""
-        with self._writing():
-            self._entries.clear()
-
-    def __len__(self) -> int:
-        with self._lock:
-            self._reload_if_changed()
-            return len(self._entries)
-
-    # -- persistence --
-
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """Hold the thread lock (and the folder's file lock), refresh from disk, let the caller change
-        ``_entries``, then persist atomically."""
-        with self._lock:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            with self._file_lock():
-                self._reload_if_changed()
-                try:
-                    yield
-                    self._persist()
-                except BaseException:
-                    self._file_state = _STALE  # drop unsaved changes: re-read the file next time
-                    raise
-                finally:
-                    self._generation += 1
-
-    @contextlib.contextmanager
-    def _file_lock(self) -> Iterator[None]:
-        if fcntl is None:  # pragma: no cover - Windows
-            yield
-            return
-        with open(self.directory / ".lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def _stat(self) -> tuple[int, int, int] | None:
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-    def _reload_if_changed(self) -> None:
-        state = self._stat()
-        if state == self._file_state:
-            return
-        entries: dict[tuple[str, str], _Entry] = {}
-        if state is not None:
-            try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-                if data.get("format") != FORMAT_VERSION:
-                    raise ValueError(f"unsupported format {data.get('format')!r}")
-                for item in data["documents"]:
-                    doc = _decode(item)
-                    entries[(doc.tenant_id, doc.memory_id)] = _Entry.of(doc)
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                raise ConfigurationError(f"cannot read the local index {self.path}: {e}") from e
-        self._entries = entries
-        self._file_state = state
-        self._generation += 1
-
-    def _persist(self) -> None:
-        payload = {
-            "format": FORMAT_VERSION,
-            "documents": [_encode(entry.doc) for entry in self._entries.values()],
-        }
-        fd, temp_name = tempfile.mkstemp(dir=self.directory, prefix=".documents-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(payload, handle, separators=(",", ":"))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp_name, self.path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp_name)
-            raise
-        self._file_state = self._stat()
+#: Host parameters per SQLite statement (SQLite allows 32,766 since 3.32; well below it).
+_SQL_VARIABLES = 500

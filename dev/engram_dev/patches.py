@@ -7,15 +7,27 @@ upgrade fails loudly here instead of quietly changing what the local stack or a 
 | patch | library, written for | how |
 |---|---|---|
 | ``run_emulator_lambdas_in_process``: Lambda ``Invoke`` requests to the emulator (the Step Functions runner's) run our handlers in this process | moto 5.2.5 (its Step Functions runner calls Lambda through ``boto3`` at ``localhost:$MOTO_PORT``), botocore 1.x | botocore ``before-send`` hook answering the request |
+| ``answer_emulator_requests_in_process``: this process's AWS requests to the emulator are answered by its WSGI application in the calling thread, not over TCP | botocore 1.x, moto 5.2.5 (``ThreadedMotoServer``'s WSGI application) | botocore ``before-send`` hook, werkzeug's ``run_wsgi_app`` |
 | ``observe_dynamodb_requests``: every DynamoDB request and response, for the benchmarks' meters | botocore 1.x (written for 1.44.8) | botocore ``before-parameter-build``, ``before-call`` and ``after-call`` hooks |
-| ``fast_emulator_transactions``: the emulator copies each table once per transaction, not once per item | moto 5.2.5 | replaces ``DynamoDBBackend.transact_write_items`` and ``moto.dynamodb.models.copy`` for the duration |
+| ``serialize_emulator_dynamodb``: the emulator answers DynamoDB and DynamoDB Streams requests one at a time | moto 5.2.5 | wraps ``DynamoHandler.call_action`` and ``DynamoDBStreamsHandler.call_action`` in ``EMULATOR_LOCK`` |
+| ``in_place_emulator_transactions``: ``TransactWriteItems`` checks, then writes, and undoes only its own writes | moto 5.2.5 | replaces ``DynamoDBBackend.transact_write_items`` |
+| ``untrack_emulator_models``: moto forgets the DynamoDB objects it made (items, copies, stream records) | moto 5.2.5 | replaces each model class's ``instances_tracked`` list |
+| ``bound_emulator_stream_iterators``: the emulator keeps its newest 1,000 shard iterators, not all | moto 5.2.5 | wraps ``DynamoDBStreamsBackend.get_records`` |
+| ``fast_emulator_stream_records``: ``GetRecords`` answers encoded with moto's DynamoDB JSON encoder | moto 5.2.5 | replaces ``DynamoDBStreamsHandler.get_records`` |
+| ``fast_emulator_routing``: the server finds the service of a JSON-protocol request without listing moto's folder, and a handler's methods without ``inspect`` | moto 5.2.5 | wraps ``DomainDispatcherApplication.get_application`` and ``method_names_from_class`` as ``moto.core.responses`` uses it |
+| ``fast_emulator_items``: item attributes size-checked once, condition expressions parsed once | moto 5.2.5 | replaces ``Item.__init__``; wraps ``get_filter_expression`` where ``moto.dynamodb.models`` uses it |
+| ``on_emulator_write``: a listener told of every item change (persistence, the stream poller's wake-up) | moto 5.2.5 | wraps ``Table.put_item``, ``Table.delete_item``, ``DynamoDBBackend.update_item`` |
+| ``wait_emulator_retries_with``: the waits of the emulator's Step Functions retries go through a function the local stack gives | moto 5.2.5 | wraps ``RetrierDecl._eval_body``; replaces the ``time`` module its ``sleep`` comes from in ``retrier_decl`` |
+| ``discard_stream_records``, ``item_images``, ``put_items_quietly``: read and load tables, drop delivered stream records | moto 5.2.5 | moto's ``Table`` and ``StreamShard`` objects |
 | ``mark_cold_start_done``: no ColdStart metric line from handlers sharing one process | aws-lambda-powertools 3.37.0 | sets ``metrics.provider.cold_start.is_cold_start`` |
 
 The botocore hooks use only botocore's public event system, so any botocore 1.x is accepted; they are
 registered by ``install_botocore_hooks`` on every botocore session created afterwards (through
 ``botocore.handlers.BUILTIN_HANDLERS``, the list each new session registers, as moto's own mock does) and
 on boto3's default session, and do nothing until a patch gives them work. The moto patches rely on moto's
-internals and the Powertools one on a module flag, so they need exactly the pinned version.
+internals and the Powertools one on a module flag, so they need exactly the pinned version. The moto
+patches stay for the life of the process once applied (``install_emulator_patches``, which
+``LocalStack.start`` calls); each is applied once.
 """
 
 from __future__ import annotations
@@ -25,7 +37,8 @@ import functools
 import json
 import sys
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from io import BytesIO
 from typing import Any, Protocol
@@ -63,6 +76,7 @@ def require(package: str, written_for: str, patch: str, same: str = "version") -
 _lock = threading.Lock()
 _installed = False
 _lambda_target: tuple[int, Callable[[str, bytes], tuple[bytes, bool]]] | None = None
+_emulator_app: tuple[int, Any] | None = None  # (port, the emulator's WSGI application)
 _observers: list[DynamoDBObserver] = []
 _quiet = threading.local()  # set while an observer reads items: those requests are not observed
 _readers: dict[tuple[str, str | None], Any] = {}
@@ -83,6 +97,7 @@ def install_botocore_hooks() -> None:
             return
         hooks = [
             ("before-send.lambda.Invoke", _answer_lambda_invoke),
+            ("before-send", _answer_in_process),
             ("before-parameter-build.dynamodb", _keep_api_params),
             ("before-call.dynamodb", _before_dynamodb_call),
             ("after-call.dynamodb", _after_dynamodb_call),
@@ -151,6 +166,71 @@ def _answer_lambda_invoke(request: Any, **_: Any) -> Any:
         headers["X-Amz-Function-Error"] = "Unhandled"
     status = {"Event": 202, "DryRun": 204}.get(invocation_type, 200)
     return AWSResponse(request.url, status, headers, _Body(payload))
+
+
+# Every other request to the emulator: answered by its WSGI application in the calling thread.
+
+
+def answer_emulator_requests_in_process(port: int, app: Any | None) -> None:
+    """Answer every request sent to the emulator on ``port`` (except Lambda ``Invoke``, see
+    ``run_emulator_lambdas_in_process``) by calling its WSGI application ``app`` in the calling thread
+    instead of sending it over TCP (``emulator_request``).
+
+    The answer is the same; what goes is a connection, a server thread per request (moto's server is
+    HTTP/1.0, threaded) and the hand-over of the interpreter lock between the two threads, which cost a
+    few milliseconds per request on a busy machine: a memory created through the API makes four
+    DynamoDB requests. Clients outside this process still reach the emulator over TCP. ``app`` None
+    turns it off (the emulator stopped)."""
+    global _emulator_app
+    require(*MOTO, patch="answer_emulator_requests_in_process")
+    install_botocore_hooks()
+    _emulator_app = None if app is None else (port, app)
+
+
+def emulator_request(
+    app: Any, url: str, method: str, headers: dict[str, Any], body: bytes
+) -> tuple[int, dict[str, str], bytes]:
+    """Call the emulator's WSGI ``app`` with one HTTP request; returns ``(status, headers, body)``
+    (werkzeug's public ``EnvironBuilder`` and ``run_wsgi_app``)."""
+    from werkzeug.test import EnvironBuilder, run_wsgi_app
+
+    parts = urlsplit(url)
+    environ = EnvironBuilder(
+        path=parts.path or "/",
+        base_url=f"{parts.scheme}://{parts.netloc}",
+        query_string=parts.query,
+        method=method,
+        headers=[(str(k), v.decode() if isinstance(v, bytes) else str(v)) for k, v in headers.items()],
+        data=body,
+    ).get_environ()
+    app_iter, status, answer_headers = run_wsgi_app(app, environ, buffered=True)
+    try:
+        content = b"".join(app_iter)
+    finally:
+        close = getattr(app_iter, "close", None)
+        if close is not None:
+            close()
+    return int(status.split(" ", 1)[0]), dict(answer_headers.items()), content
+
+
+def _answer_in_process(request: Any, **_: Any) -> Any:
+    from botocore.awsrequest import AWSResponse
+
+    target = _emulator_app
+    url = urlsplit(request.url)
+    if target is None or url.hostname not in ("localhost", "127.0.0.1") or url.port != target[0]:
+        return None  # not the emulator: sent as usual
+    if url.path.endswith("/invocations") and _lambda_target is not None:
+        return None  # a Lambda invocation: _answer_lambda_invoke's
+    body = request.body
+    if hasattr(body, "read"):
+        body = body.read()
+    if isinstance(body, str):
+        body = body.encode()
+    status, headers, content = emulator_request(
+        target[1], request.url, request.method, dict(request.headers), body or b""
+    )
+    return AWSResponse(request.url, status, headers, _Body(content))
 
 
 # DynamoDB: requests and responses, for the benchmarks' meters.
@@ -237,64 +317,526 @@ def _reader(endpoint_url: str, region: str | None) -> Callable[[str, dict[str, A
     return read
 
 
-# --- moto ---------------------------------------------------------------------------------------------
+# --- moto: the emulator's DynamoDB ------------------------------------------------------------------
+
+#: Held by every DynamoDB and DynamoDB Streams request the emulator answers (``serialize_emulator_dynamodb``)
+#: and by anything in this process that reads or changes the emulator's tables directly.
+EMULATOR_LOCK = threading.RLock()
+
+#: Called after every change to an item of an emulated table: ``listener(table, hash_key, range_key)``
+#: (moto objects), with ``EMULATOR_LOCK`` held. See ``on_emulator_write``.
+WriteListener = Callable[[Any, Any, Any], None]
+_write_listeners: list[WriteListener] = []
+_quiet_writes = threading.local()  # set while put_items_quietly loads items: listeners are not told
+_moto_patched: set[str] = set()
+#: Shard iterators the emulator remembers (moto keeps every one it ever handed out).
+MAX_SHARD_ITERATORS = 1000
 
 
-class _CopyOncePerTransaction:
-    """Stands in for the ``copy`` module inside ``moto.dynamodb.models`` during a transaction: the
-    first ``deepcopy`` of an object is made, later ones of the same object return that same copy."""
-
-    def __init__(self, real: Any) -> None:
-        self._real = real
-        self._local = threading.local()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._real, name)
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        self._local.copies = {}
-        try:
-            yield
-        finally:
-            self._local.copies = None
-
-    def deepcopy(self, value: Any, *args: Any) -> Any:
-        copies = getattr(self._local, "copies", None)
-        if copies is None:
-            return self._real.deepcopy(value, *args)
-        if id(value) not in copies:
-            copies[id(value)] = (value, self._real.deepcopy(value, *args))
-        return copies[id(value)][1]
+def install_emulator_patches() -> None:
+    """Apply every emulator patch the local stack needs (idempotent; they stay for the process):
+    ``serialize_emulator_dynamodb``, ``in_place_emulator_transactions``, ``untrack_emulator_models``,
+    ``bound_emulator_stream_iterators``, ``fast_emulator_stream_records``, ``fast_emulator_routing``,
+    ``fast_emulator_items`` and the write notifications behind ``on_emulator_write``."""
+    serialize_emulator_dynamodb()
+    in_place_emulator_transactions()
+    untrack_emulator_models()
+    bound_emulator_stream_iterators()
+    fast_emulator_stream_records()
+    fast_emulator_routing()
+    fast_emulator_items()
+    _notify_emulator_writes()
 
 
-@contextlib.contextmanager
-def fast_emulator_transactions() -> Iterator[None]:
-    """Make the emulator's ``TransactWriteItems`` copy each table once per transaction.
+def _replace(owner: Any, name: str, value: Any) -> None:
+    """Replace attribute ``name`` of a third-party class or module (what each patch here does)."""
+    setattr(owner, name, value)
 
-    moto 5.2.5 backs up the whole table once per *item* of a transaction (for its rollback), so a
-    49-memory transaction on a table of a few thousand items takes seconds, growing with the table.
-    A backup taken once per table is the same snapshot (all are taken before any write), so this
-    changes the emulator's speed, not its behaviour. The benchmarks measure Engram, not moto.
-    """
-    require(*MOTO, patch="fast_emulator_transactions")
+
+def _patch_once(name: str) -> bool:
+    """True the first time ``name`` is asked for (the caller patches then), after checking moto's version."""
+    require(*MOTO, patch=name)
+    with _lock:
+        if name in _moto_patched:
+            return False
+        _moto_patched.add(name)
+        return True
+
+
+def serialize_emulator_dynamodb() -> None:
+    """Answer the emulator's DynamoDB and DynamoDB Streams requests one at a time (under ``EMULATOR_LOCK``).
+
+    moto 5.2.5 answers each HTTP request on a thread of its own and its DynamoDB backend has no lock, so a
+    write could land between a transaction's condition checks and its writes, a read could see half a
+    transaction, and a table being copied could change under the copy. DynamoDB itself is serializable
+    per item and transactions are isolated; one lock gives the emulator that (every request is short)."""
+    if not _patch_once("serialize_emulator_dynamodb"):
+        return
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    for handler in (DynamoHandler, DynamoDBStreamsHandler):
+        _replace(handler, "call_action", _locked(handler.call_action))
+
+
+def _locked(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with EMULATOR_LOCK:
+            return method(*args, **kwargs)
+
+    return call
+
+
+def in_place_emulator_transactions() -> None:
+    """Replace moto 5.2.5's ``DynamoDBBackend.transact_write_items`` with one that checks every condition
+    first, then writes, and on a failed write puts back only the items it changed.
+
+    moto deep-copies every table the transaction names (once per item) before writing, and on any failure
+    puts the copies in place of the tables: without a lock that undoes the committed writes other requests
+    made meanwhile, it replaces the table's stream shard (a stream reader holding an iterator then reads an
+    orphan forever), and its cost grows with the table, not the transaction. Here, under
+    ``EMULATOR_LOCK``: the checks of moto (at most 100 items, one operation per item, one item once), then
+    every ``ConditionExpression`` against the current items (any failure → ``TransactionCanceledException``
+    with a reason per item, nothing written), then the writes, remembering each item's previous state
+    (a copy only for ``Update``, which moto changes in place). If a write fails, the items written so far get
+    their previous state back, the stream records of the transaction are removed (no reader can have seen
+    them: readers take the lock too), and the error is raised as moto raises it: a validation error as
+    itself, anything else as a ``TransactionCanceledException`` naming it."""
+    if not _patch_once("in_place_emulator_transactions"):
+        return
     import moto.dynamodb.models as models
 
-    backend = models.DynamoDBBackend
-    original = backend.transact_write_items
-    shim = _CopyOncePerTransaction(models.copy)
+    _replace(models.DynamoDBBackend, "transact_write_items", _transact_write_items)
 
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        with shim.transaction():
-            return original(self, transact_items)
 
-    models.copy = shim  # type: ignore[assignment]
-    backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+_TRANSACT_OPERATIONS = ("ConditionCheck", "Put", "Delete", "Update")
+
+
+def _transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) -> None:
+    from moto.dynamodb.exceptions import (
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactWriteSingleOpException,
+    )
+
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    with EMULATOR_LOCK:
+        plan: list[tuple[str, dict[str, Any], Any, Any, Any]] = []  # (operation, request, table, hash, range)
+        seen: set[tuple[str, Any, Any]] = set()
+        for entry in transact_items:
+            if len(entry) > 1:
+                raise TransactWriteSingleOpException()
+            operation, request = next(iter(entry.items()))
+            if operation not in _TRANSACT_OPERATIONS:
+                from moto.dynamodb.exceptions import MockValidationException
+
+                raise MockValidationException(f"Unsupported transaction operation {operation}")
+            table = backend.get_table(request["TableName"])
+            key_source = request["Item"] if operation == "Put" else request["Key"]
+            key = {name: key_source[name] for name in (table.hash_key_attr, table.range_key_attr) if name}
+            hash_key, range_key = backend.get_keys_value(table, key)
+            if (table.name, hash_key, range_key) in seen:
+                raise MultipleTransactionsException()
+            seen.add((table.name, hash_key, range_key))
+            plan.append((operation, request, table, hash_key, range_key))
+        _check_transaction(plan)
+        _write_transaction(backend, plan)
+
+
+def _check_transaction(plan: list[tuple[str, dict[str, Any], Any, Any, Any]]) -> None:
+    """Evaluate every condition on the current items; raise ``TransactionCanceledException`` if any fails."""
+    from moto.dynamodb.exceptions import TransactionCanceledException
+    from moto.dynamodb.models.table import get_filter_expression
+
+    reasons: list[tuple[str | None, str | None, dict[str, Any] | None]] = []
+    for _, request, table, hash_key, range_key in plan:
+        condition = request.get("ConditionExpression")
+        current = table.get_item(hash_key, range_key)
+        if condition is not None and not get_filter_expression(
+            condition, request.get("ExpressionAttributeNames"), request.get("ExpressionAttributeValues")
+        ).expr(current):
+            old = None
+            if request.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current is not None:
+                old = current.to_json()["Attributes"]
+            reasons.append(("ConditionalCheckFailed", "The conditional request failed", old))
+        else:
+            reasons.append((None, None, None))
+    if any(code is not None for code, _, _ in reasons):
+        raise TransactionCanceledException(reasons)
+
+
+def _write_transaction(backend: Any, plan: list[tuple[str, dict[str, Any], Any, Any, Any]]) -> None:
+    """Apply the writes of ``plan``; on a failure undo them in place and raise as moto does."""
+    import copy
+
+    from moto.dynamodb.exceptions import MockValidationException, TransactionCanceledException
+
+    undo: list[tuple[Any, Any, Any, Any]] = []  # (table, hash, range, previous item or None), in write order
+    stream_marks = {id(t): (t, len(t.stream_shard.items)) for _, _, t, _, _ in plan if t.stream_shard is not None}
+    failed_at = -1
     try:
-        yield
-    finally:
-        backend.transact_write_items = original  # type: ignore[method-assign]
-        models.copy = shim._real
+        for position, (operation, request, table, hash_key, range_key) in enumerate(plan):
+            failed_at = position
+            if operation == "ConditionCheck":
+                continue
+            previous = table.get_item(hash_key, range_key)
+            undo.append((table, hash_key, range_key, copy.deepcopy(previous) if operation == "Update" else previous))
+            names, values = request.get("ExpressionAttributeNames"), request.get("ExpressionAttributeValues")
+            # The conditions held when checked, and nothing else ran since (the lock): not evaluated again.
+            if operation == "Put":
+                backend.put_item(table.name, request["Item"])
+            elif operation == "Delete":
+                backend.delete_item(table.name, request["Key"])
+            else:
+                backend.update_item(table.name, request["Key"], request["UpdateExpression"], names, values)
+    except Exception as error:
+        for table, hash_key, range_key, previous in reversed(undo):
+            _put_back(table, hash_key, range_key, previous)
+        for table, mark in stream_marks.values():
+            del table.stream_shard.items[mark:]
+        if isinstance(error, MockValidationException):
+            raise
+        reasons: list[tuple[str | None, str | None, dict[str, Any] | None]] = [(None, None, None)] * len(plan)
+        reasons[failed_at] = (type(error).__name__, str(error), None)
+        raise TransactionCanceledException(reasons) from error
+
+
+def _put_back(table: Any, hash_key: Any, range_key: Any, previous: Any) -> None:
+    """Make ``previous`` (an item, or None for absent) the table's item at the key again, in place."""
+    if range_key is None:
+        if previous is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = previous
+    else:
+        partition = table.items.get(hash_key)
+        if previous is not None:
+            table.items[hash_key][range_key] = previous
+        elif partition is not None:
+            partition.pop(range_key, None)
+            if not partition:
+                del table.items[hash_key]
+    _tell_write_listeners(table, hash_key, range_key)
+
+
+class _Untracked(list[Any]):
+    """A model class's ``instances_tracked`` that keeps nothing."""
+
+    def append(self, _: Any) -> None:
+        return None
+
+
+def untrack_emulator_models() -> None:
+    """Stop moto 5.2.5 from keeping every DynamoDB and DynamoDB Streams model object it ever made.
+
+    ``BaseModel.__new__`` appends each instance (every item, every copy of one, every stream record and
+    shard iterator) to its class's ``instances_tracked`` list, used only by moto's ``/moto-api/data.json``
+    dashboard; so nothing the emulator made could ever be freed. Those lists are emptied and replaced by
+    one that keeps nothing."""
+    if not _patch_once("untrack_emulator_models"):
+        return
+    import moto.dynamodb.models  # noqa: F401 - registers the DynamoDB model classes in model_data
+    import moto.dynamodbstreams.models  # noqa: F401 - and the DynamoDB Streams ones
+    from moto.core.base_backend import model_data
+
+    for service in ("dynamodb", "dynamodbstreams"):
+        for cls in model_data.get(service, {}).values():
+            _replace(cls, "instances_tracked", _Untracked())
+
+
+def bound_emulator_stream_iterators() -> None:
+    """Keep the newest ``MAX_SHARD_ITERATORS`` shard iterators of the emulator's DynamoDB Streams.
+
+    moto 5.2.5 stores every iterator it hands out (each ``GetRecords`` answer makes one) and never forgets
+    any; a poller asking several times a second grows that dict forever. The oldest are dropped, as
+    DynamoDB lets iterators expire (after 15 minutes); a reader holding a dropped one gets an error and asks
+    for a new iterator, as it would for an expired one."""
+    if not _patch_once("bound_emulator_stream_iterators"):
+        return
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    get_records = DynamoDBStreamsBackend.get_records
+
+    def bounded_get_records(self: Any, iterator_arn: str, limit: int) -> dict[str, Any]:
+        answer = get_records(self, iterator_arn, limit)
+        with EMULATOR_LOCK:
+            iterators = self.shard_iterators
+            while len(iterators) > MAX_SHARD_ITERATORS:
+                del iterators[next(iter(iterators))]
+        return dict(answer)
+
+    _replace(DynamoDBStreamsBackend, "get_records", bounded_get_records)
+
+
+def fast_emulator_stream_records() -> None:
+    """Answer the emulator's ``GetRecords`` with moto 5.2.5's DynamoDB JSON encoder instead of its generic
+    response serializer, which walks the botocore shape of every attribute of every image and took a
+    quarter of the local stack's CPU while it stored memories. The answer is the same document
+    (``ApproximateCreationDateTime`` in epoch seconds, binary values in base64, as DynamoDB sends them)."""
+    if not _patch_once("fast_emulator_stream_records"):
+        return
+    from moto.dynamodb.models.utilities import dynamo_json_dump
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    def get_records(self: Any) -> str:
+        limit = self._get_param("Limit")
+        answer = self.backend.get_records(self._get_param("ShardIterator"), 1000 if limit is None else limit)
+        return dynamo_json_dump(answer)
+
+    _replace(DynamoDBStreamsHandler, "get_records", get_records)
+
+
+def fast_emulator_routing() -> None:
+    """Remember which of its applications moto 5.2.5's server gives a JSON-protocol request (path ``/``,
+    an ``X-Amz-Target``, a signed ``Authorization``), by target prefix and credential scope.
+
+    ``DomainDispatcherApplication.get_application`` otherwise lists moto's package folder (a directory
+    listing and a ``stat`` per service) on every request, under a lock, to find the service: milliseconds
+    per DynamoDB request. The same inputs always pick the same application (DynamoDB and DynamoDB Streams
+    share a signing name and differ by target prefix, so both are in the key). Likewise the names of a
+    response class's methods (``BaseResponse.call_action`` lists them with ``inspect`` on every request)
+    are listed once per class."""
+    if not _patch_once("fast_emulator_routing"):
+        return
+    import moto.core.responses as responses
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    _replace(responses, "method_names_from_class", functools.cache(responses.method_names_from_class))
+
+    get_application = DomainDispatcherApplication.get_application
+    chosen: dict[tuple[str, ...], Any] = {}
+
+    def cached_get_application(self: Any, environ: dict[str, Any]) -> Any:
+        target, authorization = environ.get("HTTP_X_AMZ_TARGET"), environ.get("HTTP_AUTHORIZATION", "")
+        if environ.get("PATH_INFO") != "/" or not target or "Credential=" not in authorization:
+            return get_application(self, environ)
+        scope = authorization.split("Credential=", 1)[1].split(",", 1)[0].split("/")[2:4]  # region, service
+        key = (id(self), target.split(".", 1)[0], *scope)
+        app = chosen.get(key)
+        if app is None:
+            app = chosen[key] = get_application(self, environ)
+        return app
+
+    _replace(DomainDispatcherApplication, "get_application", cached_get_application)
+
+
+#: Parsed condition expressions kept by ``fast_emulator_items`` (the most recent ones).
+MAX_PARSED_CONDITIONS = 512
+
+
+def fast_emulator_items() -> None:
+    """Two costs of moto 5.2.5's item writes that grow with the work, made linear:
+
+    - ``Item.__init__`` stores attributes in a ``LimitedSizeDict`` that sums the size of every attribute
+      already there at each insert (quadratic in the number of attributes); here the attributes are
+      converted, their total size checked once against the same limit (``ItemSizeTooLarge`` as before:
+      sizes only grow, so the final check fails exactly when one of moto's would have), then stored.
+    - every conditional write parses its ``ConditionExpression`` again; here the parsed expression is
+      kept per (expression, names, values) — the same text with the same values is the same condition —
+      for the most recent ``MAX_PARSED_CONDITIONS``."""
+    if not _patch_once("fast_emulator_items"):
+        return
+    import moto.dynamodb.models as models
+    import moto.dynamodb.models.table as table_module
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    def item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key, self.range_key = hash_key, range_key
+        converted = {key: DynamoType(value) for key, value in attrs.items()}
+        if sum(bytesize(key) + value.size() for key, value in converted.items()) > 405000:  # moto's limit
+            raise ItemSizeTooLarge
+        self.attrs = LimitedSizeDict.__new__(LimitedSizeDict)
+        dict.update(self.attrs, converted)
+
+    _replace(Item, "__init__", item_init)
+    cached = _cached_conditions(table_module.get_filter_expression)
+    _replace(table_module, "get_filter_expression", cached)
+    _replace(models, "get_filter_expression", cached)
+
+
+def _cached_conditions(parse: Callable[..., Any]) -> Callable[..., Any]:
+    parsed: dict[str, Any] = {}
+
+    def get_filter_expression(expr: str | None, names: Any, values: Any) -> Any:
+        key = json.dumps([expr, names, values], sort_keys=True, default=repr)
+        found = parsed.get(key)
+        if found is None:
+            found = parse(expr, names, values)
+            with _lock:
+                while len(parsed) >= MAX_PARSED_CONDITIONS:
+                    del parsed[next(iter(parsed))]
+                parsed[key] = found
+        return found
+
+    return get_filter_expression
+
+
+def on_emulator_write(listener: WriteListener) -> Callable[[], None]:
+    """Call ``listener(table, hash_key, range_key)`` after every change to an item of an emulated table
+    (put, update, delete, in a transaction or not, and when a failed transaction puts an item back), with
+    ``EMULATOR_LOCK`` held: it must be quick and must not call the emulator. Returns a function removing it."""
+    install_emulator_patches()
+    with _lock:
+        _write_listeners.append(listener)
+
+    def remove() -> None:
+        with _lock:
+            if listener in _write_listeners:
+                _write_listeners.remove(listener)
+
+    return remove
+
+
+def _tell_write_listeners(table: Any, hash_key: Any, range_key: Any) -> None:
+    if getattr(_quiet_writes, "on", False):
+        return
+    for listener in list(_write_listeners):
+        listener(table, hash_key, range_key)
+
+
+def _notify_emulator_writes() -> None:
+    """Wrap moto 5.2.5's item writes (``Table.put_item``, ``Table.delete_item``,
+    ``DynamoDBBackend.update_item``) so that each successful one tells the write listeners."""
+    if not _patch_once("notify_emulator_writes"):
+        return
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.table import Table
+
+    put_item, delete_item, update_item = Table.put_item, Table.delete_item, models.DynamoDBBackend.update_item
+
+    def told_put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        item = put_item(self, *args, **kwargs)
+        _tell_write_listeners(self, item.hash_key, item.range_key)
+        return item
+
+    def told_delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
+        item = delete_item(self, hash_key, range_key)
+        if item is not None:
+            _tell_write_listeners(self, hash_key, range_key)
+        return item
+
+    def told_update_item(self: Any, table_name: str, *args: Any, **kwargs: Any) -> Any:
+        item = update_item(self, table_name, *args, **kwargs)
+        _tell_write_listeners(self.get_table(table_name), item.hash_key, item.range_key)
+        return item
+
+    _replace(Table, "put_item", told_put_item)
+    _replace(Table, "delete_item", told_delete_item)
+    _replace(models.DynamoDBBackend, "update_item", told_update_item)
+
+
+_retry_wait: Callable[[float, tuple[str, ...]], None] | None = None
+_retrying = threading.local()  # the error names of the Step Functions retrier waiting in this thread
+
+
+class _RetryClock:
+    """Stands in for the ``time`` module inside moto's retrier: its ``sleep`` goes to ``_retry_wait``."""
+
+    def sleep(self, seconds: float) -> None:
+        wait = _retry_wait
+        if wait is None:
+            time.sleep(seconds)
+        else:
+            wait(seconds, getattr(_retrying, "names", ()))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(time, name)
+
+
+def wait_emulator_retries_with(wait: Callable[[float, tuple[str, ...]], None] | None) -> None:
+    """Let ``wait(seconds, error_names)`` do the waits of the emulator's Step Functions retries, instead of
+    ``time.sleep(seconds)``: ``error_names`` are the ``ErrorEquals`` of the retrier that waits, ``seconds``
+    the interval moto computed (backoff and jitter applied). None restores ``time.sleep``.
+
+    moto 5.2.5's ``RetrierDecl._eval_body`` sleeps the interval in the execution's thread; the local stack
+    uses this to end a wait for the index early once its stream is delivered (``LocalStack``)."""
+    global _retry_wait
+    _retry_wait = wait
+    if not _patch_once("wait_emulator_retries_with"):
+        return
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    evaluate = retrier_decl.RetrierDecl._eval_body
+
+    def eval_body(self: Any, env: Any) -> None:
+        _retrying.names = tuple(str(name.error_name) for name in self.error_equals.error_names)
+        try:
+            evaluate(self, env)
+        finally:
+            _retrying.names = ()
+
+    _replace(retrier_decl.RetrierDecl, "_eval_body", eval_body)
+    _replace(retrier_decl, "time", _RetryClock())
+
+
+def emulator_wsgi_app(server: Any) -> Any:
+    """The WSGI application of a started moto 5.2.5 ``ThreadedMotoServer``."""
+    require(*MOTO, patch="emulator_wsgi_app")
+    return server._server.app
+
+
+def emulator_table(table_name: str, account_id: str, region: str) -> Any:
+    """The emulator's moto ``Table`` object (moto 5.2.5); use it with ``EMULATOR_LOCK`` held."""
+    require(*MOTO, patch="emulator_table")
+    from moto.dynamodb.models import dynamodb_backends
+
+    return dynamodb_backends[account_id][region].get_table(table_name)
+
+
+def discard_stream_records(table: Any, through_sequence_number: int) -> int:
+    """Forget the stream records of ``table`` (a moto ``Table``) up to and including
+    ``through_sequence_number`` — records a reader has processed — and return how many were dropped.
+
+    moto 5.2.5 keeps every stream record (with both item images) for the life of the process; DynamoDB
+    keeps them 24 hours. Record numbering is unchanged: the shard's starting sequence number moves past the
+    dropped ones, so ``TRIM_HORIZON`` starts at the oldest record kept."""
+    require(*MOTO, patch="discard_stream_records")
+    with EMULATOR_LOCK:
+        shard = table.stream_shard
+        if shard is None:
+            return 0
+        count = min(len(shard.items), max(0, through_sequence_number - shard.starting_sequence_number + 1))
+        if count:
+            del shard.items[:count]
+            shard.starting_sequence_number += count
+        return count
+
+
+def item_images(table: Any) -> Iterator[dict[str, Any]]:
+    """Every item of ``table`` (a moto ``Table``) as DynamoDB JSON (binary values in base64), under
+    ``EMULATOR_LOCK`` for the whole iteration."""
+    require(*MOTO, patch="item_images")
+    with EMULATOR_LOCK:
+        for item in table.all_items():
+            yield item.to_json()["Attributes"]
+
+
+def item_image(table: Any, hash_key: Any, range_key: Any) -> dict[str, Any] | None:
+    """The item of ``table`` at the key as DynamoDB JSON, or None when absent (hold ``EMULATOR_LOCK``)."""
+    item = table.get_item(hash_key, range_key) if range_key is not None or not table.has_range_key else None
+    return None if item is None else dict(item.to_json()["Attributes"])
+
+
+def put_items_quietly(table: Any, images: Iterable[dict[str, Any]]) -> int:
+    """Store ``images`` (DynamoDB JSON) in ``table`` (a moto ``Table``) without stream records and without
+    telling the write listeners: for loading a table saved earlier. Returns how many were stored."""
+    require(*MOTO, patch="put_items_quietly")
+    count = 0
+    with EMULATOR_LOCK:
+        shard, table.stream_shard = table.stream_shard, None
+        _quiet_writes.on = True
+        try:
+            for image in images:
+                table.put_item(image)
+                count += 1
+        finally:
+            table.stream_shard = shard
+            _quiet_writes.on = False
+    return count
 
 
 # --- Powertools ---------------------------------------------------------------------------------------

@@ -25,8 +25,7 @@ revision + re-sends that started another operation. ``duplicates`` = extra copie
 (its handlers read this process's environment, which the soak points at the scripted server for the
 duration); the command starts its own. Exit status 1 when anything is lost or duplicated, a failed
 operation has no error, a stored memory comes from no accepted operation (``unaccounted``) or search
-cannot find one (``not_indexed``). The emulator's transactions are sped up for the run
-(``engram_dev.patches.fast_emulator_transactions``: the same behaviour, fewer table copies).
+cannot find one (``not_indexed``). The command's stack starts empty (``--data-dir`` is emptied first).
 """
 
 from __future__ import annotations
@@ -45,6 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
+from engram_dev import progress
 from engram_dev.client import EngramClient
 from engram_dev.scripted_llm import (
     CHAT_PATH,
@@ -164,7 +164,7 @@ class FaultyLLMServer(ScriptedLLMServer):
         if path == CHAT_PATH:
             self.script_chat(self.faults.chat)
         elif path == EMBEDDINGS_PATH:
-            self.script_embeddings(self.faults.embeddings)  # type: ignore[arg-type]  # None → default vectors
+            self.script_embeddings(self.faults.embeddings)
         return super()._handle(path, request)
 
 
@@ -446,8 +446,9 @@ def faulty_llm(options: SoakOptions) -> Iterator[FaultyLLMServer]:
     from engram_dev.bench.common import environment
 
     faults = FaultInjector(options.fault_rate, options.seed, options.llm_timeout)
+    server = FaultyLLMServer(faults)
     with (
-        FaultyLLMServer(faults) as server,
+        server,
         environment(
             ENGRAM_PROVIDER="openai",
             ENGRAM_EMBEDDER=None,
@@ -467,19 +468,24 @@ def run_soak(api_url: str, api_key: str, options: SoakOptions = SoakOptions()) -
     ``failed_with_error``, ``failed_without_error``, ``still_running``, ``lost``, ``duplicates``,
     ``llm_calls``, ``faults_injected``, ``elapsed_seconds``, ``generations_per_second`` and more.
     """
-    from engram_dev.patches import fast_emulator_transactions
-
     run_id = uuid.uuid4().hex[:8]
     planned = plan(options, run_id)
     scopes = list({p.scope["user_id"]: p.scope for p in planned}.values())
     client = EngramClient(api_url, api_key)
-    with fast_emulator_transactions(), faulty_llm(options) as server:
+    with faulty_llm(options) as server:
         started = time.monotonic()
-        with ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="soak") as pool:
-            outcomes = list(pool.map(lambda p: _run_one(client, p, options), planned))
+        with (
+            progress.steps("generations", total=len(planned)) as advance,
+            ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="soak") as pool,
+        ):
+            outcomes = []
+            for outcome in pool.map(lambda p: _run_one(client, p, options), planned):
+                outcomes.append(outcome)
+                advance()
         elapsed = time.monotonic() - started
         server.faults.enabled = False  # the audit's own searches must not fail
-        report = audit(client, outcomes, scopes)
+        with progress.status("audit"):
+            report = audit(client, outcomes, scopes)
         faults = server.faults
         figures = report["figures"]
         figures["llm_requests"] = faults.requests["chat"]
@@ -554,7 +560,9 @@ def add_parser(benches: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="conversations and faults (default 7)")
     parser.add_argument("--json", help="also write the report to this JSON file")
-    parser.add_argument("--data-dir", default=".engram/soak", help="local index folder (default .engram/soak)")
+    parser.add_argument(
+        "--data-dir", default=".engram/soak", help="the stack's data folder, emptied first (default .engram/soak)"
+    )
     parser.set_defaults(func=cmd_soak)
 
 
@@ -589,7 +597,7 @@ def cmd_soak(args: argparse.Namespace) -> int:
         f"in flight, fault rate {options.fault_rate}, seed {options.seed}",
         flush=True,
     )
-    with LocalStack(data_dir=args.data_dir) as stack:
+    with LocalStack(data_dir=args.data_dir, fresh=True) as stack:
         report = run_soak(stack.api_url, stack.api_key or "", options)
     print_report(report)
     if args.json:

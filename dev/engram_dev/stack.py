@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,7 @@ class LocalStack:
         poller = self.poller
         self._stop_waking = patches.on_emulator_write(lambda *_: poller.notify())
         self.poller.start()
+        patches.wait_emulator_retries_with(self._retry_wait)
         self.front = ApiFront(self.runtime, port=self.port)
         self.front.start()
         return self
@@ -127,6 +129,7 @@ class LocalStack:
         if self._stop_waking is not None:
             self._stop_waking()
             self._stop_waking = None
+        patches.wait_emulator_retries_with(None)
         if self.poller:
             self.poller.stop()
         self.tables.close()
@@ -188,6 +191,17 @@ class LocalStack:
         app = patches.emulator_wsgi_app(self.emulator._server)
         status, _, content = patches.emulator_request(app, self.emulator.endpoint_url + "/", "POST", headers, body)
         return status, content
+
+    def _retry_wait(self, seconds: float, errors: tuple[str, ...]) -> None:
+        """The wait of a Step Functions retry in the emulator. Finalize retries on ``IndexNotReady`` until
+        the index holds the operation's writes; here the index is fed by this process's poller, so the wait
+        ends as soon as the poller has delivered everything written before it (or after ``seconds``, as on
+        AWS, when it has not: a failing index keeps the workflow's whole patience). Other retries wait
+        ``seconds``."""
+        if errors == ("IndexNotReady",) and self.poller is not None:
+            self.poller.wait_delivered(seconds)
+        else:
+            time.sleep(seconds)
 
     def _forget_delivered(self, shard_id: str, sequence_number: str) -> None:
         patches.discard_stream_records(self._table, int(sequence_number))

@@ -145,3 +145,48 @@ def test_coldstart_bench_times_imports_and_sizes_packages(tmp_path: Path) -> Non
         assert measured["tracing"]["median_ms"] > 0, name
     assert figures["imports"]["ApiFunction"]["tracing"]["imports_openai"] is False
     assert figures["packages"]["layer"]["unzipped_bytes"] > figures["packages"]["layer"]["zipped_bytes"] > 0
+
+
+def test_ingest_bench_prints_rates_bytes_and_rss(dataset: Path, tmp_path: Path) -> None:
+    # When the ingest benchmark stores a few memories from the LOCOMO-shaped dataset
+    out = tmp_path / "ingest.json"
+    done = engram(
+        "ingest",
+        "--data",
+        str(dataset),
+        "--memories",
+        "30",
+        "--batch",
+        "10",
+        "--single",
+        "5",
+        "--baseline",
+        "5",
+        "--json",
+        str(out),
+        cwd=tmp_path,
+    )
+    # Then each phase stored everything (the 5 turns, repeated), with its rate, bytes and RSS
+    assert done.returncode == 0, done.stderr
+    assert "items/s" in done.stdout and "peak" in done.stdout
+    figures = json.loads(out.read_text())
+    phases = figures["phases"]
+    assert phases["emulator puts (baseline)"]["items"] == 5
+    assert phases["single create (1 per request)"]["items"] == 5
+    batch = phases["batch create (10 per request)"]
+    assert batch["items"] == 30
+    assert batch["statuses"] == {"201": 3} and batch["indexed_seconds"] >= batch["seconds"] > 0
+    assert figures["peak_rss_bytes"] > 0 and figures["data_dir_bytes"] > 0
+
+
+def test_generation_bench_latency_mode_splits_the_time(dataset: Path, tmp_path: Path) -> None:
+    # When the generation benchmark times one generation per session of the dataset
+    out = tmp_path / "latency.json"
+    done = engram("generation", "--sessions", "2", "--data", str(dataset), "--json", str(out), cwd=tmp_path)
+    # Then it prints POST-to-done percentiles and where the time went, per segment
+    assert done.returncode == 0, done.stderr
+    assert "POST -> done: p50" in done.stdout and "Finalize retry waits" in done.stdout
+    figures = json.loads(out.read_text())
+    assert [run["status"] for run in figures["runs"]] == ["SUCCEEDED", "SUCCEEDED"]
+    steps = figures["steps_ms"]
+    assert steps["total"]["p50"] >= steps["Extract"]["p50"] > 0

@@ -1,6 +1,6 @@
 """``engram_dev.patches``: each patch refuses a library version it was not written for, with a message that
 names the package and both versions; the botocore hooks answer the emulator's Lambda invocations and show
-DynamoDB requests to an observer; the moto transaction patch is undone after its block."""
+DynamoDB requests to an observer; an emulator patch checks moto's version before changing anything."""
 
 from __future__ import annotations
 
@@ -40,26 +40,21 @@ def test_the_pinned_versions_are_the_installed_ones():
     assert metadata.version("botocore").split(".")[0] == patches.BOTOCORE[1].split(".")[0]
 
 
-def test_the_transaction_patch_checks_moto_before_touching_it(monkeypatch):
+def test_an_emulator_patch_checks_moto_before_touching_it(monkeypatch):
     import moto.dynamodb.models as models
 
-    original, copy_module = models.DynamoDBBackend.transact_write_items, models.copy
-    # Given a moto other than the one the patch was written for
+    original = models.DynamoDBBackend.transact_write_items
+    # Given a moto other than the one the patches were written for, and no emulator patch applied yet
     monkeypatch.setattr(patches, "MOTO", ("moto", "0.0.1"))
-    # When the patch is applied, then it refuses and leaves moto as it was
-    with pytest.raises(patches.PatchVersionError, match="moto 0.0.1"), patches.fast_emulator_transactions():
-        pass
-    assert models.DynamoDBBackend.transact_write_items is original and models.copy is copy_module
-
-
-def test_the_transaction_patch_is_undone_after_its_block():
-    import moto.dynamodb.models as models
-
-    original, copy_module = models.DynamoDBBackend.transact_write_items, models.copy
-    with patches.fast_emulator_transactions():
-        assert models.DynamoDBBackend.transact_write_items is not original
-        assert models.copy is not copy_module and models.copy.deepcopy([1]) == [1]
-    assert models.DynamoDBBackend.transact_write_items is original and models.copy is copy_module
+    monkeypatch.setattr(patches, "_moto_patched", set())
+    patches.require.cache_clear()
+    # When a patch is applied, then it refuses and leaves moto as it was
+    try:
+        with pytest.raises(patches.PatchVersionError, match="moto 0.0.1"):
+            patches.in_place_emulator_transactions()
+        assert models.DynamoDBBackend.transact_write_items is original
+    finally:
+        patches.require.cache_clear()
 
 
 def test_the_cold_start_patch_checks_powertools(monkeypatch):

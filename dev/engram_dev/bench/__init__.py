@@ -7,6 +7,10 @@
   (``generation``, ``meters``, ``costs``).
 - ``engram bench coldstart``: import time of each function's module and deployment package sizes
   (``coldstart``).
+- ``engram bench ingest``: memories/s by batch and single create on the local stack, bytes written and
+  RSS, beside the emulator's raw put rate (``ingest``).
+- ``engram bench generation --sessions N``: POST-to-done latency of one generation per session and where
+  the time goes (``generation.latency``).
 
 Benchmarks measure; they are never timed tests.
 """

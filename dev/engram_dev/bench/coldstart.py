@@ -114,39 +114,19 @@ def _zipped_size(files: Iterable[tuple[Path, str]]) -> int:
 
 
 def _layer_distributions(requirements: Path) -> list[Any]:
-    """The installed distributions ``requirements`` needs, recursively (extras and markers honoured)."""
+    """The installed distributions the layer's lock pins (``make lock`` writes every package the layer
+    ships, so nothing is resolved further; a pinned package not installed here is skipped)."""
+    import re
     from importlib import metadata
 
-    from packaging.requirements import Requirement
-    from packaging.utils import canonicalize_name
-
-    wanted: list[tuple[str, frozenset[str]]] = []
-    for line in requirements.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line:
-            requirement = Requirement(line)
-            wanted.append((requirement.name, frozenset(requirement.extras)))
-    seen: dict[str, Any] = {}
-    extras_seen: dict[str, set[str]] = {}
-    while wanted:
-        name, extras = wanted.pop()
-        key = canonicalize_name(name)
-        new_extras = set(extras) - extras_seen.get(key, set())
-        if key in seen and not new_extras:
-            continue
+    pins = re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", requirements.read_text(), flags=re.MULTILINE)
+    found = []
+    for name in pins:
         try:
-            dist = metadata.distribution(name)
+            found.append(metadata.distribution(name))
         except metadata.PackageNotFoundError:
             continue
-        seen[key] = dist
-        extras_seen.setdefault(key, set()).update(extras)
-        for raw in dist.requires or []:
-            requirement = Requirement(raw)
-            marker = requirement.marker
-            active = [""] + sorted(extras_seen[key])
-            if marker is None or any(marker.evaluate({"extra": extra}) for extra in active):
-                wanted.append((requirement.name, frozenset(requirement.extras)))
-    return list(seen.values())
+    return found
 
 
 def _distribution_bytes(dist: Any) -> int:
@@ -261,7 +241,7 @@ def _mb(size: int) -> str:
     return f"{size / 1_000_000:.2f}"
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser("coldstart", help="import time of each function's module; package sizes")
     parser.add_argument("--runs", type=int, default=5, help="fresh processes per function and setting (default 5)")
     parser.add_argument("--json", help="also write the figures to this JSON file")

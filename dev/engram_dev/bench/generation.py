@@ -30,15 +30,16 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any, TextIO
 
-from engram_dev.bench.common import environment, parse_list, table, write_json
+from engram_dev import progress
+from engram_dev.bench.common import environment, parse_list, percentile, table, write_json
 from engram_dev.bench.costs import GenerationCounts, Prices, cost_per_1000, prices_document
-from engram_dev.bench.meters import DynamoMeter, LambdaMeter
-from engram_dev.patches import fast_emulator_transactions
+from engram_dev.bench.meters import DynamoMeter, LambdaMeter, StepTimeline
 
 DEFAULT_SIZES = (4, 16, 64)
 WORKFLOW_FUNCTIONS = (
@@ -163,7 +164,6 @@ def run(
     source = f"LOCOMO {Path(data).name}/ first conversation" if data else "built-in synthetic conversation"
     results: dict[str, Any] = {}
     with (
-        fast_emulator_transactions(),
         ScriptedLLMServer(chat_responder=offline_chat_responder) as llm_server,
         tempfile.TemporaryDirectory(prefix="engram-bench-") as folder,
         LocalStack(data_dir=folder) as stack,
@@ -176,16 +176,16 @@ def run(
     ):
         client = EngramClient(stack.api_url, stack.api_key or "")
         operations = wiring.dependencies().operations
-        lambdas, dynamo = LambdaMeter(stack.runtime), DynamoMeter()
+        lambdas, dynamo, timeline = LambdaMeter(stack.runtime), DynamoMeter(), StepTimeline(stack.runtime)
         # Warm-up (not measured): the first run of each handler imports its module.
         warm_up = client.generate({"bench": "warm-up"}, messages=[{"role": "user", "content": "I live in Lisbon."}])
         _wait_done(operations, DEV_TENANT, warm_up["id"])
         _settle(stack.poller)
-        with lambdas.active(), dynamo.active():
+        with lambdas.active(), dynamo.active(), timeline.active():
             for size in sizes:
                 scope = {"bench": "generation", "turns": str(size), "run": uuid.uuid4().hex[:8]}
                 per_run = []
-                for number in range(runs):
+                for number in progress.iterate(range(runs), f"{size} turns"):
                     window = conversation[number * size : (number + 1) * size]
                     messages = [
                         {"role": role, "content": text, "event_id": f"t{number * size + i}"}
@@ -194,21 +194,25 @@ def run(
                     lambdas.reset()
                     dynamo.reset()
                     mark = len(llm_server.requests)
+                    posted = time.perf_counter()
                     operation = client.generate(scope, messages=messages)
+                    accepted = time.perf_counter()
                     done = _wait_done(operations, DEV_TENANT, operation["id"])
+                    seen = time.perf_counter()
+                    timeline.wait_finished(operation["id"])
                     _settle(stack.poller)
-                    per_run.append(
-                        _measure(
-                            done,
-                            size,
-                            messages,
-                            lambdas,
-                            dynamo,
-                            llm_server.requests[mark:],
-                            EMBEDDINGS_PATH,
-                            count_tokens,
-                        )
+                    measured = _measure(
+                        done,
+                        size,
+                        messages,
+                        lambdas,
+                        dynamo,
+                        llm_server.requests[mark:],
+                        EMBEDDINGS_PATH,
+                        count_tokens,
                     )
+                    measured["steps_ms"] = timeline.breakdown(operation["id"], posted, accepted, seen)
+                    per_run.append(measured)
                 results[str(size)] = _summarize(per_run, memory_mb, llm_latency_ms, embedding_latency_ms, prices)
     _print(results, sizes, runs, source, llm_latency_ms, embedding_latency_ms, prices, out)
     return {
@@ -219,6 +223,86 @@ def run(
         "assumed_embedding_latency_ms": embedding_latency_ms,
         "prices": prices_document(prices),
     }
+
+
+def _sessions(count: int, data: str | None) -> list[tuple[str, list[dict[str, str]]]]:
+    """``count`` sessions as ``(scope name, messages)``: LOCOMO sessions of ``data`` in order (speaker A as
+    ``user``, B as ``assistant``, the turn's ``dia_id`` as ``event_id``), or synthetic 20-message ones."""
+    if data is None:
+        turns = synthetic_conversation(20 * count)
+        return [
+            (
+                "synthetic",
+                [
+                    {"role": r, "content": t, "event_id": f"t{n * 20 + i}"}
+                    for i, (r, t) in enumerate(turns[n * 20 : n * 20 + 20])
+                ],
+            )
+            for n in range(count)
+        ]
+    from engram_dev.bench.locomo import load_dataset
+
+    out = []
+    for conversation in load_dataset(data):
+        speaker_a = conversation.speakers[0]
+        for session in conversation.sessions():
+            messages = [
+                {"role": "user" if t.speaker == speaker_a else "assistant", "content": t.text, "event_id": t.dia_id}
+                for t in session
+            ]
+            out.append((conversation.name, messages))
+    return out[:count]
+
+
+def latency(count: int, data: str | None = None, out: TextIO = sys.stdout) -> dict[str, Any]:
+    """Latency mode: one generation per session (``_sessions``), one after the other, each timed from its
+    POST to the client seeing it done, split by ``StepTimeline.breakdown``; prints and returns the figures."""
+    from engram import wiring
+
+    from engram_dev.client import EngramClient
+    from engram_dev.scripted_llm import ScriptedLLMServer, offline_chat_responder
+    from engram_dev.stack import DEV_TENANT, LocalStack
+
+    sessions = _sessions(count, data)
+    run_id, per_run = uuid.uuid4().hex[:8], []
+    with (
+        ScriptedLLMServer(chat_responder=offline_chat_responder) as llm_server,
+        tempfile.TemporaryDirectory(prefix="engram-bench-") as folder,
+        LocalStack(data_dir=folder, fresh=True) as stack,
+        environment(ENGRAM_PROVIDER="openai", OPENAI_BASE_URL=llm_server.base_url, OPENAI_API_KEY="bench"),
+    ):
+        client, operations = EngramClient(stack.api_url, stack.api_key or ""), wiring.dependencies().operations
+        warm_up = client.generate({"bench": "warm-up"}, messages=[{"role": "user", "content": "I live in Lisbon."}])
+        _wait_done(operations, DEV_TENANT, warm_up["id"])
+        timeline = StepTimeline(stack.runtime)
+        with timeline.active():
+            for name, messages in progress.iterate(sessions, "sessions"):
+                posted = time.perf_counter()
+                operation = client.generate(
+                    {"bench": "latency", "conversation": name, "run": run_id}, messages=messages
+                )
+                accepted = time.perf_counter()
+                done = _wait_done(operations, DEV_TENANT, operation["id"])
+                seen = time.perf_counter()
+                timeline.wait_finished(operation["id"])
+                steps = timeline.breakdown(operation["id"], posted, accepted, seen)
+                changed = len(done.result.generated_memories) if done.result else 0
+                per_run.append(
+                    {"status": done.status.value, "messages": len(messages), "changed": changed, "steps_ms": steps}
+                )
+    summary = _step_summary(per_run)
+    source = f"{len(sessions)} LOCOMO sessions of {Path(data).name}/" if data else f"{len(sessions)} synthetic sessions"
+    totals = summary["total"]
+    print(
+        f"Generation latency: {source}, one after the other; scripted LLM answering at once.\n"
+        f"POST -> done: p50 {totals['p50']:,.0f} ms, mean {totals['mean']:,.0f} ms, p95 {totals['p95']:,.0f} ms; "
+        f"statuses {dict(sorted(Counter(r['status'] for r in per_run).items()))}; memories changed per generation: "
+        f"mean {_mean([r['changed'] for r in per_run]):.1f}\n",
+        file=out,
+    )
+    rows = [[label, *(f"{summary[key][q]:,.1f}" for q in ("p50", "mean", "p95"))] for key, label in STEP_SEGMENTS]
+    print(table(["segment (ms)", "p50", "mean", "p95"], rows), file=out)
+    return {"source": source, "steps_ms": summary, "runs": per_run}
 
 
 def _measure(
@@ -323,8 +407,48 @@ def _summarize(
             "lambda_gb_seconds": counts.lambda_gb_seconds,
         },
         "cost_per_1000_usd": cost_per_1000(counts, prices),
+        "steps_ms": _step_summary(per_run),
         "runs": per_run,
     }
+
+
+#: The segments of a generation's time (``StepTimeline.breakdown``), in the order they happen.
+STEP_SEGMENTS = (
+    ("api", "POST /v1/memories/generate"),
+    ("to_first_step", "execution start -> LoadSource"),
+    ("LoadSource", "LoadSource handler"),
+    ("Extract", "Extract handler"),
+    ("Consolidate", "Consolidate handler"),
+    ("Finalize", "Finalize handler (all attempts)"),
+    ("transitions", "between steps"),
+    ("finalize_waits", "Finalize retry waits (IndexNotReady)"),
+    ("to_seen", "last step's end -> client sees it done"),
+    ("total", "POST -> done seen"),
+    ("finalize_attempts", "Finalize attempts (count)"),
+)
+
+
+def _step_summary(per_run: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per segment: p50, mean and p95 over the runs (milliseconds; a count for ``finalize_attempts``)."""
+    summary = {}
+    for key, _ in STEP_SEGMENTS:
+        values = [r["steps_ms"][key] for r in per_run if "steps_ms" in r]
+        summary[key] = {"p50": percentile(values, 50), "mean": _mean(values), "p95": percentile(values, 95)}
+    return summary
+
+
+def _print_steps(results: dict[str, Any], sizes: Sequence[int], out: TextIO) -> None:
+    print("\nWhere a generation's time goes (ms, p50 / mean per size; POST to done as the client sees it):\n", file=out)
+    rows = [
+        [label] + [_pair(results[str(size)]["steps_ms"][key], key) for size in sizes] for key, label in STEP_SEGMENTS
+    ]
+    print(table(["segment", *[f"{size} turns" for size in sizes]], rows), file=out)
+
+
+def _pair(figures: dict[str, float], key: str) -> str:
+    if key == "finalize_attempts":
+        return f"{figures['p50']:.0f} / {figures['mean']:.1f}"
+    return f"{figures['p50']:,.0f} / {figures['mean']:,.0f}"
 
 
 def _print(
@@ -376,6 +500,7 @@ def _print(
         "workflow ms",
     ]
     print(table(headers, rows), file=out)
+    _print_steps(results, sizes, out)
     print(
         f"\nCost per 1,000 generations (USD), Lambda billed for handler time + {llm_latency_ms:.0f} ms per LLM call "
         f"+ {embedding_latency_ms:.0f} ms per embedding call (assumed waits), 1 API Gateway request each:\n",
@@ -394,7 +519,7 @@ def _print(
         print(f"- {line}", file=out)
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "generation", help="per-generation LLM, embedding, DynamoDB, Lambda and workflow counts; cost model"
     )
@@ -405,12 +530,23 @@ def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type
     parser.add_argument(
         "--embedding-latency-ms", type=float, default=200.0, help="assumed wait per embedding call (200)"
     )
+    parser.add_argument(
+        "--sessions",
+        type=int,
+        help="latency mode: one generation per LOCOMO session of --data (the first N, in order, one scope per "
+        "conversation), or per synthetic 20-message session; prints POST-to-done p50/mean/p95 and where it goes",
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
-    document = run(parse_list(args.turns, int), args.runs, args.data, args.llm_latency_ms, args.embedding_latency_ms)
+    if args.sessions:
+        document = latency(args.sessions, args.data)
+    else:
+        document = run(
+            parse_list(args.turns, int), args.runs, args.data, args.llm_latency_ms, args.embedding_latency_ms
+        )
     if args.json:
         write_json(args.json, document)
         print(f"\nwrote {args.json}")

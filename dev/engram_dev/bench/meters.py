@@ -318,3 +318,89 @@ class LambdaMeter:
             yield self
         finally:
             self.runtime.invoke = original
+
+
+#: The generation workflow's Task functions, in the order the state machine runs them.
+WORKFLOW_STEPS = ("LoadSourceFunction", "ExtractFunction", "ConsolidateFunction", "FinalizeFunction")
+
+
+@dataclass(frozen=True)
+class StepRun:
+    """One handler run of a workflow step: when it started and ended (``time.perf_counter``) and the
+    error type it raised (None when it returned)."""
+
+    function: str
+    started: float
+    ended: float
+    error: str | None
+
+
+class StepTimeline:
+    """Records, per operation id, every run of the workflow's step handlers of a ``LambdaRuntime``
+    (``WORKFLOW_STEPS`` and ``RecordFailureFunction``), so a generation's time can be split into its
+    steps and the waits between them (``breakdown``)."""
+
+    def __init__(self, runtime: Any) -> None:
+        self.runtime = runtime
+        self.runs: dict[str, list[StepRun]] = defaultdict(list)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def active(self) -> Iterator[StepTimeline]:
+        original = self.runtime.invoke
+
+        def invoke(logical_id: str, event: dict[str, Any]) -> Any:
+            operation_id = event.get("operation_id") if isinstance(event, dict) else None
+            if logical_id not in (*WORKFLOW_STEPS, "RecordFailureFunction") or not operation_id:
+                return original(logical_id, event)
+            started, error = time.perf_counter(), None
+            try:
+                return original(logical_id, event)
+            except Exception as raised:  # recorded, then raised again unchanged
+                error = getattr(raised, "error_type", type(raised).__name__)
+                raise
+            finally:
+                with self._lock:
+                    self.runs[str(operation_id)].append(StepRun(logical_id, started, time.perf_counter(), error))
+
+        self.runtime.invoke = invoke
+        try:
+            yield self
+        finally:
+            self.runtime.invoke = original
+
+    def wait_finished(self, operation_id: str, timeout: float = 10.0) -> None:
+        """Wait until the operation's last step run is recorded (a Finalize that returned, or
+        RecordFailure): a client can see the operation done before that step's handler has returned."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                runs = list(self.runs.get(operation_id, []))
+            if any(
+                (r.function == "FinalizeFunction" and r.error is None) or r.function == "RecordFailureFunction"
+                for r in runs
+            ):
+                return
+            time.sleep(0.005)
+
+    def breakdown(self, operation_id: str, posted: float, accepted: float, seen_done: float) -> dict[str, float]:
+        """Milliseconds of one generation, by segment: ``api`` (the POST), ``to_first_step`` (Step
+        Functions starting the execution), each step's handler time (``LoadSource``, ``Extract``,
+        ``Consolidate``, ``Finalize``: every attempt), ``transitions`` (between one step's end and the next
+        step's start, retry waits of other errors included), ``finalize_waits`` (between Finalize attempts:
+        its ``IndexNotReady`` retries), ``to_seen`` (the last step's end to the client seeing the operation
+        done; negative when the client saw it before the handler returned), ``total`` (POST to done seen) and
+        ``finalize_attempts`` (a count). Call it after ``wait_finished``."""
+        runs = sorted(self.runs.get(operation_id, []), key=lambda r: r.started)
+        out: dict[str, float] = {"api": (accepted - posted) * 1000, "total": (seen_done - posted) * 1000}
+        for step in WORKFLOW_STEPS:
+            out[step.removesuffix("Function")] = sum((r.ended - r.started) * 1000 for r in runs if r.function == step)
+        out["finalize_attempts"] = float(sum(r.function == "FinalizeFunction" for r in runs))
+        out["to_first_step"] = (runs[0].started - accepted) * 1000 if runs else 0.0
+        out["transitions"] = out["finalize_waits"] = 0.0
+        for before, after in zip(runs, runs[1:], strict=False):
+            gap = (after.started - before.ended) * 1000
+            both_finalize = before.function == after.function == "FinalizeFunction"
+            out["finalize_waits" if both_finalize else "transitions"] += gap
+        out["to_seen"] = (seen_done - runs[-1].ended) * 1000 if runs else 0.0
+        return out

@@ -31,9 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from engram_dev import progress
 from engram_dev.bench.common import environment, parse_list, percentile, table, write_json
 from engram_dev.bench.locomo import CATEGORIES, Conversation, Question, load_dataset
-from engram_dev.patches import fast_emulator_transactions
 
 MODES = ("dense", "lexical", "hybrid")
 DEFAULT_KS = (1, 5, 10, 20)
@@ -142,7 +142,6 @@ def run(
     run_id = uuid.uuid4().hex[:8]
     figures = {mode: ModeFigures(ks) for mode in modes}
     with (
-        fast_emulator_transactions(),
         tempfile.TemporaryDirectory(prefix="engram-bench-") as folder,
         LocalStack(data_dir=folder) as stack,
         environment(ENGRAM_EMBEDDER=embedder),
@@ -152,7 +151,7 @@ def run(
         llm = wiring.dependencies().llm if source == "generated" else None
         memories = failed = 0
         index_seconds = 0.0
-        for conversation in conversations:
+        for conversation in progress.iterate(conversations, "conversations"):
             scope = {"bench": "locomo", "conversation": conversation.name, "run": run_id}
             started = time.perf_counter()
             if source == "generated":
@@ -232,7 +231,7 @@ def run(
     return document
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         "retrieval", help="LOCOMO evidence recall@k / hit@k per retrieval mode, on the local stack"
     )
