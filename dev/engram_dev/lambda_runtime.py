@@ -10,19 +10,18 @@ Step Functions executions in the emulator run our handlers; an exception becomes
 from __future__ import annotations
 
 import base64
-import contextlib
 import importlib.util
 import json
 import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from engram_dev import patches
-from engram_dev.project import functions, load_template, project_root
+from engram_dev.project import functions, project_root
 
 ACCOUNT_ID = "123456789012"
 
@@ -63,35 +62,12 @@ class FunctionError(Exception):
         self.message = message
 
 
-def workflow_task_functions() -> frozenset[str]:
-    """The logical ids of the functions the state machine's Tasks run (its ``DefinitionSubstitutions``
-    that are ``!GetAtt <Function>.Arn``)."""
-    names = set()
-    for resource in load_template()["Resources"].values():
-        if resource.get("Type") == "AWS::Serverless::StateMachine":
-            for value in resource.get("Properties", {}).get("DefinitionSubstitutions", {}).values():
-                if isinstance(value, dict) and "Fn::GetAtt" in value:
-                    names.add(str(value["Fn::GetAtt"][0]))
-    return frozenset(names)
-
-
 class LambdaRuntime:
-    """Loads each function's handler once (by logical id from ``template.yaml``) and invokes it.
+    """Loads each function's handler once (by logical id from ``template.yaml``) and invokes it."""
 
-    On AWS every concurrent invocation runs in an execution environment of its own, one at a time; here
-    all share one process, and Powertools keeps the invocation being handled in globals (the API
-    resolver's current event and context are class attributes, IndexSync's batch processor is a module
-    object), so two requests handled at once would read each other's headers, body and tenant. So a
-    function runs one invocation at a time, as with one execution environment, except those in
-    ``concurrent`` (default: the workflow's Task functions, ``workflow_task_functions``, whose handlers
-    keep nothing of an invocation in globals but log keys), which may run several at once so that
-    concurrent generations do not wait for each other's LLM calls."""
-
-    def __init__(self, concurrent: Iterable[str] | None = None) -> None:
+    def __init__(self) -> None:
         self._handlers: dict[str, Callable[[dict, Any], Any]] = {}
         self._lock = threading.Lock()
-        self._concurrent = frozenset(concurrent) if concurrent is not None else workflow_task_functions()
-        self._one_at_a_time: dict[str, threading.Lock] = {}
         self.invocations: dict[str, int] = {}
         self.before_invoke: Callable[[str, dict], None] | None = None
 
@@ -109,23 +85,18 @@ class LambdaRuntime:
             return self._handlers[logical_id]
 
     def invoke(self, logical_id: str, event: dict) -> Any:
-        """Call the handler (after the function's running invocation, unless it is ``concurrent``);
-        raises ``FunctionError`` when it raises."""
+        """Call the handler; raises ``FunctionError`` when it raises."""
         handler = self.handler(logical_id)
         patches.mark_cold_start_done()  # many functions share this process; none publishes metrics
         with self._lock:
             self.invocations[logical_id] = self.invocations.get(logical_id, 0) + 1
-            environment = (
-                None if logical_id in self._concurrent else self._one_at_a_time.setdefault(logical_id, threading.Lock())
-            )
         timeout = int(functions()[logical_id].get("Timeout", 30))
-        with environment or contextlib.nullcontext():
-            try:
-                if self.before_invoke is not None:  # test hook: fault injection
-                    self.before_invoke(logical_id, event)
-                return handler(event, LambdaContext(function_name=logical_id, timeout_seconds=timeout))
-            except Exception as error:  # the Lambda service turns any exception into a function error
-                raise FunctionError(type(error).__name__, str(error)) from error
+        try:
+            if self.before_invoke is not None:  # test hook: fault injection
+                self.before_invoke(logical_id, event)
+            return handler(event, LambdaContext(function_name=logical_id, timeout_seconds=timeout))
+        except Exception as error:  # the Lambda service turns any exception into a function error
+            raise FunctionError(type(error).__name__, str(error)) from error
 
 
 def _to_json(value: Any) -> str:
