@@ -84,6 +84,8 @@ def _access_logger(method: str, path: str, status: int, ms: float) -> None:
 
 
 def cmd_local(args: argparse.Namespace) -> int:
+    from engram.errors import ConfigurationError
+
     from engram_dev import progress
     from engram_dev.stack import LocalStack
 
@@ -97,6 +99,9 @@ def cmd_local(args: argparse.Namespace) -> int:
         if error.errno in (errno.EADDRINUSE, errno.EACCES):
             raise CommandError(_port_message(args.port, error)) from None
         raise
+    except ConfigurationError as error:  # e.g. the data directory is another running stack's
+        stack.stop()
+        raise CommandError(str(error)) from None
     if args.access_log and stack.front is not None:
         stack.front.access_log = _access_logger
     signal.signal(signal.SIGTERM, _stop_on_sigterm)

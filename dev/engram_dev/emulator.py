@@ -64,9 +64,15 @@ class Emulator:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
-        patches.answer_emulator_requests_in_process(self.port, patches.emulator_wsgi_app(self._server))
+        patches.answer_emulator_requests_in_process(self.port, self.app)
         self._configure()
         return self._create_resources()
+
+    @property
+    def app(self) -> Any:
+        """The running emulator's WSGI application (requests to it can be answered in this process)."""
+        assert self._server is not None, "start() first"
+        return patches.emulator_wsgi_app(self._server)
 
     def stop(self) -> None:
         if self._server is not None:

@@ -435,8 +435,9 @@ def _transact_write_items(backend: Any, transact_items: list[dict[str, Any]]) ->
                 raise MockValidationException(f"Unsupported transaction operation {operation}")
             table = backend.get_table(request["TableName"])
             key_source = request["Item"] if operation == "Put" else request["Key"]
-            key = {name: key_source[name] for name in (table.hash_key_attr, table.range_key_attr) if name}
-            hash_key, range_key = backend.get_keys_value(table, key)
+            names = (table.hash_key_attr, table.range_key_attr)
+            key = {name: key_source[name] for name in names if name and name in key_source}
+            hash_key, range_key = backend.get_keys_value(table, key)  # a key attribute missing: ValidationException
             if (table.name, hash_key, range_key) in seen:
                 raise MultipleTransactionsException()
             seen.add((table.name, hash_key, range_key))

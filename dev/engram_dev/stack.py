@@ -76,9 +76,9 @@ class LocalStack:
     def start(self) -> LocalStack:
         patches.install_botocore_hooks()  # before this process's first AWS client (see engram_dev.patches)
         patches.install_emulator_patches()
+        self.tables.lock()  # before anything in data_dir is read or deleted
         if self.fresh:
             self._delete_data()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
         self.resources = self.emulator.start()
         self._table = patches.emulator_table(self.resources.table_name, ACCOUNT_ID, REGION)
         self.loaded_items = self.tables.open([self._table])
@@ -151,11 +151,14 @@ class LocalStack:
     def _rebuild_index(self) -> None:
         """Derive the index from the table again: it may lag the table (stream records not yet delivered
         when the process stopped) or lead it (writes after the last flush were lost)."""
+        from engram_dev.local_index import LocalIndex
+
         index = wiring.dependencies().index
+        assert isinstance(index, LocalIndex), "ENGRAM_INDEX_BACKEND=local, set in start()"
         index.ensure_index()
-        if self.loaded_items == 0 and not len(index):  # type: ignore[arg-type]
+        if self.loaded_items == 0 and not len(index):
             return
-        index.clear()  # type: ignore[attr-defined]
+        index.clear()
         batch = []
         for document in self._documents():
             batch.append(document)
@@ -188,8 +191,8 @@ class LocalStack:
         return key
 
     def _send_to_emulator(self, headers: dict[str, str], body: bytes) -> tuple[int, bytes]:
-        app = patches.emulator_wsgi_app(self.emulator._server)
-        status, _, content = patches.emulator_request(app, self.emulator.endpoint_url + "/", "POST", headers, body)
+        url = self.emulator.endpoint_url + "/"
+        status, _, content = patches.emulator_request(self.emulator.app, url, "POST", headers, body)
         return status, content
 
     def _retry_wait(self, seconds: float, errors: tuple[str, ...]) -> None:

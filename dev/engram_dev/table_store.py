@@ -90,8 +90,7 @@ class TableStore:
     def open(self, tables: Sequence[Any]) -> int:
         """Load the saved items of ``tables`` into them and start saving their changes; returns the number
         of items loaded."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._hold_lock()
+        self.lock()
         self._db = self._connect()
         self._tables = {table.name: table for table in tables}
         loaded = 0
@@ -152,8 +151,11 @@ class TableStore:
             self._lock_file.close()  # releases the lock
             self._lock_file = None
 
-    def _hold_lock(self) -> None:
-        if fcntl is None:  # pragma: no cover - not POSIX
+    def lock(self) -> None:
+        """Take the store's lock (idempotent; ``open`` takes it too); raises ``ConfigurationError`` when
+        another process holds it. Take it before deleting the files."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if fcntl is None or self._lock_file is not None:  # not POSIX, or held already
             return
         handle = open(f"{self.path}.lock", "a")  # noqa: SIM115 - held open until close() releases the lock
         try:

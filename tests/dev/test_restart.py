@@ -110,3 +110,23 @@ def test_fresh_starts_empty(tmp_path: Path) -> None:
     with engram_local(tmp_path / "data", "--fresh") as api:
         assert api.request("GET", f"/v1/memories/{memory['id']}")[0] == 404
         assert api.retrieve(scope, page_size=10)["memories"] == []
+
+
+def test_a_second_stack_on_the_same_directory_is_refused(tmp_path: Path) -> None:
+    # Given a running stack on a data directory
+    with engram_local(tmp_path / "data") as api:
+        api.create({"user_id": "u-lock"}, "The user paints")
+        # When another one starts on it (even with --fresh), then it refuses, and the first is untouched
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "ENGRAM_", "MOTO_"))}
+        second = subprocess.run(
+            [sys.executable, "-m", "engram_dev.cli", "local", "--port", str(free_port()), "--fresh"]
+            + ["--data-dir", str(tmp_path / "data")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**env, "ENGRAM_PROVIDER": "offline", "ENGRAM_DEVELOPMENT": "true"},
+        )
+        assert second.returncode != 0
+        assert "error:" in second.stderr and "in use by another running local stack" in second.stderr
+        assert "Traceback" not in second.stderr
+        assert api.retrieve({"user_id": "u-lock"}, page_size=10)["memories"]
