@@ -88,6 +88,7 @@ class LambdaRuntime:
         """Call the handler; raises ``FunctionError`` when it raises."""
         handler = self.handler(logical_id)
         patches.mark_cold_start_done()  # many functions share this process; none publishes metrics
+        patches.per_thread_api_resolver_state()  # concurrent invocations in one process stay apart
         with self._lock:
             self.invocations[logical_id] = self.invocations.get(logical_id, 0) + 1
         timeout = int(functions()[logical_id].get("Timeout", 30))

@@ -7,7 +7,7 @@ upgrade fails loudly here instead of quietly changing what the local stack or a 
 | patch | library, written for | how |
 |---|---|---|
 | ``run_emulator_lambdas_in_process``: Lambda ``Invoke`` requests to the emulator (the Step Functions runner's) run our handlers in this process | moto 5.2.5 (its Step Functions runner calls Lambda through ``boto3`` at ``localhost:$MOTO_PORT``), botocore 1.x | botocore ``before-send`` hook answering the request |
-| ``answer_emulator_requests_in_process``: this process's AWS requests to the emulator are answered by its WSGI application in the calling thread, not over TCP | botocore 1.x, moto 5.2.5 (``ThreadedMotoServer``'s WSGI application) | botocore ``before-send`` hook, werkzeug's ``run_wsgi_app`` |
+| ``answer_emulator_requests_in_process``: this process's AWS requests to the emulator are answered in the calling thread (by moto's handler or its WSGI application), not over TCP | botocore 1.x, moto 5.2.5 (``ThreadedMotoServer``'s WSGI application) | botocore ``before-send`` hook, werkzeug's ``run_wsgi_app`` |
 | ``observe_dynamodb_requests``: every DynamoDB request and response, for the benchmarks' meters | botocore 1.x (written for 1.44.8) | botocore ``before-parameter-build``, ``before-call`` and ``after-call`` hooks |
 | ``serialize_emulator_dynamodb``: the emulator answers DynamoDB and DynamoDB Streams requests one at a time | moto 5.2.5 | wraps ``DynamoHandler.call_action`` and ``DynamoDBStreamsHandler.call_action`` in ``EMULATOR_LOCK`` |
 | ``in_place_emulator_transactions``: ``TransactWriteItems`` checks, then writes, and undoes only its own writes | moto 5.2.5 | replaces ``DynamoDBBackend.transact_write_items`` |
@@ -15,7 +15,9 @@ upgrade fails loudly here instead of quietly changing what the local stack or a 
 | ``bound_emulator_stream_iterators``: the emulator keeps its newest 1,000 shard iterators, not all | moto 5.2.5 | wraps ``DynamoDBStreamsBackend.get_records`` |
 | ``fast_emulator_stream_records``: ``GetRecords`` answers encoded with moto's DynamoDB JSON encoder | moto 5.2.5 | replaces ``DynamoDBStreamsHandler.get_records`` |
 | ``fast_emulator_routing``: the server finds the service of a JSON-protocol request without listing moto's folder, and a handler's methods without ``inspect`` | moto 5.2.5 | wraps ``DomainDispatcherApplication.get_application`` and ``method_names_from_class`` as ``moto.core.responses`` uses it |
-| ``fast_emulator_items``: item attributes size-checked once, condition expressions parsed once | moto 5.2.5 | replaces ``Item.__init__``; wraps ``get_filter_expression`` where ``moto.dynamodb.models`` uses it |
+| ``fast_emulator_items``: item attributes size-checked once, condition and update expressions parsed once | moto 5.2.5 | replaces ``Item.__init__``; wraps ``get_filter_expression`` where ``moto.dynamodb.models`` uses it, and ``UpdateExpressionParser.make`` |
+| ``fast_emulator_request_parsing``: DynamoDB and DynamoDB Streams request bodies parsed by a parser built once per shape, to the same document | moto 5.2.5 | wraps ``JSONParser._parse_json_body`` |
+| ``direct_emulator_request``: this process's DynamoDB and DynamoDB Streams requests go to moto's handler as moto's in-process mode sends them, not through its Flask application | moto 5.2.5 | calls ``Handler.dispatch`` with ``moto.core.request.Request.from_primitives`` |
 | ``on_emulator_write``: a listener told of every item change (persistence, the stream poller's wake-up) | moto 5.2.5 | wraps ``Table.put_item``, ``Table.delete_item``, ``DynamoDBBackend.update_item`` |
 | ``wait_emulator_retries_with``: the waits of the emulator's Step Functions retries go through a function the local stack gives | moto 5.2.5 | wraps ``RetrierDecl._eval_body``; replaces the ``time`` module its ``sleep`` comes from in ``retrier_decl`` |
 | ``discard_stream_records``, ``item_images``, ``put_items_quietly``: read and load tables, drop delivered stream records | moto 5.2.5 | moto's ``Table`` and ``StreamShard`` objects |
@@ -173,8 +175,9 @@ def _answer_lambda_invoke(request: Any, **_: Any) -> Any:
 
 def answer_emulator_requests_in_process(port: int, app: Any | None) -> None:
     """Answer every request sent to the emulator on ``port`` (except Lambda ``Invoke``, see
-    ``run_emulator_lambdas_in_process``) by calling its WSGI application ``app`` in the calling thread
-    instead of sending it over TCP (``emulator_request``).
+    ``run_emulator_lambdas_in_process``) in the calling thread instead of sending it over TCP
+    (``emulator_request``: DynamoDB and DynamoDB Streams requests straight to moto's handler, others
+    through its WSGI application ``app``).
 
     The answer is the same; what goes is a connection, a server thread per request (moto's server is
     HTTP/1.0, threaded) and the hand-over of the interpreter lock between the two threads, which cost a
@@ -190,8 +193,15 @@ def answer_emulator_requests_in_process(port: int, app: Any | None) -> None:
 def emulator_request(
     app: Any, url: str, method: str, headers: dict[str, Any], body: bytes
 ) -> tuple[int, dict[str, str], bytes]:
-    """Call the emulator's WSGI ``app`` with one HTTP request; returns ``(status, headers, body)``
-    (werkzeug's public ``EnvironBuilder`` and ``run_wsgi_app``)."""
+    """Answer one HTTP request to the emulator in the calling thread; returns ``(status, headers, body)``.
+
+    A DynamoDB or DynamoDB Streams JSON request (path ``/``, ``X-Amz-Target`` of either API) goes straight
+    to moto's handler, as moto's own in-process mode (``mock_aws``) dispatches it (``direct_emulator_
+    request``); any other request goes through the emulator's WSGI ``app`` (werkzeug's public
+    ``EnvironBuilder`` and ``run_wsgi_app``)."""
+    direct = direct_emulator_request(url, method, headers, body)
+    if direct is not None:
+        return direct
     from werkzeug.test import EnvironBuilder, run_wsgi_app
 
     parts = urlsplit(url)
@@ -211,6 +221,57 @@ def emulator_request(
         if close is not None:
             close()
     return int(status.split(" ", 1)[0]), dict(answer_headers.items()), content
+
+
+#: ``X-Amz-Target`` prefixes answered by ``direct_emulator_request``: moto 5.2.5's handler class of each,
+#: by module and name.
+_DIRECT_TARGETS = {
+    "DynamoDB_20120810": ("moto.dynamodb.responses", "DynamoHandler"),
+    "DynamoDBStreams_20120810": ("moto.dynamodbstreams.responses", "DynamoDBStreamsHandler"),
+}
+
+
+def direct_emulator_request(
+    url: str, method: str, headers: dict[str, Any], body: bytes
+) -> tuple[int, dict[str, str], bytes] | None:
+    """Answer a DynamoDB or DynamoDB Streams JSON request (``POST /`` with an ``X-Amz-Target`` of either
+    API) with moto 5.2.5's handler in the calling thread, or None for any other request.
+
+    moto's server would route it through its werkzeug dispatcher and a Flask application (request
+    context, URL map, CORS, response object) to the same call, ``Handler.dispatch(request, url,
+    headers)``, which is what moto's in-process mode (``mock_aws``, ``moto.core.botocore_stubber``) calls
+    with a request made by ``moto.core.request.Request.from_primitives``; so does this. The answer is the
+    handler's status, headers and body (an ``HTTPException`` becomes its status, headers and body, as
+    there). That layer was about a tenth of the local stack's CPU per memory created one at a time."""
+    target = _header(headers, "X-Amz-Target")
+    if method != "POST" or not target or urlsplit(url).path not in ("", "/"):
+        return None
+    handler_name = _DIRECT_TARGETS.get(target.split(".", 1)[0])
+    if handler_name is None:
+        return None
+    require(*MOTO, patch="direct_emulator_request")
+    import importlib
+
+    from moto.core.exceptions import HTTPException
+    from moto.core.request import Request
+
+    handler = getattr(importlib.import_module(handler_name[0]), handler_name[1])
+    text_headers = {str(k): v.decode() if isinstance(v, bytes) else str(v) for k, v in headers.items()}
+    request = Request.from_primitives(method, url, text_headers, body)
+    try:
+        status, answer_headers, content = handler.dispatch(request, request.raw_url, request.headers)
+    except HTTPException as error:
+        status, answer_headers, content = error.code, dict(error.get_headers()), error.get_body()
+    out = {str(k): str(v) for k, v in dict(answer_headers).items() if str(k).lower() != "status"}
+    return int(status), out, content.encode() if isinstance(content, str) else bytes(content or b"")
+
+
+def _header(headers: dict[str, Any], name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in headers.items():
+        if str(key).lower() == lowered:
+            return value.decode() if isinstance(value, bytes) else str(value)
+    return None
 
 
 def _answer_in_process(request: Any, **_: Any) -> Any:
@@ -337,7 +398,8 @@ def install_emulator_patches() -> None:
     """Apply every emulator patch the local stack needs (idempotent; they stay for the process):
     ``serialize_emulator_dynamodb``, ``in_place_emulator_transactions``, ``untrack_emulator_models``,
     ``bound_emulator_stream_iterators``, ``fast_emulator_stream_records``, ``fast_emulator_routing``,
-    ``fast_emulator_items`` and the write notifications behind ``on_emulator_write``."""
+    ``fast_emulator_items``, ``fast_emulator_request_parsing`` and the write notifications behind
+    ``on_emulator_write``."""
     serialize_emulator_dynamodb()
     in_place_emulator_transactions()
     untrack_emulator_models()
@@ -345,6 +407,7 @@ def install_emulator_patches() -> None:
     fast_emulator_stream_records()
     fast_emulator_routing()
     fast_emulator_items()
+    fast_emulator_request_parsing()
     _notify_emulator_writes()
 
 
@@ -636,7 +699,13 @@ def fast_emulator_items() -> None:
       sizes only grow, so the final check fails exactly when one of moto's would have), then stored.
     - every conditional write parses its ``ConditionExpression`` again; here the parsed expression is
       kept per (expression, names, values) — the same text with the same values is the same condition —
-      for the most recent ``MAX_PARSED_CONDITIONS``."""
+      for the most recent ``MAX_PARSED_CONDITIONS``;
+    - every update parses its ``UpdateExpression`` twice (the request handler to list its placeholders,
+      ``update_item`` to apply it), and a usage counter's update is the same text every time; here the
+      parsed tree is kept per expression text (``UpdateExpressionParser.make``), for the most recent
+      ``MAX_PARSED_CONDITIONS``. Sharing the tree is safe: moto only reads it (``find_clauses``) or
+      deep-copies it before changing anything (``Validator.__init__``); an expression that fails to
+      parse raises every time, as before."""
     if not _patch_once("fast_emulator_items"):
         return
     import moto.dynamodb.models as models
@@ -657,6 +726,24 @@ def fast_emulator_items() -> None:
     cached = _cached_conditions(table_module.get_filter_expression)
     _replace(table_module, "get_filter_expression", cached)
     _replace(models, "get_filter_expression", cached)
+    import importlib
+
+    # moto's own import of the class is untyped (moto.dynamodb.models imports it under type: ignore)
+    parser_class = importlib.import_module("moto.dynamodb.parsing.expressions").UpdateExpressionParser
+    make = parser_class.make  # a classmethod: bound to the class
+    parsed: dict[str, Any] = {}
+
+    def cached_make(cls: Any, expression: str) -> Any:
+        found = parsed.get(expression)
+        if found is None:
+            found = make(expression)
+            with _lock:
+                while len(parsed) >= MAX_PARSED_CONDITIONS:
+                    del parsed[next(iter(parsed))]
+                parsed[expression] = found
+        return found
+
+    _replace(parser_class, "make", classmethod(cached_make))
 
 
 def _cached_conditions(parse: Callable[..., Any]) -> Callable[..., Any]:
@@ -674,6 +761,114 @@ def _cached_conditions(parse: Callable[..., Any]) -> Callable[..., Any]:
         return found
 
     return get_filter_expression
+
+
+def fast_emulator_request_parsing() -> None:
+    """Parse the emulator's DynamoDB and DynamoDB Streams request bodies with a parser built once per
+    shape, instead of moto 5.2.5's ``JSONParser``, which walks the botocore shape of every value of every
+    request (a method looked up by name per node, every member of ``AttributeValue`` tried per attribute):
+    about a twentieth of the local stack's CPU while it stored memories in batches.
+
+    The result is the same document: for each shape, what ``BaseJSONParser`` and ``RequestParser`` do —
+    a structure keeps its members that are present and not null, in the shape's order (a document type
+    as it is); a list and a map are parsed item by item; a blob is base64-decoded, a timestamp parsed by
+    moto's timestamp parser, a float or an integer converted; anything else is kept as it is. Other
+    services, other map types, and parsers given their own blob or timestamp parser keep moto's."""
+    if not _patch_once("fast_emulator_request_parsing"):
+        return
+    from moto.core import parse
+
+    original = parse.JSONParser._parse_json_body
+    parsers: dict[tuple[str, Any, str, str], Callable[[Any], Any]] = {}
+
+    def parse_json_body(self: Any, raw_body: Any, shape: Any) -> Any:
+        service = self.operation_model.service_model.service_name
+        if (
+            service not in ("dynamodb", "dynamodbstreams")
+            or self._blob_parser is not parse.default_blob_parser
+            or self._timestamp_parser is not parse.default_timestamp_parser
+        ):
+            return original(self, raw_body, shape)
+        compiled = _shape_parser(shape, (service, self.MAP_TYPE), parsers, parse)
+        return compiled(self._parse_body_as_json(raw_body))
+
+    _replace(parse.JSONParser, "_parse_json_body", parse_json_body)
+
+
+def _shape_parser(
+    shape: Any, scope: tuple[str, Any], parsers: dict[tuple[str, Any, str, str], Callable[[Any], Any]], parse: Any
+) -> Callable[[Any], Any]:
+    """The parser of ``shape`` (a botocore shape of the service ``scope[0]``; maps made as ``scope[1]``),
+    built once and kept in ``parsers`` by shape name (unique in a service model); see
+    ``fast_emulator_request_parsing`` for what each type becomes."""
+    key = (scope[0], scope[1], shape.name, shape.type_name)
+    with _lock:
+        found = parsers.get(key)
+    if found is not None:
+        return found
+    type_name = shape.type_name
+    if type_name == "structure" and not shape.is_document_type:
+        map_type = scope[1]
+        members: list[tuple[str, str, Callable[[Any], Any]]] = []
+
+        def parse_structure(value: Any) -> Any:
+            if value is None:
+                return None
+            parsed = map_type()
+            for name, json_name, parse_member in members:
+                raw = value.get(json_name)
+                if raw is not None:
+                    parsed[name] = parse_member(raw)
+            return parsed
+
+        with _lock:  # before its members: a recursive shape (AttributeValue's M and L) finds itself
+            parsers[key] = parse_structure
+        for name, member in shape.members.items():
+            members.append((name, member.serialization.get("name", name), _shape_parser(member, scope, parsers, parse)))
+        return parse_structure
+    if type_name == "list":
+        parse_item = _shape_parser(shape.member, scope, parsers, parse)
+
+        def parse_list(value: Any) -> Any:
+            return [parse_item(item) for item in value]
+
+        parser: Callable[[Any], Any] = parse_list
+    elif type_name == "map":
+        parse_key = _shape_parser(shape.key, scope, parsers, parse)
+        parse_value = _shape_parser(shape.value, scope, parsers, parse)
+        map_type = scope[1]
+
+        def parse_map(value: Any) -> Any:
+            parsed = map_type()
+            for k, v in value.items():
+                parsed[parse_key(k)] = parse_value(v)
+            return parsed
+
+        parser = parse_map
+    elif type_name == "blob":
+        parser = parse.default_blob_parser
+    elif type_name == "timestamp":
+        parser = parse.default_timestamp_parser
+    elif type_name in ("float", "double"):
+        parser = _undefined_or(float, parse.UNDEFINED)
+    elif type_name in ("integer", "byte", "short", "long"):
+        parser = _undefined_or(int, parse.UNDEFINED)
+    else:  # string, boolean, a document: moto's _default_handle
+        parser = _same
+    with _lock:
+        parsers[key] = parser
+    return parser
+
+
+def _undefined_or(convert: Callable[[Any], Any], undefined: Any) -> Callable[[Any], Any]:
+    def parser(value: Any) -> Any:
+        return value if value is undefined else convert(value)
+
+    return parser
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def on_emulator_write(listener: WriteListener) -> Callable[[], None]:
@@ -850,3 +1045,59 @@ def mark_cold_start_done() -> None:
     from aws_lambda_powertools.metrics.provider import cold_start
 
     cold_start.is_cold_start = False
+
+
+_resolver_state = threading.local()
+
+
+class _PerThread:
+    """A data descriptor whose value is held per thread (``factory()`` the first time a thread reads it)."""
+
+    def __init__(self, name: str, factory: Callable[[], Any]) -> None:
+        self.name, self.factory = name, factory
+
+    def __get__(self, owner: Any, owner_type: Any = None) -> Any:
+        if owner is None:
+            return self
+        if not hasattr(_resolver_state, self.name):
+            setattr(_resolver_state, self.name, self.factory())
+        return getattr(_resolver_state, self.name)
+
+    def __set__(self, owner: Any, value: Any) -> None:
+        setattr(_resolver_state, self.name, value)
+
+
+def per_thread_api_resolver_state() -> None:
+    """Keep each in-process invocation's API resolver state to its own thread.
+
+    On Lambda an execution environment handles one request at a time; the local stack calls the API
+    function's handler from many front threads in one process. Powertools' ``ApiGatewayResolver.resolve``
+    stores the event and context on ``BaseRouter`` (class attributes, process-wide), and the resolver's
+    ``context`` dict holds the matched route and its arguments: concurrent requests read each other's
+    headers, body, tenant and route (seen in ``engram bench soak``: two requests answered with one
+    operation, another request's ``Idempotency-Key``, ``KeyError: '_route'``). This makes
+    ``current_event``, ``lambda_context`` and ``context`` of every ``ApiGatewayResolver`` per thread (each
+    invocation runs on one thread), so concurrent requests stay concurrent and apart. Installed once."""
+    require(*POWERTOOLS, patch="per_thread_api_resolver_state")
+    from aws_lambda_powertools.event_handler import api_gateway
+
+    resolver = api_gateway.ApiGatewayResolver
+    with _lock:
+        if isinstance(resolver.__dict__.get("context"), _PerThread):
+            return
+        to_proxy_event, resolve = resolver._to_proxy_event, resolver.resolve
+
+        def _to_proxy_event(self: Any, event: dict[str, Any]) -> Any:
+            proxy = to_proxy_event(self, event)
+            _resolver_state.current_event = proxy  # resolve() then stores it on BaseRouter, which is ignored
+            return proxy
+
+        def _resolve(self: Any, event: Any, context: Any) -> Any:
+            _resolver_state.lambda_context = context
+            return resolve(self, event, context)
+
+        _replace(resolver, "_to_proxy_event", _to_proxy_event)
+        _replace(resolver, "resolve", _resolve)
+        _replace(resolver, "current_event", _PerThread("current_event", lambda: None))
+        _replace(resolver, "lambda_context", _PerThread("lambda_context", lambda: None))
+        _replace(resolver, "context", _PerThread("context", dict))

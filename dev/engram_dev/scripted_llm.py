@@ -22,8 +22,9 @@ default responder answers. A step is one of:
 | ``Delay(seconds, then=step)`` | wait, then answer with ``then`` (default responder when None) | same |
 | a callable ``f(request_json)`` | returns any step above | same |
 
-Defaults: chat → ``chat_responder(request_json)``, by default ``{"facts": []}``, ``{"decisions": []}`` or
-``{"text": DEFAULT_IMAGE_DESCRIPTION}`` chosen by the ``response_format`` schema name
+Defaults: chat → ``chat_responder(request_json)``, by default ``{"facts": []}``, ``{"decisions": []}``,
+``{"text": DEFAULT_IMAGE_DESCRIPTION}`` or, for a compression prompt, the offline compressor's facts
+(``engram.adapters.offline.compress_facts``, deterministic) chosen by the ``response_format`` schema name
 (``offline_chat_responder`` answers with Engram's offline rules instead); embeddings → ``OfflineEmbedder`` vectors of the requested ``dimensions`` (default
 ``embedding_dimension`` = 1536), deterministic and unit length.
 
@@ -116,8 +117,10 @@ def schema_name(request: Mapping[str, Any]) -> str | None:
 def default_chat_responder(request: dict[str, Any]) -> dict[str, Any]:
     """An empty but valid answer: ``{"facts": []}`` for extraction, ``{"decisions": []}`` for
     consolidation, ``{"text": DEFAULT_IMAGE_DESCRIPTION}`` for an image description (by the schema
-    name), ``{}`` otherwise."""
+    name), ``{}`` otherwise; a compression prompt gets the offline compressor's answer (``compression_answer``)."""
     name = schema_name(request)
+    if name == "CompressionOutput":
+        return compression_answer(request)
     if name == "ExtractionOutput":
         return {"facts": []}
     if name == "ConsolidationOutput":
@@ -173,6 +176,8 @@ def offline_chat_responder(request: dict[str, Any]) -> dict[str, Any]:
         candidates = [m[2] for line in candidates_text.splitlines() if (m := _NUMBERED.match(line))]
         prompt_c = ConsolidationPrompt(existing=existing, candidates=candidates)
         return OfflineLLM().consolidate(prompt_c).output.model_dump(mode="json")
+    if name == "CompressionOutput":
+        return compression_answer(request)
     if name == "ImageDescription":
         caption = _CAPTION.search(user)
         url = next((_image_url(m.get("content")) for m in messages if m.get("role") == "user"), "")
@@ -184,6 +189,20 @@ def offline_chat_responder(request: dict[str, Any]) -> dict[str, Any]:
         )
         return OfflineLLM().describe_image(image).output.model_dump(mode="json")
     return default_chat_responder(request)
+
+
+def compression_answer(request: dict[str, Any]) -> dict[str, Any]:
+    """``{"facts": [...]}`` for a compression prompt (``engram.models.prompts.CompressionPrompt``) read back
+    from the request's user message: the offline compressor's merge of its memories into at most its
+    target (deterministic); ``{"facts": []}`` when the message is not one."""
+    from engram.models.prompts import parse_compression_user
+
+    messages = request.get("messages") or []
+    user = next((_text(m.get("content")) for m in messages if m.get("role") == "user"), "")
+    prompt = parse_compression_user(user)
+    if prompt is None:
+        return {"facts": []}
+    return OfflineLLM().compress(prompt).output.model_dump(mode="json")
 
 
 def _text(content: Any) -> str:

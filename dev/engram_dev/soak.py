@@ -16,7 +16,17 @@ Then an audit compares what the API accepted with what is stored, through the AP
   must have its revision, and each memory's current state must be its newest revision;
 - a re-sent request must return the operation of the first one (never start a second);
 - a scope never holds two memories with the same fact (normalized), every stored memory comes from
-  an accepted operation, and every one is found by similarity search (the index agrees with the table).
+  an accepted operation, and every one is found by similarity search (the index agrees with the table);
+- every memory read by id in the audit is also in its scope's listing (``unlisted``);
+- no two requests got the same operation, and an operation's memories are of its request's scope
+  (``crossed``: an answer that belongs to another request);
+- a request the API never accepted (``rejected``, after a client's retries) and a re-send that failed
+  are reported with the answers they got, and every 5xx answer the client retried is counted
+  (``server_errors``, with the requests' answers), so every failure is recorded somewhere: on its
+  operation, or in the report.
+
+The audit cannot pass vacuously: a run with no accepted, succeeded or checked change, or no stored
+memory, is ``vacuous`` (a problem).
 
 ``lost`` = operations not terminal + reported memories neither readable nor explained by a later
 revision + re-sends that started another operation. ``duplicates`` = extra copies of a fact in a scope.
@@ -25,7 +35,10 @@ revision + re-sends that started another operation. ``duplicates`` = extra copie
 (its handlers read this process's environment, which the soak points at the scripted server for the
 duration); the command starts its own. Exit status 1 when anything is lost or duplicated, a failed
 operation has no error, a stored memory comes from no accepted operation (``unaccounted``) or search
-cannot find one (``not_indexed``). The command's stack starts empty (``--data-dir`` is emptied first).
+cannot find one (``not_indexed``), a memory read by id is missing from its scope's listing
+(``unlisted``), a request got another's answer (``crossed``), the API failed one of the audit's reads
+(``audit_errors``: the report is still written), or the run is ``vacuous``. The command's stack starts
+empty (``--data-dir`` is emptied first).
 """
 
 from __future__ import annotations
@@ -217,6 +230,7 @@ class Outcome:
     operation_ids: list[str] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     rejected: str | None = None
+    send_errors: list[str] = field(default_factory=list)
     final: dict[str, Any] | None = None
 
 
@@ -237,8 +251,10 @@ def _send(client: EngramClient, planned: Planned, outcome: Outcome, lock: thread
     with lock:
         if status in (200, 202) and isinstance(payload, dict) and payload.get("id"):
             outcome.operation_ids.append(str(payload["id"]))
-        elif outcome.rejected is None:
-            outcome.rejected = f"HTTP {status}: {payload}"
+            return
+        outcome.send_errors.append(f"HTTP {status}: {payload} (answers: {outcome.statuses})")
+        if outcome.rejected is None:
+            outcome.rejected = outcome.send_errors[-1]
 
 
 def _run_one(client: EngramClient, planned: Planned, options: SoakOptions) -> Outcome:
@@ -305,6 +321,10 @@ class _Reader:
         self._memories: dict[str, dict[str, Any] | None] = {}
         self._revisions: dict[str, list[dict[str, Any]]] = {}
 
+    def readable(self) -> dict[str, dict[str, Any]]:
+        """Every memory read so far that was there, by id."""
+        return {memory_id: memory for memory_id, memory in self._memories.items() if memory is not None}
+
     def memory(self, memory_id: str) -> dict[str, Any] | None:
         if memory_id not in self._memories:
             status, payload = self.client.request("GET", f"/v1/memories/{memory_id}")
@@ -357,18 +377,37 @@ def audit(client: EngramClient, outcomes: list[Outcome], scopes: list[dict[str, 
         "failed_without_error": [],
         "unaccounted": [],
         "not_indexed": [],
+        "unlisted": [],
+        "crossed": [],
+        "rejected": [],
+        "resend_failed": [],
+        "server_errors": [],
+        "audit_errors": [],
     }
     errors: Counter[str] = Counter()
     failures: list[dict[str, Any]] = []
     accepted: set[str] = set()
+    owners: dict[str, str] = {}
     for outcome in outcomes:
         if outcome.planned.resend:
             figures["resent"] += 1
+        if errors_5xx := [status for status in outcome.statuses if status >= 500]:
+            figures["server_errors"] += len(errors_5xx)
+            details["server_errors"].append(f"request {outcome.planned.key} answers: {outcome.statuses}")
         if not outcome.operation_ids:
             figures["rejected"] += 1
+            details["rejected"].append(f"request {outcome.planned.key}: {outcome.rejected}")
             continue
+        for answer in outcome.send_errors:  # the request was accepted, but one of its sends failed
+            figures["resend_failed"] += 1
+            details["resend_failed"].append(f"request {outcome.planned.key}: {answer}")
         first = outcome.operation_ids[0]
         accepted.add(first)
+        for operation_id in dict.fromkeys(outcome.operation_ids):
+            owner = owners.setdefault(operation_id, outcome.planned.key)
+            if owner != outcome.planned.key:
+                figures["crossed"] += 1
+                details["crossed"].append(f"requests {owner} and {outcome.planned.key} got operation {operation_id}")
         others = sorted(set(outcome.operation_ids) - {first})
         if others:
             figures["lost"] += 1
@@ -397,16 +436,39 @@ def audit(client: EngramClient, outcomes: list[Outcome], scopes: list[dict[str, 
                 details["failed_without_error"].append(f"operation {first}: {operation}")
         else:
             figures["succeeded"] += 1
-            for generated in (operation.get("result") or {}).get("generated_memories", []):
+            generated_memories = (operation.get("result") or {}).get("generated_memories", [])
+            if any(
+                g["memory"].get("scope", outcome.planned.scope) != outcome.planned.scope for g in generated_memories
+            ):
+                figures["crossed"] += 1
+                details["crossed"].append(f"operation {first} of {outcome.planned.key} wrote another scope")
+            for generated in generated_memories:
                 figures[f"reported_{generated['action'].lower()}"] += 1
-                problem = _check_change(reader, first, generated)
+                figures["checked_changes"] += 1
+                try:
+                    problem = _check_change(reader, first, generated)
+                except RuntimeError as error:  # the API failed a read: nothing can be said of this change
+                    figures["audit_errors"] += 1
+                    details["audit_errors"].append(f"operation {first}: {error}")
+                    continue
                 if problem:
                     figures["lost"] += 1
                     details["lost"].append(f"operation {first}: {problem}")
     figures["accepted"] = len(accepted)
+    readable = reader.readable()
     for scope in scopes:
-        memories = _list_scope(client, scope)
+        try:
+            memories = _list_scope(client, scope)
+        except RuntimeError as error:
+            figures["audit_errors"] += 1
+            details["audit_errors"].append(str(error))
+            continue
         figures["memories"] += len(memories)
+        listed = {memory["id"] for memory in memories}
+        for memory_id, memory in sorted(readable.items()):
+            if memory.get("scope") == scope and memory_id not in listed:
+                figures["unlisted"] += 1
+                details["unlisted"].append(f"memory {memory_id} is read by id but not listed in its scope")
         facts = Counter(normalize_fact(m["fact"]) for m in memories)
         for fact, count in facts.items():
             if count > 1:
@@ -425,10 +487,18 @@ def audit(client: EngramClient, outcomes: list[Outcome], scopes: list[dict[str, 
                 if memory["id"] not in found:
                     figures["not_indexed"] += 1
                     details["not_indexed"].append(f"memory {memory['id']} is not found by similarity search")
+        elif memories:
+            figures["index_unchecked_scopes"] += 1  # more than one search can return: not checked
     for name in ("succeeded", "failed_with_error", "failed_without_error", "still_running", "lost", "duplicates"):
         figures.setdefault(name, 0)
-    for name in ("rejected", "resent", "resend_new_operation", "unaccounted", "not_indexed"):
+    for name in ("rejected", "resent", "resend_new_operation", "resend_failed", "unaccounted", "not_indexed"):
         figures.setdefault(name, 0)
+    for name in ("unlisted", "crossed", "checked_changes", "index_unchecked_scopes", "server_errors", "audit_errors"):
+        figures.setdefault(name, 0)
+    empty = [name for name in ("accepted", "succeeded", "checked_changes", "memories") if not figures[name]]
+    figures["vacuous"] = int(bool(empty))
+    if empty:
+        details["vacuous"] = [f"nothing was audited: no {', no '.join(empty)}"]
     return {
         "figures": dict(figures),
         "errors": dict(errors),
@@ -497,7 +567,17 @@ def run_soak(api_url: str, api_key: str, options: SoakOptions = SoakOptions()) -
     figures["elapsed_seconds"] = round(elapsed, 1)
     figures["generations_per_second"] = round(figures["accepted"] / elapsed, 2) if elapsed else 0.0
     report["options"] = asdict(options)
-    problems = ("lost", "duplicates", "failed_without_error", "unaccounted", "not_indexed")
+    problems = (
+        "lost",
+        "duplicates",
+        "failed_without_error",
+        "unaccounted",
+        "not_indexed",
+        "unlisted",
+        "crossed",
+        "audit_errors",
+        "vacuous",
+    )
     report["ok"] = all(figures[name] == 0 for name in problems)
     return report
 
@@ -509,6 +589,8 @@ FIGURE_ORDER = (
     "rejected",
     "resent",
     "resend_new_operation",
+    "resend_failed",
+    "server_errors",
     "succeeded",
     "failed_with_error",
     "failed_without_error",
@@ -517,7 +599,13 @@ FIGURE_ORDER = (
     "duplicates",
     "unaccounted",
     "not_indexed",
+    "unlisted",
+    "crossed",
+    "audit_errors",
+    "vacuous",
+    "index_unchecked_scopes",
     "memories",
+    "checked_changes",
     "reported_created",
     "reported_updated",
     "reported_deleted",

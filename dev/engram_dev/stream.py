@@ -188,8 +188,10 @@ class StreamPoller:
         self._thread.join(timeout=5)
 
     def notify(self) -> None:
-        """Wake the poller now (something was written)."""
-        self._wake.set()
+        """Wake the poller now (something was written). Called on every emulated write: an event already set
+        is left alone (setting it takes its condition's lock and notifies)."""
+        if not self._wake.is_set():
+            self._wake.set()
 
     def wait_delivered(self, timeout: float) -> bool:
         """Wait until everything written before this call is delivered, that is until a pass over the

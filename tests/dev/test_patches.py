@@ -126,3 +126,58 @@ def test_dynamodb_requests_are_shown_to_an_observer(local_stack):
     assert [operation for operation, _ in recorder.answered] == ["PutItem", "GetItem"]
     assert recorder.answered[1][1]["Item"]["fact"] == {"S": "x"}
     assert recorder.read_back == {**key, "fact": {"S": "x"}}
+
+
+def test_the_emulator_parses_dynamodb_requests_into_what_moto_parses():
+    # Given the emulator's patches (its own parser for DynamoDB and DynamoDB Streams request bodies)
+    from moto.core.parse import JSONParser
+    from moto.core.utils import get_service_model
+
+    patches.install_emulator_patches()
+    value = {
+        "S": "text",
+        "N": "12.50",
+        "B": "aGVsbG8=",
+        "BS": ["AAE=", "AgM="],
+        "NS": ["1", "2"],
+        "SS": ["a", "b"],
+        "NULL": True,
+        "BOOL": False,
+        "M": {"nested": {"L": [{"B": "AAA="}, {"M": {"deep": {"N": "3"}}}, {"NULL": True}]}},
+    }
+    item = {"PK": {"S": "T#t#M#1"}, "SK": {"S": "M"}, "e": {"B": "AAAAAA=="}, "all": value, "gone": None}
+    requests = [
+        (
+            "dynamodb",
+            "TransactWriteItems",
+            {
+                "TransactItems": [
+                    {"Put": {"TableName": "t", "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
+                    {
+                        "Update": {
+                            "TableName": "t",
+                            "Key": {"PK": {"S": "a"}, "SK": {"S": "b"}},
+                            "UpdateExpression": "ADD #c :one",
+                            "ExpressionAttributeNames": {"#c": "count"},
+                            "ExpressionAttributeValues": {":one": {"N": "1"}},
+                        }
+                    },
+                ],
+                "ClientRequestToken": None,
+                "NotInTheModel": 1,
+            },
+        ),
+        ("dynamodb", "BatchWriteItem", {"RequestItems": {"t": [{"PutRequest": {"Item": item}}]}}),
+        ("dynamodb", "Query", {"TableName": "t", "Limit": 5, "ConsistentRead": True, "ExclusiveStartKey": item}),
+        ("dynamodbstreams", "GetRecords", {"ShardIterator": "iterator", "Limit": 100}),
+    ]
+    for service, operation, body in requests:
+        model = get_service_model(service).operation_model(operation)
+        parser = JSONParser(model)
+        raw = json.dumps(body).encode()
+        # When the emulator parses the request body
+        parsed = parser._parse_json_body(raw, model.input_shape)
+        # Then it is what moto's generic parser makes of it (blobs decoded, numbers converted, nulls and
+        # members outside the model dropped)
+        assert parsed == parser._parse_shape(model.input_shape, json.loads(raw)), operation
+    assert parsed == {"ShardIterator": "iterator", "Limit": 100}

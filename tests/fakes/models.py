@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engram.adapters.offline import OfflineEmbedder
+from engram.models.compression import CompressionOutput
 from engram.models.extraction import (
     CandidateFact,
     ConsolidationDecision,
@@ -22,7 +23,7 @@ from engram.models.extraction import (
     ExtractionOutput,
     ImageDescription,
 )
-from engram.models.prompts import ConsolidationPrompt, ExtractionPrompt
+from engram.models.prompts import CompressionPrompt, ConsolidationPrompt, ExtractionPrompt
 from engram.ports import LLMResult
 
 START = datetime(2026, 3, 4, 12, 0, 0, tzinfo=UTC)
@@ -79,9 +80,11 @@ class ScriptedLLM:
     extractions: deque[Any] = field(default_factory=deque)
     consolidations: deque[Any] = field(default_factory=deque)
     descriptions: deque[Any] = field(default_factory=deque)
+    compressions: deque[Any] = field(default_factory=deque)
     extract_prompts: list[ExtractionPrompt] = field(default_factory=list)
     consolidate_prompts: list[ConsolidationPrompt] = field(default_factory=list)
     described_images: list[Any] = field(default_factory=list)
+    compress_prompts: list[CompressionPrompt] = field(default_factory=list)
 
     def queue_extract(
         self, facts: Sequence[CandidateFact | dict[str, Any]], input_tokens: int = 0, output_tokens: int = 0
@@ -102,9 +105,18 @@ class ScriptedLLM:
         output = ImageDescription(text=text)
         self.descriptions.append(LLMResult(output=output, input_tokens=input_tokens, output_tokens=output_tokens))
 
+    def queue_compress(self, facts: Sequence[str], input_tokens: int = 0, output_tokens: int = 0) -> None:
+        output = CompressionOutput(facts=list(facts))
+        self.compressions.append(LLMResult(output=output, input_tokens=input_tokens, output_tokens=output_tokens))
+
     def queue_error(self, kind: str, error: Exception) -> None:
-        """Raise ``error`` on the next ``kind`` call: ``extract``, ``consolidate`` or ``describe``."""
-        queues = {"extract": self.extractions, "consolidate": self.consolidations, "describe": self.descriptions}
+        """Raise ``error`` on the next ``kind`` call: ``extract``, ``consolidate``, ``describe`` or ``compress``."""
+        queues = {
+            "extract": self.extractions,
+            "consolidate": self.consolidations,
+            "describe": self.descriptions,
+            "compress": self.compressions,
+        }
         queues[kind].append(error)
 
     def extract(self, prompt: ExtractionPrompt) -> LLMResult[ExtractionOutput]:
@@ -119,6 +131,10 @@ class ScriptedLLM:
         self.described_images.append(image)
         return self._next(self.descriptions, "image description")
 
+    def compress(self, prompt: CompressionPrompt) -> LLMResult[CompressionOutput]:
+        self.compress_prompts.append(prompt)
+        return self._next(self.compressions, "compression")
+
     @staticmethod
     def _next(queue: deque[Any], what: str) -> Any:
         if not queue:
@@ -130,4 +146,9 @@ class ScriptedLLM:
 
     @property
     def calls(self) -> int:
-        return len(self.extract_prompts) + len(self.consolidate_prompts) + len(self.described_images)
+        return (
+            len(self.extract_prompts)
+            + len(self.consolidate_prompts)
+            + len(self.described_images)
+            + len(self.compress_prompts)
+        )

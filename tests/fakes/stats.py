@@ -22,7 +22,7 @@ class FakeStats:
 
     def read(self, tenant_id: str, scope_key: str | None, days: Sequence[str]) -> StatsCounters:
         counters = StatsCounters(per_day={day: DayCounters() for day in days})
-        for changes in self.memories.transactions:
+        for changes in [*self.memories.transactions, *self.memories.removals]:
             first = changes[0].after or changes[0].before if changes else None
             if first is None or first.tenant_id != tenant_id:
                 continue

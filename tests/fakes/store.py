@@ -15,11 +15,12 @@ import json
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from engram.adapters.dynamodb.memories import check_create_sizes, check_transaction_size, transaction_blocks
 from engram.adapters.page_tokens import Listing, PageTokens, digest
+from engram.clock import new_id
 from engram.errors import Conflict, InvalidPageToken, NotFound, PayloadTooLarge, StoreConflict
 from engram.models.filters import Node, matches
 from engram.models.forget import ForgetCounts, ForgetReceipt
@@ -154,7 +155,8 @@ class FakeOperations:
 
 class FakeMemories:
     """``MemoryRepository`` on dicts, with the adapter's guards (see the port). ``transactions`` holds every
-    successful ``apply_changes`` in order; ``memory_writes`` counts memory items written."""
+    successful ``apply_changes`` in order; ``removals`` the deletions of retention and forget, as deletion
+    changes (what the counters count); ``memory_writes`` counts memory items written."""
 
     def __init__(self, operations: FakeOperations, tokens: PageTokens | None = None) -> None:
         self.operations = operations
@@ -163,6 +165,7 @@ class FakeMemories:
         self.history: dict[tuple[str, str], dict[str, Revision]] = {}
         self.listeners: list[Callable[[list[StreamRecord]], None]] = []
         self.transactions: list[list[Change]] = []
+        self.removals: list[list[Change]] = []
         self.memory_writes = 0
 
     def get(self, tenant_id: str, memory_id: str) -> StoredMemory | None:
@@ -308,6 +311,32 @@ class FakeMemories:
     def revisions(self, tenant_id: str, memory_id: str) -> list[Revision]:
         revisions = self.history.get((tenant_id, memory_id), {})
         return [revisions[k].model_copy(deep=True) for k in sorted(revisions, reverse=True)]
+
+    def revision_page(
+        self,
+        tenant_id: str,
+        memory_id: str,
+        page_size: int,
+        page_token: str | None = None,
+        max_bytes: int | None = None,
+    ) -> tuple[list[Revision], str | None]:
+        """The token holds the page's last revision id."""
+        listing = Listing("revisions", tenant_id, memory_id)
+        position = self.tokens.open(listing, page_token)
+        if position is not None and len(position) != 1:
+            raise InvalidPageToken("page_token is not valid")
+        after = position[0] if position else None
+        page: list[Revision] = []
+        size = 0
+        for revision in self.revisions(tenant_id, memory_id):
+            if after is not None and revision.id >= after:
+                continue
+            cost = wire_size(revision.model_dump(mode="json"))
+            if page and (len(page) >= page_size or (max_bytes is not None and size + cost > max_bytes)):
+                return page, self.tokens.seal(listing, [page[-1].id])
+            page.append(revision)
+            size += cost
+        return page, None
 
     def publish(self, records: list[StreamRecord]) -> None:
         """Send a batch of stream records to every listener."""
@@ -507,8 +536,8 @@ class FakeRetention:
         found.sort(key=lambda pair: pair[0])
         return [item for _, item in found[:limit]]
 
-    def delete(self, items: Sequence[ExpiredItem]) -> None:
-        """Deleted memories reach the stream as removals."""
+    def delete(self, items: Sequence[ExpiredItem], now: datetime | None = None) -> None:
+        """Deleted memories reach the stream as removals, and the counters (``FakeMemories.removals``)."""
         stream: list[StreamRecord] = []
         for item in items:
             if not isinstance(item.key, tuple) or len(item.key) != 4:
@@ -518,6 +547,7 @@ class FakeRetention:
                 old = self.memories.items.pop((tenant_id, owner), None)
                 if old is not None:
                     stream.append((None, old))
+                    self.memories.removals.append([removal(old, now or datetime.now(UTC))])
             elif kind == "revision":
                 self.memories.history.get((tenant_id, owner), {}).pop(item_id, None)
             elif kind == "session_event":
@@ -525,6 +555,12 @@ class FakeRetention:
             elif kind == "operation":
                 self.memories.operations.remove(tenant_id, owner)
         self.memories.publish(stream)
+
+
+def removal(memory: StoredMemory, now: datetime) -> Change:
+    """A deletion by retention or forget at ``now``, as the usage counters see it."""
+    revision = Revision(id=new_id(), memory_id=memory.id, action=Action.DELETED, fact=memory.fact, create_time=now)
+    return Change(Action.DELETED, None, memory, revision)
 
 
 class FakeForget:
@@ -586,7 +622,14 @@ class FakeForget:
                 found.append(OwnedItem("session_event", ("session_event", tenant_id, session_id, event_id)))
         return found[:limit]
 
-    def delete(self, tenant_id: str, receipt_id: str, items: Sequence[OwnedItem], index_documents: int = 0) -> int:
+    def delete(
+        self,
+        tenant_id: str,
+        receipt_id: str,
+        items: Sequence[OwnedItem],
+        index_documents: int = 0,
+        now: datetime | None = None,
+    ) -> int:
         if len(items) > FORGET_BATCH:
             raise ValueError(f"{len(items)} items in one forget write; at most {FORGET_BATCH}")
         found = self.receipts.get((tenant_id, receipt_id))
@@ -597,14 +640,14 @@ class FakeForget:
         stream: list[StreamRecord] = []
         deleted = 0
         for item in items:
-            if self._remove(item, stream):
+            if self._remove(item, stream, now or datetime.now(UTC)):
                 deleted += 1
                 counts[_COUNTED[item.kind]] += 1
         self.receipts[(tenant_id, receipt_id)] = found.model_copy(update={"counts": ForgetCounts(**counts)})
         self.memories.publish(stream)
         return deleted
 
-    def _remove(self, item: OwnedItem, stream: list[StreamRecord]) -> bool:
+    def _remove(self, item: OwnedItem, stream: list[StreamRecord], now: datetime) -> bool:
         """Delete one item; False when it was already gone."""
         if not isinstance(item.key, tuple) or len(item.key) != 4:
             raise ValueError(f"{item!r} was not found by this repository")
@@ -613,6 +656,7 @@ class FakeForget:
             old = self.memories.items.pop((tenant_id, owner), None)
             if old is not None:
                 stream.append((None, old))
+                self.memories.removals.append([removal(old, now)])
             return old is not None
         if kind == "revision":
             return self.memories.history.get((tenant_id, owner), {}).pop(item_id, None) is not None

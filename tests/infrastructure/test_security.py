@@ -38,6 +38,7 @@ FUNCTIONS = [
     "LoadSourceFunction",
     "ExtractFunction",
     "ConsolidateFunction",
+    "CompressFunction",
     "FinalizeFunction",
     "RecordFailureFunction",
     "RetentionFunction",
@@ -141,7 +142,7 @@ def test_only_the_functions_that_call_openai_can_read_its_secret(stack_for, prov
     readers = _secret_readers(stack, "OpenAIApiKeySecret")
     with_env = {f for f in FUNCTIONS if "ENGRAM_OPENAI_SECRET_ARN" in _env(stack, f)}
     expected = (
-        {"ApiFunction", "LoadSourceFunction", "ExtractFunction", "ConsolidateFunction"}
+        {"ApiFunction", "LoadSourceFunction", "ExtractFunction", "ConsolidateFunction", "CompressFunction"}
         if provider == "openai"
         else set()
     )

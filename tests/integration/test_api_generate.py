@@ -24,7 +24,8 @@ def test_generate_from_messages_creates_memories_with_provenance_and_they_are_re
     facts = {g["memory"]["fact"] for g in generated}
     assert {"The user lives in Lisbon.", "The user works as a nurse."} <= facts
     assert all(g["action"] == "CREATED" for g in generated)
-    assert all(g["memory"]["source"] == {"operation_id": operation["id"], "event_ids": ["m-3"]} for g in generated)
+    source = {"operation_id": operation["id"], "event_ids": ["m-3"], "memory_ids": []}
+    assert all(g["memory"]["source"] == source for g in generated)
     assert operation["usage"]["llm_calls"] == 1 and operation["usage"]["embedding_calls"] == 1
     # And, read-your-writes: as soon as it reports SUCCEEDED, the memories are retrievable
     found = api.retrieve(scope, "Where does the user live?", top_k=1)["memories"]

@@ -131,3 +131,28 @@ def test_similarity_search_applies_the_filter_before_top_k(api, scope):
         # Then it is found, whatever the ten others score
         assert status == 200, body
         assert [m["memory"]["id"] for m in body["memories"]] == [pt["id"]], mode
+
+
+def test_revisions_are_paged_newest_first(api, scope):
+    # Given a memory with four revisions
+    memory = api.create(scope, "The user reads 0 books a year.")
+    for n in range(1, 4):
+        assert api.request("PATCH", f"/v1/memories/{memory['id']}", {"fact": f"The user reads {n} books a year."})[0] == 200
+
+    # When its revisions are read three at a time
+    path = f"/v1/memories/{memory['id']}/revisions"
+    status, first = api.request("GET", f"{path}?page_size=3")
+    status_next, rest = api.request("GET", f"{path}?page_size=3&page_token={first['next_page_token']}")
+
+    # Then the pages hold all four, newest first, and the last page has no token
+    assert (status, status_next) == (200, 200)
+    facts = [r["fact"] for r in first["revisions"] + rest["revisions"]]
+    assert facts == [f"The user reads {n} books a year." for n in (3, 2, 1, 0)]
+    assert len(first["revisions"]) == 3 and rest.get("next_page_token") is None
+
+    # And a token of another memory, an altered one or a page size out of range is a 4xx
+    other = api.create(scope, "The user swims.")
+    assert api.request("GET", f"/v1/memories/{other['id']}/revisions?page_token={first['next_page_token']}")[0] == 400
+    assert api.request("GET", f"{path}?page_token={first['next_page_token'][:-3]}xyz")[0] == 400
+    assert api.request("GET", f"{path}?page_size=101")[0] == 422
+    assert api.request("GET", f"{path}?page_size=0")[0] == 422

@@ -150,6 +150,6 @@ def test_unknown_route_is_404(api):
 
 def test_direct_create_keeps_client_provenance(api, scope):
     created = api.create(scope, "The user adopted a cat.", source={"event_ids": ["D1:3"]})
-    assert created["source"] == {"operation_id": None, "event_ids": ["D1:3"]}
+    assert created["source"] == {"operation_id": None, "event_ids": ["D1:3"], "memory_ids": []}
     status, body = api.request("POST", "/v1/memories", {"scope": scope, "fact": "x", "source": {"operation_id": "o"}})
     assert status == 422

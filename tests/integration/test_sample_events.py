@@ -116,6 +116,7 @@ SCENARIO = [
     ("retrieve_memories", {200}),
     ("count_memories", {200}),
     ("archive_memories", {200}),
+    ("compress_memories", {202}),
     ("get_stats", {200}),
     ("purge_memories", {200}),
     ("delete_memory", {204}),

@@ -53,6 +53,22 @@ def test_revisions_and_rollback(client: Engram, scope: dict[str, str]) -> None:
     assert client.memories.get(memory.id).fact == "The user lives in Lisbon."
 
 
+def test_revisions_follow_every_page(client: Engram, scope: dict[str, str]) -> None:
+    # Given a memory with three revisions
+    memory = client.memories.create(scope, "The user lives in Lisbon.")
+    client.memories.update(memory.id, fact="The user lives in Porto.")
+    client.memories.update(memory.id, fact="The user lives in Faro.")
+    # When one page of two is read, and then all with one per page
+    page = client.memories.revisions_page(memory.id, page_size=2)
+    every = client.memories.revisions(memory.id, page_size=1)
+    # Then the page has a token, and the whole listing has the three, newest first, without one
+    assert len(page.revisions) == 2 and page.next_page_token
+    assert [r.fact for r in every.revisions] == ["The user lives in Faro.", "The user lives in Porto.", memory.fact]
+    assert every.next_page_token is None
+    rest = client.memories.revisions_page(memory.id, page_size=2, page_token=page.next_page_token)
+    assert [r.id for r in page.revisions + rest.revisions] == [r.id for r in every.revisions]
+
+
 def test_batch_list_pages_retrieve_purge(client: Engram, scope: dict[str, str], eventually: Any) -> None:
     facts = [f"The user owns {n} bicycles." for n in range(5)]
     items: list[dict[str, Any]] = [{"scope": scope, "fact": f, "metadata": {"n": i}} for i, f in enumerate(facts)]

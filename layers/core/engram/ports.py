@@ -17,11 +17,12 @@ from engram.models.memory import Action, Revision, StoredMemory
 from engram.models.operation import Operation, OperationError, OperationResult, OperationStatus, Usage
 
 if TYPE_CHECKING:
+    from engram.models.compression import CompressionOutput
     from engram.models.conversation import InlineData
     from engram.models.extraction import ConsolidationOutput, ExtractionOutput, ImageDescription
     from engram.models.filters import Node
     from engram.models.forget import ForgetReceipt
-    from engram.models.prompts import ConsolidationPrompt, ExtractionPrompt
+    from engram.models.prompts import CompressionPrompt, ConsolidationPrompt, ExtractionPrompt
     from engram.models.session import SessionEvent
 
 T = TypeVar("T", bound=BaseModel)
@@ -54,6 +55,12 @@ class LLM(Protocol):
 
     def consolidate(self, prompt: ConsolidationPrompt) -> LLMResult[ConsolidationOutput]: ...
 
+    def compress(self, prompt: CompressionPrompt) -> LLMResult[CompressionOutput]:
+        """Summarize ``prompt.memories`` (oldest first) into at most ``prompt.target`` facts: one model call.
+        The caller checks the count (an answer with more, or none, leaves the group alone). Errors as for
+        ``extract``: ``LLMUnavailable``, ``LLMOutputInvalid``."""
+        ...
+
     def describe_image(self, image: InlineData) -> LLMResult[ImageDescription]:
         """Describe one image (a validated ``InlineData``: PNG/JPEG/GIF/WebP, ≤ 256 KiB, its optional
         ``caption`` given as context) as plain text for extraction: ``ImageDescription(text=...)``.
@@ -84,17 +91,18 @@ class VectorIndex(Protocol):
     ``search`` ranks by ``query.mode``; ``IndexHit.score`` is, per mode:
 
     - ``dense``: the cosine similarity of the embeddings, in [-1, 1] (k-NN).
-    - ``lexical``: the BM25 relevance of the memory's fact to ``query.text`` (k1 = 1.2, b = 0.75, the
-      English analyzer: lower case, possessive and stop words removed, Porter stems). Positive and
-      unbounded; only memories sharing at least one word with the query are returned. Its corpus
-      statistics are the index's own (OpenSearch: the shard; local: the scope), so compare lexical
-      scores only within one answer.
-    - ``hybrid``: min-max fusion, in [0, 1]. The dense and the lexical search each take their own top
-      ``k``; each list's scores are rescaled by ``(s - min) / (max - min)`` over that list (the list's
-      minimum becomes 0.001, a list whose scores are all equal becomes 1.0); a memory's score is the
-      0.5/0.5 weighted mean over the lists it appears in (a memory found by only one list gets that
-      list's rescaled score). This is OpenSearch's ``normalization-processor`` (``min_max``,
-      ``arithmetic_mean``, weights 0.5/0.5), which the local index reproduces.
+    - ``lexical``: the BM25 relevance of the memory's fact to ``query.text`` (k1 = 1.2, b = 0.3:
+      ``engram.models.ranking``; the English analyzer: lower case, possessive and stop words removed,
+      Porter stems). Positive and unbounded; only memories sharing at least one word with the query are
+      returned. Its corpus statistics are the index's own (OpenSearch: the shard; local: the scope), so
+      compare lexical scores only within one answer.
+    - ``hybrid``: min-max fusion, in [0, 1]. The dense and the lexical search each take their top
+      ``fusion_depth(k)`` = ``max(50, 5k)``; each list's scores are rescaled by ``(s - min) / (max -
+      min)`` over that list (the list's minimum becomes 0.001, a list whose scores are all equal becomes
+      1.0); a memory's score is the weighted mean ``w_lex * s_lex + w_dense * s_dense`` (weights of the
+      query's embedding model, ``hybrid_weights``; a list that does not hold the memory gives it 0); the
+      best ``k`` are returned. This is OpenSearch's ``normalization-processor`` (``min_max``,
+      ``arithmetic_mean`` with those weights): ``engram.models.ranking.fuse_min_max``.
 
     Hits are sorted by score descending, then memory id. Errors: ``IndexUnavailable`` when the index
     cannot be reached.
@@ -119,9 +127,10 @@ class VectorIndex(Protocol):
 
 
 class WorkflowStarter(Protocol):
-    """Starts the generation workflow for an operation. Idempotent on ``operation_id``."""
+    """Starts the operations workflow for an operation. Idempotent on ``operation_id``. ``kind`` says which
+    work it runs: ``"generate"`` (the default: LoadSource → Extract → Consolidate) or ``"compress"``."""
 
-    def start(self, tenant_id: str, operation_id: str) -> None: ...
+    def start(self, tenant_id: str, operation_id: str, kind: str = "generate") -> None: ...
 
 
 @dataclass(frozen=True)
@@ -226,6 +235,20 @@ class MemoryRepository(Protocol):
 
     def revisions(self, tenant_id: str, memory_id: str) -> list[Revision]:
         """Every revision of the memory, newest first; also after the memory was deleted."""
+        ...
+
+    def revision_page(
+        self,
+        tenant_id: str,
+        memory_id: str,
+        page_size: int,
+        page_token: str | None = None,
+        max_bytes: int | None = None,
+    ) -> tuple[list[Revision], str | None]:
+        """One page of the memory's revisions, newest first: at most ``page_size`` and, with
+        ``max_bytes``, stopping before their ``engram.models.limits.wire_size`` would pass it (at least
+        one), with the opaque token of the next page (None at the end). A token of another memory,
+        tenant or listing raises ``InvalidPageToken``."""
         ...
 
 
@@ -410,10 +433,11 @@ class RetentionRepository(Protocol):
         """Up to ``limit`` items whose expiry is before ``now`` (older expiries tend to come first)."""
         ...
 
-    def delete(self, items: Sequence[ExpiredItem]) -> None:
+    def delete(self, items: Sequence[ExpiredItem], now: datetime | None = None) -> None:
         """Delete ``items`` (what ``expired`` returned); an item already gone is skipped. A deleted memory
-        leaves the index through the stream, like any other deletion; a deleted operation takes its stored
-        documents (request, source, candidates) with it."""
+        leaves the index through the stream, like any other deletion, and the usage counters in the same
+        atomic write (counted as deleted on ``now``'s day; None: the wall clock's); a deleted operation
+        takes its stored documents (request, source, candidates) with it."""
         ...
 
 
@@ -451,7 +475,11 @@ class StatsRepository(Protocol):
         ...
 
 
-ForgetKind = Literal["operation", "blob", "memory", "revision", "session_event"]
+#: ``idempotency_record``: a stored ``Idempotency-Key`` response of the scope; ``idempotency_tag``: what
+#: lists it under the scope (deleted with it, not counted).
+ForgetKind = Literal[
+    "operation", "blob", "memory", "revision", "session_event", "idempotency_record", "idempotency_tag"
+]
 
 
 @dataclass(frozen=True)
@@ -484,14 +512,24 @@ class ForgetRepository(Protocol):
     def owned(self, tenant_id: str, scope: dict[str, str], session_ids: Sequence[str], limit: int) -> list[OwnedItem]:
         """Up to ``limit`` items still stored that the forget of ``scope`` and ``session_ids`` deletes, in
         the order to delete them: each operation of the scope after its documents, each memory of the scope
-        after its revisions, the scope's other revisions (of memories deleted before), then the sessions'
-        events. Empty when nothing is left."""
+        after its revisions, the scope's other revisions (of memories deleted before), the sessions'
+        events, then the stored ``Idempotency-Key`` responses of the scope, each before its tag. Empty when
+        nothing is left."""
         ...
 
-    def delete(self, tenant_id: str, receipt_id: str, items: Sequence[OwnedItem], index_documents: int = 0) -> int:
+    def delete(
+        self,
+        tenant_id: str,
+        receipt_id: str,
+        items: Sequence[OwnedItem],
+        index_documents: int = 0,
+        now: datetime | None = None,
+    ) -> int:
         """Delete ``items`` (at most ``FORGET_BATCH``) and add them, by kind, and ``index_documents`` to the
-        receipt's counts, in one atomic write; items already gone are left out (and not counted). Returns
-        how many were deleted. Deleted memories leave the index through the stream as well."""
+        receipt's counts; each deletion is atomic with its count, and a deleted memory with its usage
+        counters (counted as deleted on ``now``'s day; None: the wall clock's). Items already gone (or a
+        memory changed since it was listed) are left out and not counted. Returns how many were deleted.
+        Deleted memories leave the index through the stream as well."""
         ...
 
     def finish(self, tenant_id: str, receipt_id: str, request_hash: str, now: datetime) -> ForgetReceipt:

@@ -72,6 +72,7 @@ def test_deleting_counts_on_the_receipt_and_leaves_the_rest(stores, tenant) -> N
         "blobs": 2,
         "session_events": 2,
         "index_documents": 1,
+        "idempotency_records": 0,
     }
     assert (done.requested_at, done.completed_at, done.scope_hash) == (T0, later(5), "a" * 32)
     assert stores.operations.get(tenant, made["op"].id) is None

@@ -4,7 +4,7 @@ and on DynamoDB."""
 from __future__ import annotations
 
 import pytest
-from engram.errors import InvalidInput, StoreConflict
+from engram.errors import InvalidInput, InvalidPageToken, StoreConflict
 from engram.models.filters import parse
 from engram.models.memory import Action
 from engram.models.operation import GeneratedMemory, OperationResult
@@ -317,3 +317,42 @@ def test_count_counts_the_live_memories_the_filter_matches(stores, tenant) -> No
     assert stores.memories.count(tenant, None, python, now) == 4
     assert stores.memories.count(tenant, {"user_id": "nobody"}, None, now) == 0
     assert stores.memories.count(f"{tenant}-other", SCOPE, None, now) == 0
+
+
+def test_revisions_page_newest_first_behind_tokens_bound_to_the_memory(stores, tenant) -> None:
+    # Given a memory with five revisions, and another memory
+    new, other = memory(tenant), memory(tenant, "The user likes jazz.")
+    stores.memories.apply_changes(tenant, [created(new), created(other)])
+    for n in range(4):
+        stores.memories.apply_changes(tenant, [updated(stores.memories.get(tenant, new.id), fact=f"Fact {n}.")])
+    everything = stores.memories.revisions(tenant, new.id)
+    assert len(everything) == 5
+
+    # When its revisions are read two at a time
+    pages, token = [], None
+    while True:
+        page, token = stores.memories.revision_page(tenant, new.id, 2, token)
+        pages.append(page)
+        if token is None:
+            break
+
+    # Then the pages hold every revision once, newest first, in 2 + 2 + 1
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert [r for page in pages for r in page] == everything
+
+    # And a page stops before max_bytes (with at least one revision)
+    one, token = stores.memories.revision_page(tenant, new.id, 5, None, max_bytes=1)
+    assert len(one) == 1 and token is not None
+
+    # And a token is refused by another memory, another tenant, and when altered
+    _, token = stores.memories.revision_page(tenant, new.id, 2)
+    for memory_id, owner, sent in (
+        (other.id, tenant, token),
+        (new.id, f"{tenant}-other", token),
+        (new.id, tenant, token[:-2] + ("AA" if not token.endswith("AA") else "BB")),
+    ):
+        with pytest.raises(InvalidPageToken):
+            stores.memories.revision_page(owner, memory_id, 2, sent)
+
+    # And another tenant's first page is empty
+    assert stores.memories.revision_page(f"{tenant}-other", new.id, 2) == ([], None)

@@ -16,6 +16,7 @@ from engram.adapters.dynamodb.items import (
     TableItem,
     TenantIndex,
 )
+from engram.models.scope import scope_hash
 from engram_dev.project import load_template
 
 
@@ -44,12 +45,19 @@ def test_an_idempotency_record_is_kept_in_the_tenants_partition_and_expires_in_a
     headers = {"Idempotency-Key": f"k-{uuid.uuid4().hex}"}
     status, _ = api.request("POST", "/v1/memories", {"scope": scope, "fact": "The user likes tea."}, headers=headers)
 
-    # Then one completed record was added there, under a request hash, expiring through the table's TTL
+    # Then one completed record was added there, under a request hash, expiring through the table's TTL,
+    # with the tag that lists it under the request's scope (expiring with it)
     assert status == 201
-    [new] = [item for key, item in _records(table, partition).items() if key not in records]
+    [new, tag] = sorted(
+        (item for key, item in _records(table, partition).items() if key not in records),
+        key=lambda item: not item[TableItem.sk.attr_name].startswith(IdempotencyItem.SK_PREFIX),
+    )
     assert new[TableItem.sk.attr_name].startswith(IdempotencyItem.SK_PREFIX)
     assert new[IdempotencyItem.status.attr_name] == "COMPLETED"
     assert abs(int(new[TableItem.ttl.attr_name]) - (time.time() + 24 * 3600)) < 120
+    request_hash = new[TableItem.sk.attr_name].removeprefix(IdempotencyItem.SK_PREFIX)
+    assert tag[TableItem.sk.attr_name] == IdempotencyItem.tag_key("dev", scope_hash(scope), request_hash)[1]
+    assert 0 <= int(tag[TableItem.ttl.attr_name]) - int(new[TableItem.ttl.attr_name]) <= 120
 
 
 def _records(table, partition: str) -> dict[str, dict]:

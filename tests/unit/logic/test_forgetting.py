@@ -63,6 +63,7 @@ def test_a_forget_deletes_the_scope_everywhere_and_its_receipt_counts_it(stores,
         "blobs": 1,
         "session_events": 2,
         "index_documents": 1,
+        "idempotency_records": 0,
     }
     assert "Lisbon" not in receipt.model_dump_json() and "u-1" not in receipt.model_dump_json()
     assert forget.get_receipt(stores.forget, TENANT, receipt.receipt_id) == receipt

@@ -31,6 +31,7 @@ from engram_client.errors import (
 from engram_client.models import (
     ArchiveResponse,
     BatchCreateResponse,
+    CompressionReport,
     Content,
     CountResponse,
     CustomTopic,
@@ -72,6 +73,7 @@ __all__ = [
     "AsyncEngram",
     "AsyncMemoryPager",
     "ArchiveResponse",
+    "CompressionReport",
     "AuthenticationError",
     "BadRequestError",
     "BatchCreateResponse",

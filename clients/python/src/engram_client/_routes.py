@@ -196,13 +196,29 @@ def archive(body: dict[str, Any], idempotency_key: str | None) -> Call[ArchiveRe
     )
 
 
+def compress(body: dict[str, Any], idempotency_key: str | None) -> Call[Operation]:
+    """``POST /v1/memories/compress``: an operation (202, or 200 when it finished within ``wait_seconds``)."""
+    wait = float(body.get("wait_seconds") or 0)
+    return Call(
+        "POST",
+        path("memories", "compress"),
+        returns(Operation),
+        body=body,
+        mutating=True,
+        idempotency_key=idempotency_key,
+        timeout=DEFAULT_TIMEOUT + wait if wait else None,
+    )
+
+
 def count(body: dict[str, Any]) -> Call[CountResponse]:
     """``POST /v1/memories/count``: a read, so not mutating (no key)."""
     return Call("POST", path("memories", "count"), returns(CountResponse), body=body)
 
 
-def revisions(memory_id: str) -> Call[RevisionsResponse]:
-    return Call("GET", path("memories", memory_id, "revisions"), returns(RevisionsResponse))
+def revisions(memory_id: str, page_size: int | None = None, page_token: str | None = None) -> Call[RevisionsResponse]:
+    """One page of ``GET /v1/memories/{id}/revisions``."""
+    params = {name: str(value) for name, value in (("page_size", page_size), ("page_token", page_token)) if value}
+    return Call("GET", path("memories", memory_id, "revisions"), returns(RevisionsResponse), params=params or None)
 
 
 def rollback(

@@ -31,10 +31,12 @@ class Model(BaseModel):
 
 
 class Source(Model):
-    """Provenance: the generation (``operation_id``) and the conversation ``event_ids`` a memory came from."""
+    """Provenance: the generation (``operation_id``) and the conversation ``event_ids`` a memory came from;
+    for a memory a compression wrote, ``memory_ids``: the memories it replaced (roll those back to undo)."""
 
     operation_id: str | None = None
     event_ids: list[str] = Field(default_factory=list)
+    memory_ids: list[str] = Field(default_factory=list)
 
 
 class Memory(Model):
@@ -153,9 +155,11 @@ class Revision(Model):
 
 
 class RevisionsResponse(Model):
-    """``GET /v1/memories/{id}/revisions``: newest first."""
+    """``GET /v1/memories/{id}/revisions``: newest first. ``next_page_token``: more revisions follow (one
+    page of a listing; ``Memories.revisions`` follows them all)."""
 
     revisions: list[Revision]
+    next_page_token: str | None = None
 
 
 class Usage(Model):
@@ -183,10 +187,27 @@ class GeneratedMemory(Model):
     previous_revision_id: str | None = None
 
 
+class CompressionReport(Model):
+    """What a compression did: ``groups`` (parts of more than 40 memories count each), ``groups_compressed``,
+    ``groups_skipped`` (left alone: a memory changed meanwhile, or the model's answer was unusable),
+    ``memories_before`` / ``memories_after`` (of those matching), and the LLM calls and tokens it took."""
+
+    groups: int = 0
+    groups_compressed: int = 0
+    groups_skipped: int = 0
+    memories_before: int = 0
+    memories_after: int = 0
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
 class OperationResult(Model):
-    """The changes a finished generation made."""
+    """The changes a finished generation made; for a compression, the memories it created (each naming
+    the ones it replaced in ``source.memory_ids``) and its ``compression`` report."""
 
     generated_memories: list[GeneratedMemory] = Field(default_factory=list)
+    compression: CompressionReport | None = None
 
 
 class Operation(Model):
@@ -293,7 +314,9 @@ class TruncateSessionResponse(Model):
 
 
 class ForgetCounts(Model):
-    """What a forget deleted, by kind (``blobs``: the documents stored with the operations)."""
+    """What a forget deleted, by kind (``blobs``: the documents stored with the operations;
+    ``idempotency_records``: stored responses of requests sent with an ``Idempotency-Key`` that named the
+    scope, so a re-send with such a key runs again)."""
 
     memories: int = 0
     revisions: int = 0
@@ -301,6 +324,7 @@ class ForgetCounts(Model):
     blobs: int = 0
     session_events: int = 0
     index_documents: int = 0
+    idempotency_records: int = 0
 
 
 class ForgetReceipt(Model):

@@ -10,7 +10,7 @@ first-person English statements, and the embedder is a bag of hashed words and c
   unit-length vector. Same text → same vector, in every process (hashlib, never ``hash()``).
 - ``OfflineLLM``: ``extract`` turns first-person statements of the user into third-person facts;
   ``consolidate`` decides NOOP / UPDATE / DELETE / CREATE by text overlap, single-valued "slots" and
-  negation; ``describe_image`` cannot see images: it returns the image's caption, or a placeholder,
+  negation; ``compress`` merges a group's facts by rule (see ``compress_facts``); ``describe_image`` cannot see images: it returns the image's caption, or a placeholder,
   labelled as not analysed. Usage tokens are always 0.
 """
 
@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from engram.models.compression import CompressionOutput
 from engram.models.conversation import DESCRIBED_IMAGE
 from engram.models.extraction import (
     CandidateFact,
@@ -32,12 +33,12 @@ from engram.models.extraction import (
     ExtractionOutput,
     ImageDescription,
 )
-from engram.models.memory import ManagedTopic
+from engram.models.memory import MAX_FACT_CHARS, ManagedTopic
 from engram.ports import LLMResult
 
 if TYPE_CHECKING:
     from engram.models.conversation import InlineData
-    from engram.models.prompts import ConsolidationPrompt, ExtractionPrompt
+    from engram.models.prompts import CompressionPrompt, ConsolidationPrompt, ExtractionPrompt
 
 NOT_ANALYSED = "image not analysed offline"
 """The label on every offline image description: the offline model never looks at the pixels."""
@@ -794,6 +795,47 @@ def consolidate_facts(existing: Sequence[str], candidates: Sequence[str]) -> lis
     return decisions
 
 
+# --- compressor --------------------------------------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def compress_facts(facts: Sequence[str], target: int) -> list[str]:
+    """At most ``target`` (≥ 1) facts saying what ``facts`` (oldest first) say, by a fixed rule.
+
+    1. Each fact is split into sentences (after ``.``, ``!`` or ``?``), whitespace normalized, a final
+       period added when it has no end mark; a sentence equal to an earlier one (ignoring case and the
+       end mark) is dropped.
+    2. The sentences are dealt, in order, into ``min(target, number of sentences)`` consecutive runs of
+       near-equal length (the first runs one longer), and each run is joined with spaces into one fact,
+       cut to 2,000 characters (the last one an ellipsis).
+    Same input, same output; no sentence is reworded.
+    """
+    sentences: list[str] = []
+    seen: set[str] = set()
+    for fact in facts:
+        for sentence in _SENTENCE_END.split(" ".join(fact.split())):
+            if not sentence:
+                continue
+            if sentence[-1] not in ".!?":
+                sentence += "."
+            key = sentence.lower().rstrip(".!?")
+            if key not in seen:
+                seen.add(key)
+                sentences.append(sentence)
+    if not sentences:
+        return []
+    runs = min(max(1, target), len(sentences))
+    size, extra = divmod(len(sentences), runs)
+    out, start = [], 0
+    for run in range(runs):
+        end = start + size + (1 if run < extra else 0)
+        text = " ".join(sentences[start:end])
+        out.append(text if len(text) <= MAX_FACT_CHARS else text[: MAX_FACT_CHARS - 1] + "…")
+        start = end
+    return out
+
+
 # --- the LLM port -------------------------------------------------------------------------------------
 
 
@@ -813,6 +855,9 @@ class OfflineLLM:
     5. fills the slot of an existing memory ("The user lives in ...") → UPDATE it with the candidate text;
     6. else CREATE.
     An existing memory is updated or deleted at most once; indexes are always within the prompt's lists.
+
+    ``compress``: ``compress_facts(prompt.memories, prompt.target)`` (sentences deduplicated, dealt into
+    at most ``target`` facts).
 
     ``describe_image``: ``"Caption (image not analysed offline): <caption>"``, or without a caption
     ``"An image/png image (image not analysed offline; no caption given)."``. ``extract`` reads the
@@ -843,6 +888,9 @@ class OfflineLLM:
     def consolidate(self, prompt: ConsolidationPrompt) -> LLMResult[ConsolidationOutput]:
         decisions = consolidate_facts(prompt.existing, prompt.candidates)
         return LLMResult(output=ConsolidationOutput(decisions=decisions))
+
+    def compress(self, prompt: CompressionPrompt) -> LLMResult[CompressionOutput]:
+        return LLMResult(output=CompressionOutput(facts=compress_facts(prompt.memories, prompt.target)))
 
     def describe_image(self, image: InlineData) -> LLMResult[ImageDescription]:
         if image.caption and image.caption.strip():

@@ -19,7 +19,7 @@ Error mapping (SDK exception → domain error):
 | any other 4xx (bad request, authentication, permission, unknown model) | ``ConfigurationError`` (not retried) |
 
 Tracing (``engram.observability.traced``, when tracing is on): each call runs in a subsegment
-``openai.extract`` / ``openai.consolidate`` / ``openai.describe_image`` (annotated ``model``,
+``openai.extract`` / ``openai.consolidate`` / ``openai.compress`` / ``openai.describe_image`` (annotated ``model``,
 ``input_tokens``, ``output_tokens``) or ``openai.embed`` (``model``, ``texts``, ``dimension``); prompts,
 texts and answers are never recorded.
 
@@ -39,6 +39,7 @@ import openai
 import pydantic
 
 from engram.errors import ConfigurationError, EmbeddingUnavailable, LLMOutputInvalid, LLMUnavailable
+from engram.models.compression import CompressionOutput
 from engram.models.extraction import ConsolidationOutput, ExtractionOutput, ImageDescription
 from engram.models.prompts import describe_image_messages
 from engram.observability import annotate, redact, traced
@@ -47,7 +48,7 @@ from engram.ports import LLMResult
 if TYPE_CHECKING:
     from engram.errors import RetryableError
     from engram.models.conversation import InlineData
-    from engram.models.prompts import ConsolidationPrompt, ExtractionPrompt
+    from engram.models.prompts import CompressionPrompt, ConsolidationPrompt, ExtractionPrompt
 
 T = TypeVar("T", bound=pydantic.BaseModel)
 
@@ -108,7 +109,7 @@ class OpenAILLM:
 
     ``client``: an ``openai.OpenAI`` (see ``build_client``); ``model``: e.g. ``gpt-4o-mini``.
     Each call sends ``prompt.messages()`` with ``response_format`` = the strict JSON schema of
-    ``ExtractionOutput`` / ``ConsolidationOutput`` and ``temperature=0``, and returns the parsed model
+    ``ExtractionOutput`` / ``ConsolidationOutput`` / ``CompressionOutput`` and ``temperature=0``, and returns the parsed model
     with the response's prompt/completion token counts. An ``ExtractionPrompt``'s ``temperature`` replaces
     the 0 and its ``max_tokens`` is sent as ``max_completion_tokens`` (the Chat Completions name of the
     limit; an answer cut by it raises ``LLMOutputInvalid``). ``describe_image`` sends
@@ -131,6 +132,10 @@ class OpenAILLM:
     @traced("openai.consolidate")
     def consolidate(self, prompt: ConsolidationPrompt) -> LLMResult[ConsolidationOutput]:
         return self._parse(prompt.messages(), ConsolidationOutput)
+
+    @traced("openai.compress")
+    def compress(self, prompt: CompressionPrompt) -> LLMResult[CompressionOutput]:
+        return self._parse(prompt.messages(), CompressionOutput)
 
     @traced("openai.describe_image")
     def describe_image(self, image: InlineData) -> LLMResult[ImageDescription]:

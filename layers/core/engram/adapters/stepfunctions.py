@@ -32,15 +32,16 @@ class StepFunctionsWorkflow:
         return boto3.client("stepfunctions", region_name=self._region, endpoint_url=self._endpoint_url)
 
     @traced("stepfunctions.start_execution")
-    def start(self, tenant_id: str, operation_id: str) -> None:
-        """Start the execution named ``operation_id`` with input ``{"tenant_id", "operation_id"}``;
-        an execution of that name existing already is success (the start is idempotent)."""
+    def start(self, tenant_id: str, operation_id: str, kind: str = "generate") -> None:
+        """Start the execution named ``operation_id`` with input ``{"tenant_id", "operation_id", "kind"}``
+        (the state machine's first state chooses the work by ``kind``); an execution of that name existing
+        already is success (the start is idempotent)."""
         annotate(operation_id=operation_id)
         try:
             self._client.start_execution(
                 stateMachineArn=self.state_machine_arn,
                 name=operation_id,
-                input=json.dumps({"tenant_id": tenant_id, "operation_id": operation_id}),
+                input=json.dumps({"tenant_id": tenant_id, "operation_id": operation_id, "kind": kind}),
             )
         except self._client.exceptions.ExecutionAlreadyExists:
             annotate(already_started=True)

@@ -1,5 +1,6 @@
-"""Routes of the memory lifecycle: archiving memories into another scope (``POST /v1/memories/archive``)
-and usage analytics (``GET /v1/stats``). Thin: parse, one call into ``engram.logic``, map the result."""
+"""Routes of the memory lifecycle: archiving memories into another scope (``POST /v1/memories/archive``),
+compressing them into fewer (``POST /v1/memories/compress``, an operation) and usage analytics
+(``GET /v1/stats``). Thin: parse, one call into ``engram.logic``, map the result."""
 
 from __future__ import annotations
 
@@ -17,8 +18,12 @@ from engram.api.idempotency import idempotent
 from engram.api.routes import IdempotencyKey
 from engram.errors import InvalidInput
 from engram.logic import archive as archive_logic
+from engram.logic import compression as compression_logic
+from engram.logic import generation
 from engram.logic import stats as stats_logic
+from engram.models.compression import CompressRequest
 from engram.models.lifecycle import MAX_STATS_DAYS, ArchiveRequest, ArchiveResponse, StatsResponse
+from engram.models.operation import Operation
 
 router = APIGatewayRouter()
 
@@ -50,6 +55,37 @@ def archive_memories(
     if not result.done:
         raise Accepted(result)  # not stored under the Idempotency-Key: a retry with it goes on
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=result)
+
+
+@router.post(
+    "/v1/memories/compress",
+    operation_id="compressMemories",
+    tags=["memories"],
+    summary="Compress memories into fewer (an operation)",
+    responses=responses({200: "The operation, finished within wait_seconds", 202: "The operation, still running"}),
+)
+@idempotent(router, "compress")
+def compress_memories(
+    request: Annotated[CompressRequest, Body()], idempotency_key: IdempotencyKey = None
+) -> Response[Operation]:
+    """Start summarizing the live memories of ``scope`` matching ``filter`` into about ``max_memories``,
+    group by group (``group_by`` ``topic``, or ``time_window`` with ``window_hours``); returns the
+    operation (202, or 200 if finished within ``wait_seconds``). Its ``result.compression`` reports groups,
+    memories before and after, LLM calls and tokens; each new memory names the ones it replaced in
+    ``source.memory_ids`` (roll those back to undo). Waits for the scope's lease like a generation."""
+    deps, tenant_id = wiring.dependencies(), tenant_of(router)
+    operation = compression_logic.start_compression(
+        deps.operations,
+        deps.workflow,
+        deps.clock,
+        tenant_id,
+        request,
+        request_key=f"compress:{idempotency_key}" if idempotency_key is not None else None,
+    )
+    if request.wait_seconds > 0:
+        operation = generation.wait_for_operation(deps.operations, tenant_id, operation.id, request.wait_seconds)
+    status = 200 if operation.done else 202
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=operation)
 
 
 STATS_QUERY = ("scope", "days", "group_by")

@@ -17,6 +17,7 @@ from engram.api.errors import Accepted, responses
 from engram.api.idempotency import idempotent
 from engram.logic import config, forget, generation, memories, sessions
 from engram.models.api import (
+    MAX_REVISIONS_PAGE,
     BatchCreateRequest,
     BatchCreateResponse,
     CountRequest,
@@ -236,10 +237,17 @@ def delete_memory(memory_id: MemoryId, idempotency_key: IdempotencyKey = None) -
     summary="List a memory's revisions",
     responses=responses({200: "The revisions, newest first"}),
 )
-def list_revisions(memory_id: MemoryId) -> RevisionsResponse:
-    """Every revision of a memory, newest first (also after it was deleted)."""
-    revisions = memories.list_revisions(wiring.dependencies().memories, tenant_of(router), memory_id)
-    return RevisionsResponse(revisions=revisions)
+def list_revisions(
+    memory_id: MemoryId,
+    page_size: Annotated[int, Query(ge=1, le=MAX_REVISIONS_PAGE)] = MAX_REVISIONS_PAGE,
+    page_token: Annotated[str | None, Query(max_length=2048)] = None,
+) -> RevisionsResponse:
+    """A memory's revisions, newest first (also after it was deleted): ``page_size`` (1-100, default 100)
+    per page, a page also ending before about 5 MB; ``next_page_token`` → ``page_token`` continues."""
+    revisions, token = memories.list_revisions_page(
+        wiring.dependencies().memories, tenant_of(router), memory_id, page_size, page_token
+    )
+    return RevisionsResponse(revisions=revisions, next_page_token=token)
 
 
 @router.post(

@@ -9,7 +9,12 @@ What is deleted, in this order (``ForgetRepository.owned``):
 2. the scope's memories (also expired ones), each after its revisions; their index entries are removed
    with them (at once, and again through the stream);
 3. the scope's other revisions (of memories deleted before: their facts outlive them for the revision TTL);
-4. the events of ``session_ids``.
+4. the events of ``session_ids``;
+5. the stored responses of requests sent with an ``Idempotency-Key`` that named the scope (in their
+   request or response: a replay would return forgotten content), so such a re-send runs again.
+
+Deleted memories leave the usage counters (``GET /v1/stats``) in the writes that delete them: the
+scope's and the tenant's ``total`` and topics go down, and ``deleted`` counts them on the forget's day.
 
 Each batch of up to ``FORGET_BATCH`` items is deleted in one atomic write together with the receipt's
 counts, so the counts are exact and an interrupted forget loses nothing: sending the same request again
@@ -69,7 +74,7 @@ def forget(
             return forgets.finish(tenant_id, receipt.receipt_id, hashed, clock.now())
         memory_ids = [item.memory_id for item in items if item.kind == "memory" and item.memory_id]
         indexed = len(index.revisions(tenant_id, memory_ids)) if memory_ids else 0
-        deleted = forgets.delete(tenant_id, receipt.receipt_id, items, indexed)
+        deleted = forgets.delete(tenant_id, receipt.receipt_id, items, indexed, clock.now())
         if memory_ids:
             index.delete(tenant_id, memory_ids)
         idle = 0 if deleted else idle + 1

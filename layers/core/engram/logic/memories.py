@@ -14,6 +14,7 @@ from engram.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge, Sto
 from engram.logic.config import expire_at, get_config
 from engram.models.api import (
     MAX_BATCH,
+    MAX_REVISIONS_PAGE,
     CountRequest,
     MetadataUpdateStrategy,
     PurgeRequest,
@@ -270,6 +271,24 @@ def list_revisions(memories: MemoryRepository, tenant_id: str, memory_id: str) -
     if not revisions:
         raise NotFound(f"memory {memory_id} not found")
     return revisions
+
+
+def list_revisions_page(
+    memories: MemoryRepository,
+    tenant_id: str,
+    memory_id: str,
+    page_size: int = MAX_REVISIONS_PAGE,
+    page_token: str | None = None,
+    max_bytes: int = MAX_RESPONSE_BYTES,
+) -> tuple[list[Revision], str | None]:
+    """One page of a memory's revisions, newest first (also after it was deleted): at most ``page_size``
+    (default ``MAX_REVISIONS_PAGE``) and stopping before ``max_bytes`` of response (at least one), with
+    the token of the next page (None at the end). Raises ``NotFound`` when the memory never existed for
+    this tenant and ``InvalidPageToken`` for a token of another memory or listing."""
+    revisions, token = memories.revision_page(tenant_id, memory_id, page_size, page_token, max_bytes)
+    if not revisions and not page_token:
+        raise NotFound(f"memory {memory_id} not found")
+    return revisions, token
 
 
 def rollback(

@@ -3,7 +3,9 @@ with their stored documents: the request, the loaded conversation and the candid
 
 DynamoDB's own TTL may take days to delete an item, and expired memories must never be served, so reads
 already hide them (``expire_time`` is checked on every read); this job removes them for real, from the
-table and, through the stream, from the index. It works in bounded batches: each run deletes at most
+table and, through the stream, from the index. A memory it deletes leaves the usage counters
+(``GET /v1/stats``: its scope's and tenant's ``total`` and topics, and ``deleted`` on the run's day) in
+the same atomic write. It works in bounded batches: each run deletes at most
 ``max_items`` items, so it is resumable (the next run continues) and idempotent (deleting an absent
 item does nothing).
 """
@@ -53,7 +55,7 @@ def run_retention(
         items = retention.expired(now, min(batch_size, max_items - result.deleted))
         if not items:
             return result
-        retention.delete(items)
+        retention.delete(items, now)
         result.batches += 1
         result.count(items)
     result.more = bool(retention.expired(now, 1))

@@ -44,6 +44,8 @@ Filter = TypeAliasType(
 
 MAX_BATCH = 100
 MAX_TOP_K = 100
+#: Revisions per page of ``GET /v1/memories/{id}/revisions`` (at most, and the default).
+MAX_REVISIONS_PAGE = 100
 MAX_WAIT_SECONDS = 25
 MAX_QUERY_CHARS = 2000
 #: The largest ``max_tokens`` a generate request may ask of the extraction call (40 facts of 2,000
@@ -277,9 +279,10 @@ class CountResponse(BaseModel):
 
 
 class RevisionsResponse(BaseModel):
-    """Newest first."""
+    """Newest first. ``next_page_token``: more revisions follow; pass it as ``page_token``."""
 
     revisions: list[Revision]
+    next_page_token: str | None = None
 
 
 class BatchCreateRequest(BaseModel):

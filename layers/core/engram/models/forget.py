@@ -34,7 +34,8 @@ class ForgetRequest(BaseModel):
 class ForgetCounts(BaseModel):
     """What a forget deleted, by kind. ``blobs``: the documents stored with the operations (request,
     conversation source, candidate facts); ``index_documents``: the search index entries of the
-    memories, removed with them."""
+    memories, removed with them; ``idempotency_records``: the stored responses of requests sent with an
+    ``Idempotency-Key`` whose request or response named the scope (a re-send with such a key runs again)."""
 
     memories: int = 0
     revisions: int = 0
@@ -42,6 +43,7 @@ class ForgetCounts(BaseModel):
     blobs: int = 0
     session_events: int = 0
     index_documents: int = 0
+    idempotency_records: int = 0
 
 
 class ForgetReceipt(BaseModel):

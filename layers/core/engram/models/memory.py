@@ -101,10 +101,15 @@ class Action(StrEnum):
 
 
 class Source(BaseModel):
-    """Provenance: the operation that produced a memory and the conversation events it came from."""
+    """Provenance: the operation that produced a memory, the conversation events it came from and, for a
+    memory a compression wrote (``POST /v1/memories/compress``), the ids of the memories it replaced
+    (``memory_ids``; roll those back to undo it)."""
 
     operation_id: str | None = None
     event_ids: list[str] = Field(default_factory=list)
+    memory_ids: list[str] = Field(
+        default_factory=list, description="Compression only: the memories this one replaced (deleted)."
+    )
 
 
 class Memory(BaseModel):

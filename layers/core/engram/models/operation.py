@@ -23,11 +23,14 @@ class OperationDocument(StrEnum):
     - ``REQUEST`` (``"REQ"``): the generate request, stored by ``OperationRepository.create``.
     - ``SOURCE``: the conversation events LoadSource produced (a list of ``ConversationEvent`` dicts).
     - ``CANDIDATES`` (``"CAND"``): the facts Extract kept (a list of ``CandidateFact`` dicts).
+    - ``PLAN``: a compression's groups as first read (``engram.logic.compression``), so a retried or
+      continued step works on the same groups.
     """
 
     REQUEST = "REQ"
     SOURCE = "SOURCE"
     CANDIDATES = "CAND"
+    PLAN = "PLAN"
 
 
 class OperationError(BaseModel):
@@ -54,8 +57,31 @@ class Usage(BaseModel):
         )
 
 
+class CompressionReport(BaseModel):
+    """What a compression (``POST /v1/memories/compress``) did. ``groups``: the groups its memories fell
+    into (a group of more than 40 memories over its share counts as its parts, each compressed on its
+    own); ``groups_compressed``: groups summarized into fewer memories; ``groups_skipped``: groups over
+    their share left alone (a memory of it changed or was deleted meanwhile, or the model's answer was
+    unusable); ``memories_before``/``memories_after``: the matching memories before and after; LLM calls
+    and tokens of the summaries (also in the operation's ``usage``)."""
+
+    groups: int = 0
+    groups_compressed: int = 0
+    groups_skipped: int = 0
+    memories_before: int = 0
+    memories_after: int = 0
+    llm_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
 class OperationResult(BaseModel):
+    """What an operation stored. A generation: its changes (``generated_memories``). A compression: the
+    memories it created (``generated_memories``, CREATED; each names the memories it replaced in
+    ``source.memory_ids``) and its ``compression`` report."""
+
     generated_memories: list[GeneratedMemory] = Field(default_factory=list)
+    compression: CompressionReport | None = None
 
 
 class Operation(BaseModel):

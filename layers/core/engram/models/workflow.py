@@ -27,3 +27,11 @@ class StepOutput(BaseModel):
     tenant_id: str
     operation_id: str
     count: int | None = None
+
+
+class CompressOutput(StepOutput):
+    """What the Compress Task returns: ``StepOutput`` (``count``: the memories the compression created)
+    and ``more``, true when parts are left for another Compress invocation (the state machine's
+    ``CompressDone`` choice runs it again)."""
+
+    more: bool = False

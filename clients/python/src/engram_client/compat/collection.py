@@ -1,5 +1,5 @@
 """``MemoryAPI(collection_name=...)``: a collection-of-texts interface (store, store_batch, retrieve,
-update, delete, delete_by_filter, count) over one Engram client. A collection is the scope
+update, delete, delete_by_filter, archive, compress, count) over one Engram client. A collection is the scope
 ``{"collection": collection_name}``.
 
 Results of ``retrieve`` are ``[{"id", "text", "metadata", "score", "created_at", "updated_at"}]``
@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from engram_client.client import Engram
 from engram_client.compat._common import chunks, iso
 from engram_client.errors import NotFoundError
-from engram_client.models import Memory, MetadataValue
+from engram_client.models import CompressionReport, Memory, MetadataValue
 
 MAX_BATCH = 100  # memories per batch request (the API's limit)
 MAX_PAGE = 100
@@ -142,6 +142,28 @@ class MemoryAPI:
         ``ValidationError`` when ``to_collection`` is this collection."""
         target = {"collection": to_collection or f"{self.collection_name}-archive"}
         return self.client.memories.archive(self.scope, target, filter=filter or None, force=True).archive_count
+
+    def compress(
+        self,
+        max_texts: int,
+        filter: Mapping[str, Any] | None = None,
+        *,
+        window_hours: int = 24,
+        timeout: float = 300.0,
+    ) -> CompressionReport:
+        """Summarize the collection's texts matching ``filter`` (``{}`` or None: all) so that about
+        ``max_texts`` remain, day by day (windows of ``window_hours`` of creation time), and wait for it
+        (up to ``timeout`` seconds); returns the report (``memories_before`` / ``memories_after``...).
+        The new texts have ``metadata`` ``compressed: true`` (exclude them with
+        ``{"compressed": {"$ne": True}}``) and the ids they replaced in ``source.memory_ids``.
+        ``POST /v1/memories/compress`` with ``group_by: time_window``. Raises ``ValidationError``,
+        ``OperationFailedError`` when it failed, ``OperationTimeoutError`` after ``timeout``."""
+        operation = self.client.memories.compress(
+            self.scope, max_texts, group_by="time_window", window_hours=window_hours, filter=filter or None
+        )
+        finished = self.client.operations.wait(operation, timeout=timeout).raise_for_status()
+        report = finished.result.compression if finished.result is not None else None
+        return report or CompressionReport()
 
     def count(self, filter: Mapping[str, Any] | None = None) -> int:
         """How many live (unexpired) texts of the collection match ``filter`` (``{}`` or None: all):

@@ -24,6 +24,7 @@ from engram_client.models import (
     Operation,
     PurgeResponse,
     RetrieveResponse,
+    Revision,
     RevisionsResponse,
 )
 from engram_client.pagination import AsyncMemoryPager, MemoryPager
@@ -31,6 +32,7 @@ from engram_client.pagination import AsyncMemoryPager, MemoryPager
 Mode = Literal["hybrid", "dense", "lexical"]
 MergeStrategy = Literal["MERGE", "OVERWRITE", "REQUIRE_EXACT_MATCH"]
 UpdateStrategy = Literal["MERGE", "OVERWRITE"]
+GroupBy = Literal["topic", "time_window"]
 SEARCHABLE_POLL = 0.1  # seconds between searches in wait_until_searchable
 
 
@@ -309,16 +311,66 @@ class Memories:
             moved += result.archive_count
         return ArchiveResponse(archive_count=moved, dry_run=result.dry_run, done=result.done)
 
+    def compress(
+        self,
+        scope: Mapping[str, str],
+        max_memories: int,
+        *,
+        group_by: GroupBy = "topic",
+        window_hours: int | None = None,
+        filter: Mapping[str, Any] | None = None,
+        wait_seconds: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> Operation:
+        """Start compressing the live memories of ``scope`` matching ``filter`` (all without one) so that
+        about ``max_memories`` (1-10,000) remain: ``POST /v1/memories/compress``.
+
+        Memories are grouped by ``group_by``: ``"topic"`` (first topic) or ``"time_window"`` (creation
+        time in windows of ``window_hours``, 1-8,760, required then); each group keeps its proportional
+        share (at least 1) and a group over it is summarized by the model into that many memories. The new
+        memories carry ``source.memory_ids`` (the originals, deleted with a ``compressed_into`` revision:
+        ``rollback`` them to undo) and ``metadata`` ``compressed: true, original_count``.
+
+        Returns the ``Operation`` (``RUNNING``, or finished within ``wait_seconds``, 0-25); wait for it
+        with ``client.operations.wait``; its ``result.compression`` is the report. Raises
+        ``ValidationError`` (422) naming the field.
+        """
+        body = routes.compact(
+            scope=scope,
+            filter=filter,
+            max_memories=max_memories,
+            group_by=group_by,
+            window_hours=window_hours,
+            wait_seconds=wait_seconds,
+        )
+        return self._http.run(routes.compress(body, idempotency_key))
+
     def count(self, scope: Mapping[str, str], *, filter: Mapping[str, Any] | None = None) -> CountResponse:
         """How many live (unexpired) memories of ``scope`` match ``filter`` (as in ``list``; all without
         one): ``POST /v1/memories/count`` → ``CountResponse.count``. One request, whatever the number.
         Like ``list``, it may miss a memory written a moment ago. Raises ``ValidationError``."""
         return self._http.run(routes.count(routes.compact(scope=scope, filter=filter)))
 
-    def revisions(self, memory_id: str) -> RevisionsResponse:
+    def revisions(self, memory_id: str, *, page_size: int | None = None) -> RevisionsResponse:
         """Every revision of a memory, newest first (also after its deletion):
-        ``GET /v1/memories/{id}/revisions``. Raises ``NotFoundError``."""
-        return self._http.run(routes.revisions(memory_id))
+        ``GET /v1/memories/{id}/revisions``, page after page (``page_size`` 1-100 each, server default 100;
+        a page also ends before about 5 MB), all in one response. Raises ``NotFoundError``."""
+        revisions: list[Revision] = []
+        token: str | None = None
+        while True:
+            page = self.revisions_page(memory_id, page_size=page_size, page_token=token)
+            revisions += page.revisions
+            if not page.next_page_token:
+                return RevisionsResponse(revisions=revisions)
+            token = page.next_page_token
+
+    def revisions_page(
+        self, memory_id: str, *, page_size: int | None = None, page_token: str | None = None
+    ) -> RevisionsResponse:
+        """One page of ``GET /v1/memories/{id}/revisions`` (see ``revisions``): send its
+        ``next_page_token`` as ``page_token`` for the next. Raises ``NotFoundError``, and
+        ``ValidationError`` for a token of another memory."""
+        return self._http.run(routes.revisions(memory_id, page_size, page_token))
 
     def rollback(
         self,
@@ -502,13 +554,49 @@ class AsyncMemories:
             moved += result.archive_count
         return ArchiveResponse(archive_count=moved, dry_run=result.dry_run, done=result.done)
 
+    async def compress(
+        self,
+        scope: Mapping[str, str],
+        max_memories: int,
+        *,
+        group_by: GroupBy = "topic",
+        window_hours: int | None = None,
+        filter: Mapping[str, Any] | None = None,
+        wait_seconds: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> Operation:
+        """``POST /v1/memories/compress`` → ``Operation``; see ``Memories.compress``."""
+        body = routes.compact(
+            scope=scope,
+            filter=filter,
+            max_memories=max_memories,
+            group_by=group_by,
+            window_hours=window_hours,
+            wait_seconds=wait_seconds,
+        )
+        return await self._http.run(routes.compress(body, idempotency_key))
+
     async def count(self, scope: Mapping[str, str], *, filter: Mapping[str, Any] | None = None) -> CountResponse:
         """``POST /v1/memories/count`` → ``CountResponse``; see ``Memories.count``."""
         return await self._http.run(routes.count(routes.compact(scope=scope, filter=filter)))
 
-    async def revisions(self, memory_id: str) -> RevisionsResponse:
-        """``GET /v1/memories/{id}/revisions`` → ``RevisionsResponse``; see ``Memories.revisions``."""
-        return await self._http.run(routes.revisions(memory_id))
+    async def revisions(self, memory_id: str, *, page_size: int | None = None) -> RevisionsResponse:
+        """``GET /v1/memories/{id}/revisions``, every page, → ``RevisionsResponse``; see
+        ``Memories.revisions``."""
+        revisions: list[Revision] = []
+        token: str | None = None
+        while True:
+            page = await self.revisions_page(memory_id, page_size=page_size, page_token=token)
+            revisions += page.revisions
+            if not page.next_page_token:
+                return RevisionsResponse(revisions=revisions)
+            token = page.next_page_token
+
+    async def revisions_page(
+        self, memory_id: str, *, page_size: int | None = None, page_token: str | None = None
+    ) -> RevisionsResponse:
+        """One page of ``GET /v1/memories/{id}/revisions``; see ``Memories.revisions_page``."""
+        return await self._http.run(routes.revisions(memory_id, page_size, page_token))
 
     async def rollback(
         self,

@@ -13,9 +13,12 @@ tenant's (``...#STATS#ALL``); each holds ``STATS_SHARDS`` shards of two kinds of
 A transaction adds to one shard (chosen from its first memory or operation id), so concurrent writes of
 one scope meet on the same item only one time in ``STATS_SHARDS`` (two transactions on one item
 conflict: ``StoreConflict``, retried by the caller). Counted: ``MemoryRepository.apply_changes`` and
-``create_all``, ``OperationRepository.create`` and ``add_usage``. Not counted: deletions by the retention
-job, by DynamoDB TTL and by a forget, so ``n`` may stay above the live memories until then (stats report
-the counters as they are).
+``create_all``, ``OperationRepository.create`` and ``add_usage``, and the deletions of the retention job
+and of a forget (``add_deletion_counters``: -1 stored and per topic, +1 ``deleted`` that day, in the
+transaction that deletes the memories). Not counted: a memory DynamoDB's TTL deletes before the
+retention job does (the memory's ``ttl`` is later than its expiry by ``TTL_GRACE``, so this happens only
+when the job has not run for that long), and an expired memory is in ``n`` until the job deletes it
+(reads hide it from its expiry on).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from pynamodb.expressions.operand import Path
 from pynamodb.expressions.update import Action as UpdateAction
 from pynamodb.transactions import TransactWrite
 
-from engram.adapters.dynamodb.items import StatsItem
+from engram.adapters.dynamodb.items import MemoryItem, StatsItem
 from engram.errors import RetryableError
 from engram.models.memory import Action
 from engram.models.operation import Usage
@@ -96,6 +99,42 @@ def tallies(changes: Sequence[Change]) -> dict[str | None, Tally]:
     return dict(out)
 
 
+@dataclass(frozen=True)
+class Removed:
+    """A memory deleted by retention or a forget, as its counters know it: its scope's hash and topics."""
+
+    memory_id: str
+    scope_key: str
+    topics: tuple[str, ...]
+
+
+#: What deleting a memory item needs read of it (its counters, and the version guarding the delete): not
+#: its embedding.
+REMOVED_ATTRIBUTES = ["PK", "SK", "tenant_id", "memory_id", "scope_hash", "topics", "expire_time", "version"]
+
+
+def removed(item: MemoryItem) -> Removed:
+    """A memory item (read with at least ``REMOVED_ATTRIBUTES``) as its counters know it."""
+    return Removed(item.memory_id, item.scope_hash, tuple(str(topic) for topic in item.topics or ()))
+
+
+def deletion_tallies(memories: Sequence[Removed]) -> dict[str | None, Tally]:
+    """Per partition (a scope's hash; None: the tenant), what deleting ``memories`` adds to its counters."""
+    out: defaultdict[str | None, Tally] = defaultdict(Tally)
+    for memory in memories:
+        for key in (memory.scope_key, None):
+            out[key].total -= 1
+            out[key].topics.update({topic: -1 for topic in set(memory.topics)})
+            out[key].flow["deleted"] += 1
+    return dict(out)
+
+
+def deletion_counter_items(memories: Sequence[Removed]) -> int:
+    """Counter items a transaction deleting ``memories`` updates: a TOTAL and a day item per scope, and the
+    tenant's two (none without memories)."""
+    return 2 * len({memory.scope_key for memory in memories}) + 2 if memories else 0
+
+
 def counter_items(changes: Sequence[Change]) -> int:
     """How many counter items a transaction of ``changes`` updates (a TOTAL and a day item per partition
     whose stock or flow changes)."""
@@ -124,9 +163,32 @@ def add_change_counters(
         return
     first = changes[0].after or changes[0].before
     assert first is not None, "a change has a memory before or after it"
-    shard = shard_of(first.id)
     moment = max(change.revision.create_time for change in changes)
-    for key, tally in tallies(changes).items():
+    _add_tallies(transaction, stats, tenant_id, tallies(changes), shard_of(first.id), moment)
+
+
+def add_deletion_counters(
+    transaction: TransactWrite,
+    stats: type[StatsItem],
+    tenant_id: str,
+    memories: Sequence[Removed],
+    moment: datetime,
+) -> None:
+    """Add the counter updates of deleting ``memories`` (retention, forget) at ``moment`` to ``transaction``."""
+    if memories:
+        shard = shard_of(memories[0].memory_id)
+        _add_tallies(transaction, stats, tenant_id, deletion_tallies(memories), shard, moment)
+
+
+def _add_tallies(
+    transaction: TransactWrite,
+    stats: type[StatsItem],
+    tenant_id: str,
+    tallied: dict[str | None, Tally],
+    shard: int,
+    moment: datetime,
+) -> None:
+    for key, tally in tallied.items():
         if stock := tally.stock_actions():
             transaction.update(stats(*StatsItem.total_key(tenant_id, key, shard)), actions=stock)
         if flow := tally.flow_actions():

@@ -1,22 +1,35 @@
 """``ForgetRepository`` on DynamoDB: receipts in the tenant's forget partition, what a scope owns found
-through its indexes, and deletions written in one transaction with the receipt's counts.
+through its indexes, and deletions written in transactions with the receipt's counts.
 
 Where a scope's items are: its memories in ``GSI1`` (every memory has its scope there), each memory's
 revisions in the memory's partition, the revisions of memories deleted before and the scope's operations
-in ``GSI4`` (``R#...`` and ``O#...`` under the scope), an operation's documents in its partition, and a
-session's events in the session's partition.
+in ``GSI4`` (``R#...`` and ``O#...`` under the scope), an operation's documents in its partition, a
+session's events in the session's partition, and the ``Idempotency-Key`` records holding something of the
+scope through their scope tags in the tenant's idempotency partition (``IdempotencyItem.tag_key``).
+
+A batch is written in as few transactions as hold it (DynamoDB's 100 items): each with the receipt's
+counts of what it deletes and, when it deletes memories, their usage counters (``counters``), so every
+count stays exact whichever transaction an interruption falls between.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from itertools import islice
 
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from engram.adapters.dynamodb.counters import (
+    REMOVED_ATTRIBUTES,
+    Removed,
+    add_deletion_counters,
+    deletion_counter_items,
+    removed,
+)
 from engram.adapters.dynamodb.items import (
+    IdempotencyItem,
     MemoryItem,
     OperationItem,
     PartItem,
@@ -24,21 +37,24 @@ from engram.adapters.dynamodb.items import (
     RevisionItem,
     SessionEventItem,
 )
-from engram.adapters.dynamodb.table import Table, is_conditional_failure
+from engram.adapters.dynamodb.table import MAX_TRANSACTION_ITEMS, Table, is_conditional_failure
 from engram.errors import NotFound, StoreConflict
 from engram.models.forget import ForgetCounts, ForgetReceipt
 from engram.models.scope import scope_hash
 from engram.ports import FORGET_BATCH, OwnedItem
 
 READ_PAGE = 100
-#: Kinds of ``OwnedItem`` and the receipt count each adds to.
-COUNTED = {
+#: Kinds of ``OwnedItem`` and the receipt count each adds to (None: not counted).
+COUNTED: dict[str, str | None] = {
     "memory": "memories",
     "revision": "revisions",
     "operation": "operations",
     "blob": "blobs",
     "session_event": "session_events",
+    "idempotency_record": "idempotency_records",
+    "idempotency_tag": None,
 }
+Key = tuple[str, str]
 
 
 class DynamoForget:
@@ -119,6 +135,7 @@ class DynamoForget:
             self._memories(tenant_id, key),
             self._revisions(tenant_id, key),
             self._session_events(tenant_id, session_ids),
+            self._idempotency_records(tenant_id, key),
         )
         return list(islice(_once(item for phase in phases for item in phase), limit))
 
@@ -161,17 +178,55 @@ class DynamoForget:
             for pk, sk in self._partition(partition, SessionEventItem.SK_PREFIX):
                 yield OwnedItem("session_event", (pk, sk))
 
+    def _idempotency_records(self, tenant_id: str, scope_key: str) -> Iterator[OwnedItem]:
+        """Each record a tag of the scope names (if it is still there), then the tag."""
+        pk = IdempotencyItem.key(tenant_id, "")[0]
+        for _, tag in self._partition(pk, IdempotencyItem.tag_prefix(scope_key)):
+            yield OwnedItem("idempotency_record", (pk, IdempotencyItem.record_of_tag(tag)))
+            yield OwnedItem("idempotency_tag", (pk, tag))
+
     # --- deleting --------------------------------------------------------------------------------
 
-    def delete(self, tenant_id: str, receipt_id: str, items: Sequence[OwnedItem], index_documents: int = 0) -> int:
-        """One transaction: a delete per item (guarded by its existence) and the receipt's counts. Items a
-        cancelled transaction names as already gone are left out and the transaction is sent again."""
+    def delete(
+        self,
+        tenant_id: str,
+        receipt_id: str,
+        items: Sequence[OwnedItem],
+        index_documents: int = 0,
+        now: datetime | None = None,
+    ) -> int:
+        """Transactions of as many deletes as fit with the receipt's counts and the counters of the memories
+        deleted (each delete guarded by its item's existence, a memory's by the version it was read at).
+        Items a cancelled transaction names as already gone are left out and the transaction is sent
+        again."""
         if len(items) > FORGET_BATCH:
             raise ValueError(f"{len(items)} items in one forget write; at most {FORGET_BATCH}")
-        pending = list(items)
+        memories = self._read_memories([_key(owned) for owned in items if owned.kind == "memory"])
+        present = [owned for owned in items if owned.kind != "memory" or _key(owned) in memories]
+        moment = now or datetime.now(UTC)
+        deleted = 0
+        for number, block in enumerate(list(_blocks(present, memories)) or [[]]):  # [[]]: the counts alone
+            indexed = index_documents if number == 0 else 0
+            deleted += self._delete_block(tenant_id, receipt_id, block, memories, indexed, moment)
+        return deleted
+
+    def _read_memories(self, keys: Sequence[Key]) -> dict[Key, MemoryItem]:
+        found = self._table.memory.batch_get(list(keys), consistent_read=True, attributes_to_get=REMOVED_ATTRIBUTES)
+        return {(item.pk, item.sk): item for item in found}
+
+    def _delete_block(
+        self,
+        tenant_id: str,
+        receipt_id: str,
+        block: Sequence[OwnedItem],
+        memories: dict[Key, MemoryItem],
+        index_documents: int,
+        now: datetime,
+    ) -> int:
+        pending = list(block)
         for _ in range(3):
             try:
-                self._write(tenant_id, receipt_id, pending, index_documents)
+                self._write(tenant_id, receipt_id, pending, memories, index_documents, now)
                 return len(pending)
             except TransactWriteError as error:
                 gone = _gone(error, len(pending))
@@ -182,22 +237,59 @@ class DynamoForget:
                 pending = [item for position, item in enumerate(pending) if position not in gone]
         raise StoreConflict("the scope's items kept changing during the forget; send it again")
 
-    def _write(self, tenant_id: str, receipt_id: str, items: Sequence[OwnedItem], index_documents: int) -> None:
-        receipt, table_item = self._table.receipt, self._table.item
+    def _write(
+        self,
+        tenant_id: str,
+        receipt_id: str,
+        items: Sequence[OwnedItem],
+        memories: dict[Key, MemoryItem],
+        index_documents: int,
+        now: datetime,
+    ) -> None:
+        receipt, table_item, memory = self._table.receipt, self._table.item, self._table.memory
         counts = {name: 0 for name in ReceiptItem.COUNTS}
         counts["index_documents"] = index_documents
+        deleted_memories = []
         with TransactWrite(connection=self._table.connection) as transaction:
             for owned in items:
-                if not isinstance(owned.key, tuple) or len(owned.key) != 2:
-                    raise ValueError(f"{owned!r} was not found in this table")
-                transaction.delete(table_item(*owned.key), condition=table_item.pk.exists())
-                counts[COUNTED[owned.kind]] += 1
+                pk, sk = _key(owned)
+                read = memories.get((pk, sk)) if owned.kind == "memory" else None
+                guard = memory.version == read.version if read is not None else table_item.pk.exists()
+                transaction.delete(table_item(pk, sk), condition=guard)
+                if read is not None:
+                    deleted_memories.append(removed(read))
+                if name := COUNTED[owned.kind]:
+                    counts[name] += 1
             actions = [getattr(receipt, name).add(value) for name, value in counts.items() if value]
             transaction.update(
                 receipt(*ReceiptItem.key(tenant_id, receipt_id)),
                 actions=actions or [receipt.receipt_id.set(receipt_id)],
                 condition=receipt.pk.exists(),
             )
+            add_deletion_counters(transaction, self._table.stats, tenant_id, deleted_memories, now)
+
+
+def _blocks(items: Sequence[OwnedItem], memories: dict[Key, MemoryItem]) -> Iterator[list[OwnedItem]]:
+    """``items`` in order, in blocks whose deletes, receipt update and counter updates fit one transaction."""
+    block: list[OwnedItem] = []
+    deleted: list[Removed] = []
+    for owned in items:
+        memory = [removed(memories[_key(owned)])] if owned.kind == "memory" else []
+        if block and len(block) + 2 + deletion_counter_items(deleted + memory) > MAX_TRANSACTION_ITEMS:
+            yield block
+            block, deleted = [], []
+        block.append(owned)
+        deleted += memory
+    if block:
+        yield block
+
+
+def _key(owned: OwnedItem) -> Key:
+    """The ``(PK, SK)`` of an item ``owned`` listed."""
+    if not isinstance(owned.key, tuple) or len(owned.key) != 2:
+        raise ValueError(f"{owned!r} was not found in this table")
+    pk, sk = owned.key
+    return str(pk), str(sk)
 
 
 def _once(items: Iterator[OwnedItem]) -> Iterator[OwnedItem]:

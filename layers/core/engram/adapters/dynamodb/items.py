@@ -15,6 +15,7 @@ resolves to:
 | consolidation lease | ``T#<tenant>#S#<scope_hash>`` | ``LEASE`` |
 | tenant config | ``T#<tenant>`` | ``CONFIG`` |
 | idempotency record | ``T#<tenant>#IDEMPOTENCY`` | ``I#<hash of tenant, route, key>`` |
+| idempotency scope tag | ``T#<tenant>#IDEMPOTENCY`` | ``S#<scope_hash>#<hash of tenant, route, key>`` |
 | forget receipt | ``T#<tenant>#FORGET`` | ``R#<receipt_id>`` |
 | forget in progress | ``T#<tenant>#FORGET`` | ``P#<hash of scope and session ids>`` |
 | API key | ``K#<sha256 of key>`` | ``K`` |
@@ -37,7 +38,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
 from pynamodb.attributes import (
@@ -64,6 +65,9 @@ from engram.models.scope import canonical_scope, scope_hash
 Key = tuple[str, str]
 
 EXPIRY_SHARDS = 16
+#: How long after its expiry DynamoDB's TTL may delete a memory: the retention job deletes it first
+#: (counting the deletion in the usage counters); TTL is the backstop for a job that stopped running.
+MEMORY_TTL_GRACE = timedelta(days=7)
 
 
 def tenant_pk(tenant_id: str, *parts: str) -> str:
@@ -221,6 +225,7 @@ class MemoryItem(ExpiringItem):
     revision_id = UnicodeAttribute()
     operation_id = UnicodeAttribute(null=True)
     event_ids = ListAttribute(of=UnicodeAttribute, default=list)
+    memory_ids = ListAttribute(of=UnicodeAttribute, null=True)  # source.memory_ids: what a compression replaced
     embedding = BinaryAttribute(legacy_encoding=False, null=True)
     embedding_model = UnicodeAttribute(default="")
     version = VersionAttribute()
@@ -263,10 +268,11 @@ class MemoryItem(ExpiringItem):
             create_time=memory.create_time,
             update_time=memory.update_time,
             expire_time=memory.expire_time,
-            ttl=memory.expire_time,
+            ttl=memory.expire_time + MEMORY_TTL_GRACE if memory.expire_time else None,
             revision_id=memory.revision_id,
             operation_id=memory.source.operation_id,
             event_ids=list(memory.source.event_ids),
+            memory_ids=list(memory.source.memory_ids) or None,
             embedding=pack_vector(memory.embedding) if memory.embedding else None,
             embedding_model=memory.embedding_model,
         )
@@ -286,7 +292,11 @@ class MemoryItem(ExpiringItem):
             update_time=self.update_time,
             expire_time=self.expire_time,
             revision_id=self.revision_id,
-            source=Source(operation_id=self.operation_id, event_ids=list(self.event_ids or [])),
+            source=Source(
+                operation_id=self.operation_id,
+                event_ids=list(self.event_ids or []),
+                memory_ids=list(self.memory_ids or []),
+            ),
             embedding=unpack_vector(self.embedding),
             embedding_model=self.embedding_model or "",
             version=int(self.version or 0),
@@ -478,7 +488,15 @@ class ReceiptItem(TableItem):
     RECEIPT_PREFIX = "R#"
     PENDING_PREFIX = "P#"
 
-    COUNTS = ("memories", "revisions", "operations", "blobs", "session_events", "index_documents")
+    COUNTS = (
+        "memories",
+        "revisions",
+        "operations",
+        "blobs",
+        "session_events",
+        "index_documents",
+        "idempotency_records",
+    )
 
     receipt_id = UnicodeAttribute()
     scope_hash = UnicodeAttribute(null=True)
@@ -490,6 +508,7 @@ class ReceiptItem(TableItem):
     blobs = NumberAttribute(default=0)
     session_events = NumberAttribute(default=0)
     index_documents = NumberAttribute(default=0)
+    idempotency_records = NumberAttribute(default=0)
 
     @staticmethod
     def partition(tenant_id: str) -> str:
@@ -539,9 +558,14 @@ class ApiKeyItem(TableItem):
 
 class IdempotencyItem(TableItem):
     """An ``Idempotency-Key`` record, written by Powertools idempotency (``idempotency.IdempotencyRecords``);
-    described here for its key and attribute names. ``ttl`` is Powertools' expiry (24 h)."""
+    described here for its key and attribute names. ``ttl`` is Powertools' expiry (24 h).
+
+    A record whose stored response or request holds something of a scope has a scope tag next to it
+    (``SK`` ``S#<scope_hash>#<request hash>``, no other attribute than ``ttl``), written before the response
+    is stored: a forget of the scope lists the tags and deletes each with its record."""
 
     SK_PREFIX = "I#"
+    TAG_PREFIX = "S#"
 
     status = UnicodeAttribute(null=True)
     data = UnicodeAttribute(null=True)
@@ -554,6 +578,23 @@ class IdempotencyItem(TableItem):
         partition is wanted, as ``IdempotencyRecords`` asks)."""
         suffix = check_key_part(request_hash, "request hash") if request_hash else ""
         return tenant_pk(tenant_id, "IDEMPOTENCY"), cls.SK_PREFIX + suffix
+
+    @classmethod
+    def tag_key(cls, tenant_id: str, scope_key: str, request_hash: str) -> Key:
+        """``(T#<tenant>#IDEMPOTENCY, S#<scope_hash>#<request hash>)``: the record of ``request_hash`` holds
+        something of the scope whose hash is ``scope_key``."""
+        pk = tenant_pk(tenant_id, "IDEMPOTENCY")
+        return pk, cls.tag_prefix(scope_key) + check_key_part(request_hash, "request hash")
+
+    @classmethod
+    def tag_prefix(cls, scope_key: str) -> str:
+        """The sort key prefix of the tags of one scope: ``S#<scope_hash>#``."""
+        return f"{cls.TAG_PREFIX}{check_key_part(scope_key, 'scope key')}#"
+
+    @classmethod
+    def record_of_tag(cls, tag_sort_key: str) -> str:
+        """The sort key of the record a tag names (``S#<scope_hash>#<hash>`` → ``I#<hash>``)."""
+        return cls.SK_PREFIX + check_key_part(tag_sort_key.rpartition("#")[2], "request hash")
 
 
 class StatsItem(TableItem):

@@ -27,6 +27,7 @@ from engram.adapters.page_tokens import INVALID as INVALID_TOKEN
 from engram.adapters.page_tokens import Listing, PageTokens, digest
 from engram.errors import InvalidInput, InvalidPageToken, RetryableError, StoreConflict, TooLargeToStore
 from engram.models.filters import Node
+from engram.models.limits import wire_size
 from engram.models.memory import Action, Revision, StoredMemory
 from engram.models.operation import OperationResult
 from engram.models.scope import scope_hash
@@ -37,6 +38,7 @@ SCAN_PAGE = 200
 ITER_PAGE = 100
 #: What a page token of the memories listing is bound to (the route ``POST /v1/memories/retrieve`` lists with).
 PAGE_TOKEN_PURPOSE = "memories"
+REVISIONS_TOKEN_PURPOSE = "revisions"
 _TIME_KEY = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 
 
@@ -266,6 +268,50 @@ class DynamoMemories:
         partition = MemoryItem.key(tenant_id, memory_id)[0]
         items = revision.query(partition, revision.sk.startswith(RevisionItem.SK_PREFIX), scan_index_forward=False)
         return [item.to_domain() for item in items]
+
+    def revision_page(
+        self,
+        tenant_id: str,
+        memory_id: str,
+        page_size: int,
+        page_token: str | None = None,
+        max_bytes: int | None = None,
+    ) -> tuple[list[Revision], str | None]:
+        """A query of the memory's partition, newest revision first, from the token's position; it reads
+        one revision past the page to know whether a next page exists. The token is signed and bound to
+        the tenant and the memory (``engram.adapters.page_tokens``) and carries the page's last revision
+        id; any other token raises ``InvalidPageToken``."""
+        listing = Listing(REVISIONS_TOKEN_PURPOSE, tenant_id, memory_id)
+        position = self._tokens.open(listing, page_token)
+        partition = MemoryItem.key(tenant_id, memory_id)[0]
+        start = None
+        if position is not None:
+            if len(position) != 1:
+                raise InvalidPageToken(INVALID_TOKEN)
+            try:
+                start_key = RevisionItem.key(tenant_id, memory_id, position[0])
+            except InvalidInput as error:
+                raise InvalidPageToken(INVALID_TOKEN) from error
+            start = {TableItem.pk.attr_name: {"S": start_key[0]}, TableItem.sk.attr_name: {"S": start_key[1]}}
+        revision = self._table.revision
+        found = revision.query(
+            partition,
+            revision.sk.startswith(RevisionItem.SK_PREFIX),
+            scan_index_forward=False,
+            last_evaluated_key=start,
+            consistent_read=True,
+            page_size=page_size + 1,
+        )
+        revisions: list[Revision] = []
+        size = 0
+        for item in found:
+            current = item.to_domain()
+            cost = wire_size(current.model_dump(mode="json"))
+            if revisions and (len(revisions) >= page_size or (max_bytes is not None and size + cost > max_bytes)):
+                return revisions, self._tokens.seal(listing, [revisions[-1].id])
+            revisions.append(current)
+            size += cost
+        return revisions, None
 
 
 def _position(last_key: dict[str, Any] | None, sort_name: str) -> list[str] | None:

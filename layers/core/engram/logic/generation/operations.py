@@ -1,6 +1,6 @@
-"""The life of a generation operation: the API starts it, gets it and waits for it; the workflow's last
-step finishes it (Finalize: SUCCEEDED once the index shows its changes; RecordFailure: FAILED with the
-caught error), giving the scope's lease back either way."""
+"""The life of an operation (a generation, or a compression: ``engram.logic.compression``): the API starts
+it, gets it and waits for it; the workflow's last step finishes it (Finalize: SUCCEEDED once the index
+shows its changes; RecordFailure: FAILED with the caught error), giving the scope's lease back either way."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from engram.errors import Conflict, IndexNotReady, NotFound, RetryableError, pub
 from engram.logic.config import expire_at, get_config
 from engram.models.api import GenerateRequest
 from engram.models.config import TenantConfig
-from engram.models.operation import Operation, OperationDocument, OperationError, OperationStatus
+from engram.models.operation import Operation, OperationDocument, OperationError, OperationResult, OperationStatus
 from engram.models.scope import scope_hash
 from engram.ports import (
     Clock,
@@ -33,6 +33,9 @@ from engram.ports import (
 MAX_ERROR_CHARS = 2000
 #: The message of an operation whose workflow could not be started.
 WORKFLOW_START_FAILED = "could not start the generation workflow"
+#: The kinds of operation the workflow runs (its first state chooses by the execution input's ``kind``).
+GENERATE = "generate"
+COMPRESS = "compress"
 
 
 @dataclass(frozen=True)
@@ -70,14 +73,32 @@ def start_generation(
     disappears; its message is generic, since the cause may name the state machine) and
     ``RetryableError`` (503) is raised, its message (for the operator's log) quoting the cause.
     """
-    now = clock.now()
     body = request.model_dump(mode="json", exclude={"wait_seconds"}, exclude_none=True)
+    return start_operation(operations, workflow, clock, tenant_id, request.scope, body, configs, request_key)
+
+
+def start_operation(
+    operations: OperationRepository,
+    workflow: WorkflowStarter,
+    clock: Clock,
+    tenant_id: str,
+    scope: dict[str, str],
+    body: dict[str, Any],
+    configs: ConfigRepository | None = None,
+    request_key: str | None = None,
+    kind: str = GENERATE,
+) -> Operation:
+    """``start_generation`` for any ``kind`` of operation (``GENERATE``, ``COMPRESS``): record the RUNNING
+    operation of ``scope`` with its request ``body`` (the stored ``REQ`` document the workflow reads),
+    then start the workflow with ``kind``. Same ids, expiry, retries and errors as ``start_generation``."""
+    now = clock.now()
     ttl = (get_config(configs, tenant_id) if configs is not None else TenantConfig()).ttl.operation_ttl_seconds
-    operation, new = _record(operations, workflow, tenant_id, request, body, now, expire_at(now, ttl), request_key)
+    expire_time = expire_at(now, ttl)
+    operation, new = _record(operations, workflow, tenant_id, scope, body, now, expire_time, request_key, kind)
     if not new:
         return operation
     try:
-        workflow.start(tenant_id, operation.id)
+        _start(workflow, tenant_id, operation.id, kind)
     except Exception as error:  # any failure to start is recorded, then reported as 503
         operations.finish(
             tenant_id,
@@ -94,33 +115,42 @@ def start_generation(
 MAX_ATTEMPTS = 5
 
 
+def _start(workflow: WorkflowStarter, tenant_id: str, operation_id: str, kind: str) -> None:
+    """Start the workflow; a generation with the two-argument call (the port's default kind)."""
+    if kind == GENERATE:
+        workflow.start(tenant_id, operation_id)
+    else:
+        workflow.start(tenant_id, operation_id, kind)
+
+
 def _record(
     operations: OperationRepository,
     workflow: WorkflowStarter,
     tenant_id: str,
-    request: GenerateRequest,
+    scope: dict[str, str],
     body: dict[str, Any],
     now: datetime,
     expire_time: datetime | None,
     request_key: str | None,
+    kind: str = GENERATE,
 ) -> tuple[Operation, bool]:
     """``(the RUNNING operation recorded for this attempt, True)``, or, for a request whose operation an
     earlier attempt recorded and did not fail, ``(that operation, False)`` after starting its workflow
     if it is still running (idempotent). Raises ``Conflict`` after ``MAX_ATTEMPTS`` failed attempts."""
     if request_key is None:
         operation = Operation(id=new_id(), status=OperationStatus.RUNNING, create_time=now, update_time=now)
-        operations.create(tenant_id, operation, request.scope, body, expire_time)
+        operations.create(tenant_id, operation, scope, body, expire_time)
         return operation, True
     for operation_id in attempt_ids(tenant_id, request_key, body):
         operation = Operation(id=operation_id, status=OperationStatus.RUNNING, create_time=now, update_time=now)
         try:
-            operations.create(tenant_id, operation, request.scope, body, expire_time)
+            operations.create(tenant_id, operation, scope, body, expire_time)
             return operation, True
         except Conflict:
             earlier = get_operation(operations, tenant_id, operation_id)
             if earlier.status is not OperationStatus.FAILED:
                 if not earlier.done:
-                    workflow.start(tenant_id, earlier.id)
+                    _start(workflow, tenant_id, earlier.id, kind)
                 return earlier, False
     raise Conflict("this request failed too many times with this Idempotency-Key; send it with a new one")
 
@@ -188,13 +218,21 @@ def finalize(
     if operation.done:
         release_scope(operations, leases, ctx)  # a retry after finishing: make sure the lease is given back
         return operation
-    generated = operation.result.generated_memories if operation.result else []
-    lagging = lagging_memories(memories, index, ctx.tenant_id, [g.memory.id for g in generated])
+    changed = changed_ids(operation.result) if operation.result else []
+    lagging = lagging_memories(memories, index, ctx.tenant_id, changed)
     if lagging:
-        raise IndexNotReady(f"{len(lagging)} of {len(generated)} memories not yet indexed")
+        raise IndexNotReady(f"{len(lagging)} of {len(changed)} memories not yet indexed")
     operations.finish(ctx.tenant_id, ctx.operation_id, OperationStatus.SUCCEEDED, clock.now())
     release_scope(operations, leases, ctx)
     return get_operation(operations, ctx.tenant_id, ctx.operation_id)
+
+
+def changed_ids(result: OperationResult) -> list[str]:
+    """The ids of the memories ``result`` changed: its generated memories and, for a compression, the
+    memories each new one replaced (``source.memory_ids``, deleted), each once."""
+    ids = [g.memory.id for g in result.generated_memories]
+    ids += [original for g in result.generated_memories for original in g.memory.source.memory_ids]
+    return list(dict.fromkeys(ids))
 
 
 def lagging_memories(memories: MemoryRepository, index: VectorIndex, tenant_id: str, ids: list[str]) -> list[str]:
