@@ -34,7 +34,11 @@ MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 # dev-only routes of the local stack, running a function that in AWS a schedule or an operator invokes
 LOCAL_FUNCTIONS = {"/_local/retention": "RetentionFunction", "/_local/reindex": "ReindexFunction"}
 STAGE = "prod"
-API_FUNCTION = "ApiFunction"  # the function behind every resource of the API (CORS preflight aside)
+#: The functions behind the API's resources (CORS preflight aside): Engram's own routes, and the
+#: mem0-compatible surface under /mem0 (its own function, so neither's resource policy nears Lambda's
+#: 20 KB: each ``Api`` event adds a statement).
+API_FUNCTIONS = ("ApiFunction", "Mem0Function")
+API_FUNCTION = API_FUNCTIONS[0]
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 NO_BODY_STATUSES = (204, 304)  # and 1xx: RFC 9110 forbids a body (and a Content-Length on a 204)
 
@@ -66,16 +70,28 @@ def policy_allows(policy: dict[str, Any], method_arn: str) -> bool:
 
 
 def api_resources() -> dict[str, set[str]]:
-    """``{path template: methods}`` of the API function's ``Api`` events in the template (``ANY`` → every
+    """``{path template: methods}`` of the API functions' ``Api`` events in the template (``ANY`` → every
     method), and of the local stack's own ``LOCAL_FUNCTIONS`` routes (POST). The CORS preflight function,
     deployed only when the stack sets ``CorsAllowOrigin``, has no part in the local stack."""
     resources: dict[str, set[str]] = {path: {"POST"} for path in LOCAL_FUNCTIONS}
-    for event in (functions()[API_FUNCTION].get("Events") or {}).values():
-        if event.get("Type") == "Api":
-            method = str(event["Properties"]["Method"]).upper()
-            methods = set(HTTP_METHODS) if method == "ANY" else {method}
-            resources.setdefault(event["Properties"]["Path"], set()).update(methods)
+    for path, method, _ in _api_events():
+        resources.setdefault(path, set()).update(set(HTTP_METHODS) if method == "ANY" else {method})
     return resources
+
+
+def api_functions() -> dict[str, str]:
+    """``{path template: logical id}``: which of ``API_FUNCTIONS`` serves each resource."""
+    return {path: function for path, _, function in _api_events()}
+
+
+def _api_events() -> list[tuple[str, str, str]]:
+    """``(path template, METHOD, logical id)`` of every ``Api`` event of ``API_FUNCTIONS``."""
+    found = []
+    for function in API_FUNCTIONS:
+        for event in (functions()[function].get("Events") or {}).values():
+            if event.get("Type") == "Api":
+                found.append((event["Properties"]["Path"], str(event["Properties"]["Method"]).upper(), function))
+    return found
 
 
 class Resources:
@@ -122,6 +138,7 @@ class ApiFront:
         #: set (``engram local --access-log``); never given the body or the headers, so never a key.
         self.access_log: Callable[[str, str, int, float], None] | None = None
         self.resources = Resources(api_resources() if resources is None else resources)
+        self.functions = api_functions()
         front = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -283,7 +300,9 @@ class ApiFront:
             "isBase64Encoded": False,
         }
         try:
-            response = self.runtime.invoke(API_FUNCTION, event)
+            matched = self.resources.match(path)
+            function = self.functions.get(matched[0], API_FUNCTION) if matched else API_FUNCTION
+            response = self.runtime.invoke(function, event)
         except FunctionError:
             return _error(502, "INTERNAL", "the API function failed; see the local stack's log")
         out_headers = {k: str(v) for k, v in (response.get("headers") or {}).items()}

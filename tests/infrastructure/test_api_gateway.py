@@ -13,6 +13,8 @@ from engram.logic.auth import TOKEN_VALIDATION_EXPRESSION, new_api_key, resolve_
 from engram_dev.project import functions, project_root
 
 ORIGIN = "https://app.example.com"
+#: The functions answering browsers' preflight OPTIONS (deployed with CorsAllowOrigin only).
+PREFLIGHT_FUNCTIONS = ("CorsPreflightFunction", "Mem0CorsPreflightFunction")
 
 
 def _api(stack) -> dict:
@@ -145,17 +147,19 @@ def test_cors_on_answers_preflights_without_credentials_and_marks_every_answer(s
         preflight = methods.get(("options", path))
         assert preflight, f"{path}: add an OPTIONS event for it to CorsPreflightFunction in template.yaml"
         assert preflight["security"] == [], path
-        assert "CorsPreflightFunction.Arn" in preflight["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"], path
+        uri = preflight["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+        assert any(f"{function}.Arn" in uri for function in PREFLIGHT_FUNCTIONS), path
     # And the API function and the preflight function get the origin; API Gateway's own answers carry it
-    for function in ("ApiFunction", "CorsPreflightFunction"):
+    for function in ("ApiFunction", "Mem0Function", *PREFLIGHT_FUNCTIONS):
         variables = stack.props(function)["Environment"]["Variables"]
         assert variables["ENGRAM_CORS_ALLOW_ORIGIN"] == {"Ref": "CorsAllowOrigin"}, function
     for kind, response in _gateway_responses(stack).items():
         header = response["responseParameters"]["gatewayresponse.header.Access-Control-Allow-Origin"]
         assert header == {"Fn::Sub": "'${CorsAllowOrigin}'"}, kind
-    # And the preflight function may do nothing but log
-    role = stack.role_of("CorsPreflightFunction")
-    assert not stack.actions(role) and not stack.props(role).get("Policies")
+    # And the preflight functions may do nothing but log
+    for function in PREFLIGHT_FUNCTIONS:
+        role = stack.role_of(function)
+        assert not stack.actions(role) and not stack.props(role).get("Policies")
 
 
 @pytest.mark.parametrize(
@@ -175,14 +179,48 @@ def test_the_origin_parameter_takes_one_origin_or_star(stack, origin, accepted):
     assert bool(re.fullmatch(pattern, origin)) is accepted
 
 
-def test_only_the_api_function_and_the_preflight_function_serve_routes():
-    serving = {
-        name
-        for name, props in functions().items()
-        if any(e["Type"] == "Api" for e in (props.get("Events") or {}).values())
-    }
-    assert serving == {"ApiFunction", "CorsPreflightFunction"}
-    preflights = {e["Properties"]["Path"] for e in functions()["CorsPreflightFunction"]["Events"].values()}
-    routes = {e["Properties"]["Path"] for e in functions()["ApiFunction"]["Events"].values()}
-    assert preflights == routes, "every route's path needs an OPTIONS event on CorsPreflightFunction"
-    assert {e["Properties"]["Method"] for e in functions()["CorsPreflightFunction"]["Events"].values()} == {"options"}
+def _api_events(function: str) -> list[dict]:
+    return [e for e in (functions()[function].get("Events") or {}).values() if e["Type"] == "Api"]
+
+
+def test_only_the_api_functions_and_the_preflight_functions_serve_routes():
+    serving = {name for name in functions() if _api_events(name)}
+    assert serving == {"ApiFunction", "Mem0Function", *PREFLIGHT_FUNCTIONS}
+    # Engram's routes on one function, the mem0-compatible surface on the other (same code)
+    assert all(e["Properties"]["Path"].startswith("/v1/") for e in _api_events("ApiFunction"))
+    assert all(e["Properties"]["Path"].startswith("/mem0/") for e in _api_events("Mem0Function"))
+    assert functions()["Mem0Function"]["CodeUri"] == functions()["ApiFunction"]["CodeUri"]
+    preflights = {e["Properties"]["Path"] for f in PREFLIGHT_FUNCTIONS for e in _api_events(f)}
+    routes = {e["Properties"]["Path"] for f in ("ApiFunction", "Mem0Function") for e in _api_events(f)}
+    assert preflights == routes, "every route's path needs an OPTIONS event on a preflight function"
+    assert {e["Properties"]["Method"] for f in PREFLIGHT_FUNCTIONS for e in _api_events(f)} == {"options"}
+
+
+#: Lambda's limit on a function's resource policy (bytes); SAM adds one statement per ``Api`` event.
+RESOURCE_POLICY_LIMIT = 20_480
+
+
+@pytest.mark.parametrize("function", ["ApiFunction", "Mem0Function", *PREFLIGHT_FUNCTIONS])
+def test_each_functions_resource_policy_stays_under_lambdas_limit(function):
+    # Given the statement SAM's permission for each Api event adds to the function's resource policy, with
+    # a 32-character stack name and the longest region name (both appear in the statement's id and ARNs)
+    stack, region = "engram-production-eu-west-1-abcd", "ap-southeast-2"
+    size = 0
+    for name, event in ((n, e) for n, e in (functions()[function].get("Events") or {}).items() if e["Type"] == "Api"):
+        method = event["Properties"]["Method"].upper().replace("ANY", "*")
+        statement = {
+            "Sid": f"{stack}-{function}{name}PermissionProd-ABCDEFGHIJKL"[:100],
+            "Effect": "Allow",
+            "Principal": {"Service": "apigateway.amazonaws.com"},
+            "Action": "lambda:InvokeFunction",
+            "Resource": f"arn:aws:lambda:{region}:123456789012:function:{f'{stack}-{function}-ABCDEFGHIJKL'[:64]}",
+            "Condition": {
+                "ArnLike": {
+                    "AWS:SourceArn": f"arn:aws:execute-api:{region}:123456789012:abcdefghij/*/{method}"
+                    + event["Properties"]["Path"]
+                }
+            },
+        }
+        size += len(json.dumps(statement, separators=(",", ":"))) + 1
+    # Then the policy keeps a fifth of the limit spare for routes to come
+    assert size < 0.8 * RESOURCE_POLICY_LIMIT, f"{function}: {size} bytes; move routes to another function"

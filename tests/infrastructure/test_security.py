@@ -25,6 +25,7 @@ AWS_MANAGED = {
 VPC_ACCESS = "arn:aws:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole"
 OPENSEARCH_FUNCTIONS = {
     "ApiFunction",
+    "Mem0Function",
     "ConsolidateFunction",
     "FinalizeFunction",
     "IndexSyncFunction",
@@ -34,6 +35,7 @@ OPENSEARCH_FUNCTIONS = {
 
 FUNCTIONS = [
     "ApiFunction",
+    "Mem0Function",
     "AuthorizerFunction",
     "LoadSourceFunction",
     "ExtractFunction",
@@ -142,7 +144,14 @@ def test_only_the_functions_that_call_openai_can_read_its_secret(stack_for, prov
     readers = _secret_readers(stack, "OpenAIApiKeySecret")
     with_env = {f for f in FUNCTIONS if "ENGRAM_OPENAI_SECRET_ARN" in _env(stack, f)}
     expected = (
-        {"ApiFunction", "LoadSourceFunction", "ExtractFunction", "ConsolidateFunction", "CompressFunction"}
+        {
+            "ApiFunction",
+            "Mem0Function",
+            "LoadSourceFunction",
+            "ExtractFunction",
+            "ConsolidateFunction",
+            "CompressFunction",
+        }
         if provider == "openai"
         else set()
     )
@@ -166,12 +175,12 @@ def _secret_readers(stack, secret: str) -> set[str]:
 def test_the_stack_generates_the_page_token_key_and_only_the_api_function_reads_it(stack_for, provider):
     # Given the stack, with or without OpenAI
     stack = stack_for(LlmProvider=provider)
-    # Then its page-token key is a generated secret, which only the API function may read and is told of
+    # Then its page-token key is a generated secret, which only the API functions may read and are told of
     secret = stack.template["Resources"]["PageTokenSecret"]
     assert secret["Type"] == "AWS::SecretsManager::Secret"
     assert secret["Properties"]["GenerateSecretString"]["PasswordLength"] >= 32
-    assert _secret_readers(stack, "PageTokenSecret") == {"ApiFunction"}
-    assert {f for f in FUNCTIONS if "ENGRAM_PAGE_TOKEN_SECRET_ARN" in _env(stack, f)} == {"ApiFunction"}
+    assert _secret_readers(stack, "PageTokenSecret") == {"ApiFunction", "Mem0Function"}
+    assert {f for f in FUNCTIONS if "ENGRAM_PAGE_TOKEN_SECRET_ARN" in _env(stack, f)} == {"ApiFunction", "Mem0Function"}
     # And every function that may read any secret reads only named ones
     for function in FUNCTIONS:
         for statement in stack.statements(stack.role_of(function)):
@@ -195,7 +204,7 @@ def test_serverless_collection_is_encrypted_and_names_each_role_with_its_own_per
     rules = json.loads(text)
     permissions = {tuple(sorted(rule["Principal"])): set(rule["Rules"][0]["Permission"]) for rule in rules}
     assert permissions == {
-        ("${Api}", "${Consolidate}", "${Finalize}"): {"aoss:DescribeIndex", "aoss:ReadDocument"},
+        ("${Api}", "${Consolidate}", "${Finalize}", "${Mem0}"): {"aoss:DescribeIndex", "aoss:ReadDocument"},
         ("${IndexSync}", "${Reindex}"): {"aoss:DescribeIndex", "aoss:ReadDocument", "aoss:WriteDocument"},
         ("${IndexSetup}",): {"aoss:CreateIndex", "aoss:DescribeIndex", "aoss:UpdateIndex"},
     }

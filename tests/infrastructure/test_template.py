@@ -70,7 +70,9 @@ def test_api_routes_in_template_match_the_resolver_routes():
     from engram.api.app import app
 
     declared = set()
-    for event in functions()["ApiFunction"]["Events"].values():  # (CORS preflights: test_api_gateway.py)
+    # both functions of the API run the same resolver (CORS preflights: test_api_gateway.py)
+    events = [e for f in ("ApiFunction", "Mem0Function") for e in functions()[f]["Events"].values()]
+    for event in events:
         if event["Type"] == "Api":
             path = re.sub(r"\{[^}]+\}", "{}", event["Properties"]["Path"])
             method = event["Properties"]["Method"].upper()
