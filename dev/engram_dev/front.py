@@ -8,7 +8,10 @@ then the event, with the authorizer's context, to the real API handler.
 The API's resources and their methods are the template's ``Api`` events (``api_resources``), as in API
 Gateway: a literal path segment wins over a ``{parameter}``, and a method a matched resource does not
 have is a 405 with an ``Allow`` header (before authorization, as API Gateway answers it without calling
-the authorizer). A 204 or 304 goes out with no body and no ``Content-Length``, whatever the function
+the authorizer). As API Gateway (``ReauthorizeEvery`` in the template), the authorizer's policy is cached
+per ``Authorization`` header value (``AuthorizerCache``) and evaluated against each request's method ARN;
+an error (401) is not cached. Unlike API Gateway, the local stack drops the whole cache whenever an API
+key item of its table changes (``engram_dev.stack``), so a revoked key gets 403 at once. A 204 or 304 goes out with no body and no ``Content-Length``, whatever the function
 returned, so a kept-alive connection stays in step.
 """
 
@@ -28,7 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 from engram.observability import logger
 
 from engram_dev.lambda_runtime import ACCOUNT_ID, FunctionError, LambdaRuntime
-from engram_dev.project import functions
+from engram_dev.project import functions, load_template
 
 MAX_BODY_BYTES = 6 * 1024 * 1024  # Lambda's synchronous payload limit
 # dev-only routes of the local stack, running a function that in AWS a schedule or an operator invokes
@@ -124,6 +127,58 @@ class Resources:
         return status, {**headers, "Allow": ", ".join(sorted(matched[1]))}, body
 
 
+def authorizer_ttl() -> float:
+    """The template's ``ReauthorizeEvery`` of the API's authorizer (seconds; API Gateway's default, 300,
+    when it has none)."""
+    api = load_template()["Resources"]["Api"]["Properties"]
+    authorizers = api["Auth"]["Authorizers"]
+    authorizer = authorizers[api["Auth"]["DefaultAuthorizer"]]
+    return float((authorizer.get("Identity") or {}).get("ReauthorizeEvery", 300))
+
+
+class AuthorizerCache:
+    """The authorizer's policies by ``Authorization`` header value, each kept ``ttl`` seconds (0: none
+    kept), safe for the front's threads. ``clear()`` drops them all; a policy the authorizer gave before a
+    ``clear()`` but that arrives after it is not kept (``generation``), so a revocation is never undone by a
+    request that was in flight."""
+
+    def __init__(self, ttl: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._policies: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        with self._lock:
+            return self._generation
+
+    def get(self, token: str) -> dict[str, Any] | None:
+        with self._lock:
+            found = self._policies.get(token)
+            if found is None:
+                return None
+            if found[0] <= self._clock():
+                del self._policies[token]
+                return None
+            return found[1]
+
+    def put(self, token: str, policy: dict[str, Any], generation: int) -> None:
+        """Keep ``policy``, unless the cache was cleared since ``generation`` was read (before the
+        authorizer was asked)."""
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if generation == self._generation:
+                self._policies[token] = (self._clock() + self.ttl, policy)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._policies.clear()
+
+
 class ApiFront:
     def __init__(
         self,
@@ -131,9 +186,13 @@ class ApiFront:
         host: str = "127.0.0.1",
         port: int = 0,
         resources: dict[str, set[str]] | None = None,
+        authorizer_ttl: float = 0.0,
     ) -> None:
-        """``resources``: ``{path template: methods}``, by default the template's (``api_resources``)."""
+        """``resources``: ``{path template: methods}``, by default the template's (``api_resources``).
+        ``authorizer_ttl``: seconds an authorizer's policy is cached per token (``authorizer_ttl()`` is the
+        template's; 0, the default here, asks the authorizer on every request)."""
         self.runtime = runtime
+        self.authorizations = AuthorizerCache(authorizer_ttl)
         #: Called once per request with (method, path without the query string, status, milliseconds), when
         #: set (``engram local --access-log``); never given the body or the headers, so never a key.
         self.access_log: Callable[[str, str, int, float], None] | None = None
@@ -264,13 +323,17 @@ class ApiFront:
         if path in LOCAL_FUNCTIONS and method == "POST":
             return self._run_local(authorization, path, body)
         method_arn = f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:local/{STAGE}/{method}{path}"
-        try:
-            policy = self.runtime.invoke(
-                "AuthorizerFunction",
-                {"type": "TOKEN", "authorizationToken": authorization, "methodArn": method_arn},
-            )
-        except FunctionError:
-            return _error(401, "UNAUTHENTICATED", UNAUTHENTICATED)
+        policy = self.authorizations.get(authorization)
+        if policy is None:
+            generation = self.authorizations.generation
+            try:
+                policy = self.runtime.invoke(
+                    "AuthorizerFunction",
+                    {"type": "TOKEN", "authorizationToken": authorization, "methodArn": method_arn},
+                )
+            except FunctionError:
+                return _error(401, "UNAUTHENTICATED", UNAUTHENTICATED)
+            self.authorizations.put(authorization, policy, generation)
         if not policy_allows(policy, method_arn):
             return _error(403, "PERMISSION_DENIED", ACCESS_DENIED)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()} or None

@@ -2,10 +2,11 @@
 ``<data_dir>/index/``.
 
 Three modes, as on OpenSearch (see ``engram.ports.VectorIndex`` for the scores): ``dense`` is exact
-cosine search; ``lexical`` is BM25 (``bm25s``, Lucene's formula, k1 = 1.2, b = 0.75) over the facts
-analyzed like OpenSearch's ``english`` analyzer (``analyze``); ``hybrid`` takes the top ``k`` of each
-and fuses them with ``fuse_min_max``, exactly as OpenSearch's normalization processor does. BM25's
-corpus statistics are those of the query's scope (tenant, scope, embedding model).
+cosine search; ``lexical`` is BM25 (``bm25s``, Lucene's formula, k1 and b of ``engram.models.ranking``)
+over the facts analyzed like OpenSearch's ``english`` analyzer (``analyze``); ``hybrid`` takes the top
+``fusion_depth(k)`` of each and fuses them with ``engram.models.ranking.fuse_min_max`` (the weights of
+the query's embedding model), exactly as OpenSearch's normalization processor does, then keeps the top
+``k``. BM25's corpus statistics are those of the query's scope (tenant, scope, embedding model).
 
 Not shipped in the Lambda layer (it needs ``numpy``, ``bm25s`` and ``PyStemmer``, the ``local`` extra):
 ``engram.wiring`` imports it only with ``ENGRAM_INDEX_BACKEND=local``.
@@ -43,15 +44,8 @@ from engram.clock import SystemClock
 from engram.errors import ConfigurationError
 from engram.models.filters import Node, matches
 from engram.models.index import IndexDocument, IndexHit, IndexQuery
+from engram.models.ranking import BM25_B, BM25_K1, fuse_min_max, fusion_depth, hybrid_weights
 from engram.ports import Clock
-
-#: BM25 parameters (OpenSearch's defaults).
-BM25_K1 = 1.2
-BM25_B = 0.75
-#: Hybrid fusion: weights of the lexical and the dense list (the order of OpenSearch's sub-queries),
-#: and the rescaled score of a list's minimum (OpenSearch's ``min_max`` never gives 0).
-HYBRID_WEIGHTS = (0.5, 0.5)
-MIN_MAX_FLOOR = 0.001
 
 #: Lucene's English stop words (``EnglishAnalyzer.ENGLISH_STOP_WORDS_SET``).
 ENGLISH_STOP_WORDS = frozenset(
@@ -111,35 +105,6 @@ def analyze(text: str) -> list[str]:
         if word and word not in ENGLISH_STOP_WORDS:
             terms.append(stemmer.stemWord(word) if len(word) > 2 else word)
     return terms
-
-
-def fuse_min_max(
-    lexical: Sequence[IndexHit], dense: Sequence[IndexHit], weights: tuple[float, float] = HYBRID_WEIGHTS
-) -> list[IndexHit]:
-    """Hybrid scores from a lexical and a dense list, as OpenSearch's ``normalization-processor`` with
-    ``min_max`` and ``arithmetic_mean`` computes them: each list's scores are rescaled to
-    ``(s - min) / (max - min)`` (its minimum becomes ``MIN_MAX_FLOOR``; a list whose scores are all
-    equal becomes 1.0), then a memory's score is the weighted mean over the lists that hold it.
-    Sorted by score descending, then memory id."""
-    totals: dict[str, list[float]] = {}  # memory_id -> [weighted sum, sum of weights]
-    revisions: dict[str, str] = {}
-    for hits, weight in ((lexical, weights[0]), (dense, weights[1])):
-        if not hits:
-            continue
-        low, high = min(h.score for h in hits), max(h.score for h in hits)
-        for hit in hits:
-            rescaled = 1.0 if high == low else (hit.score - low) / (high - low) or MIN_MAX_FLOOR
-            total = totals.setdefault(hit.memory_id, [0.0, 0.0])
-            total[0] += weight * rescaled
-            total[1] += weight
-            revisions[hit.memory_id] = hit.revision_id
-    fused = [
-        IndexHit(memory_id=memory_id, revision_id=revisions[memory_id], score=weighted / weights_sum)
-        for memory_id, (weighted, weights_sum) in totals.items()
-        if weights_sum > 0
-    ]
-    fused.sort(key=lambda h: (-h.score, h.memory_id))
-    return fused
 
 
 @dataclass(frozen=True)
@@ -230,12 +195,23 @@ def _entry(row: Sequence[Any]) -> _Entry:
     return _Entry(doc, _unit(np.frombuffer(blob, dtype="<f4")), tuple(analyze(fact)))
 
 
-def _cosine_hits(candidates: Sequence[_Entry], vector: np.ndarray) -> list[IndexHit]:
-    scores = np.stack([entry.unit for entry in candidates]) @ vector
-    return [
-        IndexHit(memory_id=entry.doc.memory_id, revision_id=entry.doc.revision_id, score=max(-1.0, min(1.0, float(s))))
-        for entry, s in zip(candidates, scores, strict=True)
+def _top_cosine(candidates: Sequence[_Entry], vector: np.ndarray, k: int) -> list[IndexHit]:
+    """The ``k`` candidates nearest to ``vector`` (cosine, clipped to [-1, 1]), score descending, then
+    memory id. Only the best ``k`` (and any tied with the ``k``-th) become ``IndexHit``s: building one per
+    candidate was most of an exact search's time."""
+    scores = np.clip(np.stack([entry.unit for entry in candidates]) @ vector, -1.0, 1.0)
+    if k < len(scores):
+        kth = np.partition(scores, len(scores) - k)[len(scores) - k]  # the k-th best score
+        chosen = np.flatnonzero(scores >= kth).tolist()  # the best k and every tie of the k-th
+    else:
+        chosen = list(range(len(scores)))
+    hits = [
+        IndexHit(
+            memory_id=candidates[i].doc.memory_id, revision_id=candidates[i].doc.revision_id, score=float(scores[i])
+        )
+        for i in chosen
     ]
+    return _top(hits, k)
 
 
 def _top(hits: list[IndexHit], k: int) -> list[IndexHit]:
@@ -353,12 +329,14 @@ class LocalIndex:
             lexical = self._bm25_hits(query, scope, candidates) if query.mode != "dense" and candidates else []
         if not candidates:
             return []
-        dense_hits = _top(_cosine_hits(candidates, vector), query.k) if vector is not None else []
+        depth = fusion_depth(query.k) if query.mode == "hybrid" else query.k
+        dense_hits = _top_cosine(candidates, vector, depth) if vector is not None else []
         if query.mode == "dense":
             return dense_hits
         if query.mode == "lexical":
             return _top(lexical, query.k)
-        return fuse_min_max(_top(lexical, query.k), dense_hits)[: query.k]
+        weights = hybrid_weights(query.embedding_model)
+        return fuse_min_max(_top(lexical, depth), dense_hits, weights)[: query.k]
 
     def revisions(self, tenant_id: str, memory_ids: Sequence[str]) -> dict[str, str]:
         """``{memory_id: revision_id}`` for the ids of ``tenant_id`` held (expired ones too)."""

@@ -11,6 +11,11 @@ What it keeps in ``data_dir``:
 - ``index/``: the local search index (``engram_dev.local_index``), derived again from the table at start;
 - ``api-key``: the development key of tenant ``dev`` (when neither ``api_key`` nor ``ENGRAM_API_KEY`` is
   given), so a restarted stack prints the same key.
+
+The front caches the authorizer's policy per key for the template's ``ReauthorizeEvery`` (as API Gateway
+does), and the stack clears that cache whenever an API key item of its table is written (by this
+process, or by ``engram keys`` through the emulator endpoint): a key revoked locally gets 403 on the next
+request, where in AWS it can take until the cached policy expires.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from engram.logic.auth import create_api_key, hash_key
 
 from engram_dev import patches
 from engram_dev.emulator import REGION, EmulatedResources, Emulator
-from engram_dev.front import ApiFront
+from engram_dev.front import ApiFront, authorizer_ttl
 from engram_dev.lambda_runtime import ACCOUNT_ID, LambdaRuntime, install_into_moto
 from engram_dev.stream import StreamPoller, StreamsApi
 from engram_dev.table_store import FILE_NAME as TABLES_FILE
@@ -37,6 +42,8 @@ DEV_TENANT = "dev"
 KEY_FILE = "api-key"
 #: Index documents per ``upsert`` while the index is derived again from the table at start.
 REBUILD_CHUNK = 500
+#: The partition key prefix of an API key item (``engram.adapters.dynamodb.items.ApiKeyItem.key``).
+API_KEY_PARTITION_PREFIX = "K#"
 
 
 class LocalStack:
@@ -72,6 +79,7 @@ class LocalStack:
         self.loaded_items = 0
         self._table: Any = None
         self._stop_waking: Any = None
+        self._stop_key_watch: Any = None
 
     def start(self) -> LocalStack:
         patches.install_botocore_hooks()  # before this process's first AWS client (see engram_dev.patches)
@@ -113,7 +121,8 @@ class LocalStack:
         self._stop_waking = patches.on_emulator_write(lambda *_: poller.notify())
         self.poller.start()
         patches.wait_emulator_retries_with(self._retry_wait)
-        self.front = ApiFront(self.runtime, port=self.port)
+        self.front = ApiFront(self.runtime, port=self.port, authorizer_ttl=authorizer_ttl())
+        self._stop_key_watch = patches.on_emulator_write(self._key_written)
         self.front.start()
         return self
 
@@ -126,9 +135,10 @@ class LocalStack:
         """Stop serving, write the last changes to ``data_dir`` and stop the emulator."""
         if self.front:
             self.front.stop()
-        if self._stop_waking is not None:
-            self._stop_waking()
-            self._stop_waking = None
+        for stop in (self._stop_waking, self._stop_key_watch):
+            if stop is not None:
+                stop()
+        self._stop_waking = self._stop_key_watch = None
         patches.wait_emulator_retries_with(None)
         if self.poller:
             self.poller.stop()
@@ -205,6 +215,15 @@ class LocalStack:
             self.poller.wait_delivered(seconds)
         else:
             time.sleep(seconds)
+
+    def _key_written(self, table: Any, hash_key: Any, range_key: Any) -> None:
+        """A write listener (``patches.on_emulator_write``): an API key item changed (created, revoked,
+        deleted), so every cached authorizer policy is dropped."""
+        front, resources = self.front, self.resources
+        if front is None or resources is None or table.name != resources.table_name:
+            return
+        if str(getattr(hash_key, "value", hash_key)).startswith(API_KEY_PARTITION_PREFIX):
+            front.authorizations.clear()
 
     def _forget_delivered(self, shard_id: str, sequence_number: str) -> None:
         patches.discard_stream_records(self._table, int(sequence_number))

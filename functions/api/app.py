@@ -1,4 +1,5 @@
-"""API function: every ``/v1`` route (routes in ``engram.api.routes``)."""
+"""API functions: ApiFunction (``/v1`` routes: ``engram.api.routes``, ``engram.api.lifecycle``) and
+Mem0Function (``/mem0``: ``engram.api.mem0``) run this handler; ``ENGRAM_API_ROUTES`` picks the routes."""
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext

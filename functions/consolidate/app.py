@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from engram.logic import generation
+from engram.logic.generation.consolidation import consolidate
 from engram.models.workflow import StepInput
 from engram.observability import logger, metrics, tracer
 from engram.workflow_steps import action_counts, workflow_step
@@ -17,7 +17,7 @@ from engram.workflow_steps import action_counts, workflow_step
 def handler(event: StepInput, context: LambdaContext) -> dict[str, Any]:
     with workflow_step("consolidate", event) as step:
         d = step.deps
-        result = generation.consolidate(
+        result = consolidate(
             d.operations,
             d.memories,
             d.leases,

@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from engram.logic import generation
+from engram.logic.generation.extraction import extract
 from engram.models.workflow import StepInput
 from engram.observability import logger, metrics, tracer
 from engram.workflow_steps import workflow_step
@@ -17,6 +17,6 @@ from engram.workflow_steps import workflow_step
 def handler(event: StepInput, context: LambdaContext) -> dict[str, Any]:
     with workflow_step("extract", event) as step:
         deps = step.deps
-        candidates = generation.extract(deps.operations, deps.configs, deps.llm, deps.clock, step.ctx)
+        candidates = extract(deps.operations, deps.configs, deps.llm, deps.clock, step.ctx)
         step.record.add(candidates=candidates)
     return step.output(count=candidates).model_dump()

@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from engram.logic import generation
+from engram.logic.generation.operations import finalize
 from engram.models.workflow import StepInput
 from engram.observability import logger, metrics, tracer
 from engram.workflow_steps import workflow_step
@@ -17,7 +17,7 @@ from engram.workflow_steps import workflow_step
 def handler(event: StepInput, context: LambdaContext) -> dict[str, Any]:
     with workflow_step("finalize", event) as step:
         deps = step.deps
-        operation = generation.finalize(deps.operations, deps.memories, deps.leases, deps.index, deps.clock, step.ctx)
+        operation = finalize(deps.operations, deps.memories, deps.leases, deps.index, deps.clock, step.ctx)
         memories = len(operation.result.generated_memories) if operation.result else 0
         step.record.add(memories=memories)
     return step.output(count=memories).model_dump()

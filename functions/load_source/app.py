@@ -4,7 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from engram.logic import generation
+from engram.logic.generation.source import load_source
 from engram.models.workflow import StepInput
 from engram.observability import logger, metrics, tracer
 from engram.workflow_steps import workflow_step
@@ -17,6 +17,6 @@ from engram.workflow_steps import workflow_step
 def handler(event: StepInput, context: LambdaContext) -> dict[str, Any]:
     with workflow_step("load_source", event) as step:
         deps = step.deps
-        events = generation.load_source(deps.operations, deps.sessions, deps.llm, deps.clock, step.ctx)
+        events = load_source(deps.operations, deps.sessions, deps.llm, deps.clock, step.ctx)
         step.record.add(events=events)
     return step.output(count=events).model_dump()

@@ -6,7 +6,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from engram.errors import LLMOutputInvalid
-from engram.logic import generation
+from engram.logic.generation.operations import caught_error_detail, record_failure
 from engram.models.operation import OperationStatus
 from engram.models.workflow import StepInput
 from engram.observability import logger, metrics, redact, tracer
@@ -20,10 +20,10 @@ from engram.workflow_steps import workflow_step
 def handler(event: StepInput, context: LambdaContext) -> dict[str, Any]:
     with workflow_step("record_failure", event) as step:
         deps = step.deps
-        operation = generation.record_failure(deps.operations, deps.leases, deps.clock, step.ctx, event.error or {})
+        operation = record_failure(deps.operations, deps.leases, deps.clock, step.ctx, event.error or {})
         committed = operation.status is OperationStatus.SUCCEEDED
         metrics.add_metric(name="GenerationIndexPending" if committed else "GenerationFailed", unit="Count", value=1)
-        code, detail = generation.caught_error_detail(event.error or {})
+        code, detail = caught_error_detail(event.error or {})
         # The tenant sees a generic message; the operator gets the caught error here (credentials redacted;
         # not an LLM output error's text, which quotes the model's answer and so may hold personal data).
         logger.warning(

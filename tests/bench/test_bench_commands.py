@@ -43,7 +43,11 @@ MINI_CONVERSATION = {
 
 
 def engram(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "ENGRAM_TABLE", "MOTO_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AWS_ENDPOINT_URL", "ENGRAM_TABLE", "MOTO_")) and k != "ENGRAM_EMBEDDER"
+    }
     return subprocess.run(
         [sys.executable, "-m", "engram_dev.cli", "bench", *args],
         cwd=cwd,
@@ -72,7 +76,12 @@ def test_retrieval_bench_prints_and_writes_recall_per_mode(dataset: Path, tmp_pa
     assert done.returncode == 0, done.stderr
     assert "5 turns stored as 5 memories; 3 questions" in done.stdout
     assert "| hybrid" in done.stdout and "Per category" in done.stdout
+    # and names the embedder it ran and where that choice came from (no flag, no ENGRAM_EMBEDDER here)
+    assert "Embedder: engram-offline-hash-v1 (256 dimensions; offline from the default)" in done.stdout
+    # and the held-out split apart from the dev one (a conversation named "mini" is held out)
+    assert "| hybrid  | held-out |" in done.stdout
     figures = json.loads(out.read_text())
+    assert figures["hybrid"]["per_split"]["held-out"]["questions"] == 3
     assert set(figures) == {"dense", "lexical", "hybrid"}
     for mode, row in figures.items():
         assert row["questions"] == 3, mode
@@ -190,3 +199,32 @@ def test_generation_bench_latency_mode_splits_the_time(dataset: Path, tmp_path: 
     assert [run["status"] for run in figures["runs"]] == ["SUCCEEDED", "SUCCEEDED"]
     steps = figures["steps_ms"]
     assert steps["total"]["p50"] >= steps["Extract"]["p50"] > 0
+
+
+@pytest.mark.parametrize(
+    ("flag", "environ", "expected"),
+    [
+        (None, {}, ("offline", "the default")),
+        (None, {"ENGRAM_EMBEDDER": "auto"}, ("offline", "the default")),
+        (None, {"ENGRAM_EMBEDDER": "minilm"}, ("minilm", "ENGRAM_EMBEDDER")),
+        ("offline", {"ENGRAM_EMBEDDER": "minilm"}, ("offline", "--embedder")),
+        ("openai", {}, ("openai", "--embedder")),
+    ],
+)
+def test_retrieval_bench_takes_the_embedder_from_the_flag_then_engram_embedder(
+    flag: str | None, environ: dict[str, str], expected: tuple[str, str]
+) -> None:
+    """Given ENGRAM_EMBEDDER and/or --embedder, when the benchmark picks its embedder, then the flag
+    wins, else the variable, else offline; and it says which (the report prints the origin)."""
+    from engram_dev.bench.retrieval import choose_embedder
+
+    assert choose_embedder(flag, environ) == expected
+
+
+def test_retrieval_bench_refuses_an_unknown_engram_embedder() -> None:
+    """Given ENGRAM_EMBEDDER=bert (no such embedder), when the benchmark picks its embedder, then it
+    stops saying so instead of silently running another."""
+    from engram_dev.bench.retrieval import choose_embedder
+
+    with pytest.raises(SystemExit, match="ENGRAM_EMBEDDER=bert"):
+        choose_embedder(None, {"ENGRAM_EMBEDDER": "bert"})

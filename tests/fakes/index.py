@@ -3,8 +3,9 @@
 It passes the behaviour suite every adapter passes (``tests/unit/index/test_vector_index_behaviour.py``):
 filters on tenant, scope hash, embedding model (and vector size), topics, excluded ids, the metadata/time
 filter and expiry (by its ``clock``) before the top ``k``; ``dense`` is exact cosine, ``lexical`` is BM25
-(Lucene's formula, k1 = 1.2, b = 0.75, corpus statistics of the query's scope) over facts analysed like
-the English analyzer (PyStemmer's Porter stems), ``hybrid`` is the port's min-max fusion of the two.
+(Lucene's formula, k1 and b of ``engram.models.ranking``, corpus statistics of the query's scope) over
+facts analysed like the English analyzer (PyStemmer's Porter stems), ``hybrid`` is the port's min-max
+fusion of the two lists' top ``fusion_depth(k)`` (written here independently of ``fuse_min_max``).
 ``lag = True`` holds stream changes back until ``catch_up()``. ``connect_stream(memories, index)``
 mirrors the DynamoDB stream through ``engram.logic.indexing.apply_stream_change``.
 """
@@ -21,14 +22,12 @@ import Stemmer
 from engram.logic.indexing import apply_stream_change
 from engram.models.filters import matches
 from engram.models.index import IndexDocument, IndexHit, IndexQuery
+from engram.models.ranking import BM25_B, BM25_K1, fusion_depth, hybrid_weights
 from engram.ports import Clock
 
 from tests.fakes.models import FixedClock
 from tests.fakes.store import FakeMemories, StreamRecord
 
-#: BM25 as OpenSearch computes it (Lucene's ``BM25Similarity`` defaults).
-BM25_K1 = 1.2
-BM25_B = 0.75
 #: What ``min_max`` makes of a list's minimum (OpenSearch never gives 0).
 MIN_MAX_FLOOR = 0.001
 #: The stop words of the English analyzer (Lucene's ``EnglishAnalyzer.ENGLISH_STOP_WORDS_SET``).
@@ -188,17 +187,20 @@ class FakeIndex:
         ]
         dense = {} if query.mode == "lexical" else {d.memory_id: _cosine(d.embedding, query.vector) for d in docs}
         lexical = {} if query.mode == "dense" else _bm25(query.text or "", docs, scope)
-        dense, lexical = self._top(dense, query.k), self._top(lexical, query.k)
+        depth = fusion_depth(query.k) if query.mode == "hybrid" else query.k
+        dense, lexical = self._top(dense, depth), self._top(lexical, depth)
         if query.mode == "dense":
             scores = dense
         elif query.mode == "lexical":
             scores = lexical
-        else:
-            fused: dict[str, list[float]] = {}
-            for ranked in (dense, lexical):
-                for memory_id, score in _min_max(ranked).items():
-                    fused.setdefault(memory_id, []).append(score)
-            scores = {memory_id: sum(s) / len(s) for memory_id, s in fused.items()}
+        else:  # weighted mean; a list without the memory gives it 0
+            weights = hybrid_weights(query.embedding_model)
+            rescaled_dense, rescaled_lexical = _min_max(dense), _min_max(lexical)
+            scores = {
+                memory_id: weights.lexical * rescaled_lexical.get(memory_id, 0.0)
+                + weights.dense * rescaled_dense.get(memory_id, 0.0)
+                for memory_id in rescaled_dense.keys() | rescaled_lexical.keys()
+            }
         revision = {d.memory_id: d.revision_id for d in docs}
         hits = [IndexHit(memory_id=m, revision_id=revision[m], score=s) for m, s in scores.items()]
         hits.sort(key=lambda h: (-h.score, h.memory_id))

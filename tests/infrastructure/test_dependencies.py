@@ -22,9 +22,10 @@ print(json.dumps(sorted(sys.modules)))
 """
 
 
-def _modules_imported_by(function: str) -> set[str]:
+def _modules_imported_by(function: str, **variables: str) -> set[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("ENGRAM_", "OPENAI_", "AWS_ENDPOINT"))}
     env.update(
+        **variables,
         ENGRAM_PROVIDER="openai",
         ENGRAM_INDEX_BACKEND="opensearch",
         ENGRAM_OPENSEARCH_ENDPOINT="https://opensearch.invalid",
@@ -40,8 +41,33 @@ def _modules_imported_by(function: str) -> set[str]:
 @pytest.mark.parametrize(
     ("function", "absent"),
     [
-        ("api", {"openai", "engram.adapters.dynamodb.idempotency", "aws_lambda_powertools.utilities.idempotency"}),
-        ("index_sync", {"openai", "engram.logic.generation", "engram.adapters.opensearch"}),
+        (
+            "api",
+            {
+                "openai",
+                "engram.adapters.dynamodb.idempotency",
+                "aws_lambda_powertools.utilities.idempotency",
+                # the API starts, reads and waits for operations; it never generates or compresses
+                "engram.logic.generation.consolidation",
+                "engram.logic.generation.extraction",
+                "engram.logic.generation.planning",
+                "engram.logic.generation.source",
+                "engram.logic.compression",
+            },
+        ),
+        (
+            "index_sync",
+            {
+                "openai",
+                "engram.logic.generation",
+                "engram.adapters.opensearch",
+                # stream images are decoded without PynamoDB (engram.adapters.dynamodb.stream)
+                "pynamodb",
+                "engram.adapters.dynamodb.items",
+                "botocore.client",
+            },
+        ),
+        ("extract", {"engram.logic.generation.consolidation", "engram.logic.generation.planning"}),
         ("authorizer", {"openai", "engram.logic.generation", "engram.adapters.dynamodb.memories"}),
     ],
 )
@@ -49,6 +75,21 @@ def test_a_function_imports_no_collaborator_it_has_not_used_yet(function: str, a
     """Given a deployed function's environment (OpenAI, OpenSearch), when its module is imported (a cold
     start), then none of the heavy or unrelated modules is: members are imported when first used."""
     assert absent.isdisjoint(_modules_imported_by(function))
+
+
+def test_every_name_of_the_generation_package_is_read_from_its_module() -> None:
+    """``engram.logic.generation`` imports a name's module when the name is first read: each name it
+    exports is found, and is the object its module defines."""
+    import importlib
+
+    from engram.logic import generation
+
+    assert set(generation._MODULES) == set(generation.__all__)
+    for name, module in generation._MODULES.items():
+        defined = getattr(importlib.import_module(f"engram.logic.generation.{module}"), name)
+        assert getattr(generation, name) is defined
+    with pytest.raises(AttributeError):
+        generation.not_a_name  # noqa: B018 - reading it is the test
 
 
 def test_members_are_built_once_and_reset_starts_again(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,3 +111,19 @@ def test_members_are_built_once_and_reset_starts_again(monkeypatch: pytest.Monke
     assert wiring.dependencies().table.name == "second"
     monkeypatch.undo()
     wiring.reset()
+
+
+@pytest.mark.parametrize(
+    ("routes", "present", "absent"),
+    [
+        ("v1", {"engram.api.routes", "engram.api.lifecycle"}, {"engram.api.mem0", "engram.models.mem0"}),
+        ("mem0", {"engram.api.mem0"}, {"engram.api.routes", "engram.api.lifecycle", "engram.models.lifecycle"}),
+        ("all", {"engram.api.routes", "engram.api.lifecycle", "engram.api.mem0"}, set()),
+    ],
+)
+def test_each_api_function_imports_only_the_routes_it_serves(routes, present, absent):
+    # Given the API code as ApiFunction (v1), Mem0Function (mem0) or the local stack (all) run it
+    imported = _modules_imported_by("api", ENGRAM_API_ROUTES=routes)
+    # Then it imports its route modules and not the other function's
+    assert present <= imported
+    assert not absent & imported, sorted(absent & imported)

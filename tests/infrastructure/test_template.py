@@ -66,12 +66,16 @@ def test_table_has_stream_ttl_pitr_and_encryption():
     assert table["SSESpecification"]["SSEEnabled"] is True
 
 
-def test_api_routes_in_template_match_the_resolver_routes():
-    from engram.api.app import app
+@pytest.mark.parametrize(
+    ("functions_", "route_groups"),
+    [(("ApiFunction",), "v1"), (("Mem0Function",), "mem0"), (("ApiFunction", "Mem0Function"), "all")],
+)
+def test_api_routes_in_template_match_the_resolver_routes(functions_, route_groups):
+    from engram.api.app import build
 
+    # Given the Api events of the function(s) and the routes of the resolver it runs (ENGRAM_API_ROUTES)
     declared = set()
-    # both functions of the API run the same resolver (CORS preflights: test_api_gateway.py)
-    events = [e for f in ("ApiFunction", "Mem0Function") for e in functions()[f]["Events"].values()]
+    events = [e for f in functions_ for e in functions()[f]["Events"].values()]  # (CORS: test_api_gateway.py)
     for event in events:
         if event["Type"] == "Api":
             path = re.sub(r"\{[^}]+\}", "{}", event["Properties"]["Path"])
@@ -79,10 +83,14 @@ def test_api_routes_in_template_match_the_resolver_routes():
             # ANY (the mem0 routes Engram does not offer, engram.api.mem0.NOT_OFFERED): the resolver has each method
             for each in ("GET", "POST", "PUT", "PATCH", "DELETE") if method == "ANY" else (method,):
                 declared.add((each, path))
+    if route_groups != "all":
+        assert functions()[functions_[0]]["Environment"]["Variables"]["ENGRAM_API_ROUTES"] == route_groups
+    app = build(route_groups)
     resolver = set()
     for route in app._static_routes + app._dynamic_routes:  # Powertools' registered routes
         path = re.sub(r"<[^>]+>", "{}", route.path if isinstance(route.path, str) else route.path.pattern)
         resolver.add((route.method.upper(), path))
+    # Then they are the same
     assert declared == resolver
 
 

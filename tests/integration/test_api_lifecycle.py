@@ -137,7 +137,10 @@ def test_revisions_are_paged_newest_first(api, scope):
     # Given a memory with four revisions
     memory = api.create(scope, "The user reads 0 books a year.")
     for n in range(1, 4):
-        assert api.request("PATCH", f"/v1/memories/{memory['id']}", {"fact": f"The user reads {n} books a year."})[0] == 200
+        assert (
+            api.request("PATCH", f"/v1/memories/{memory['id']}", {"fact": f"The user reads {n} books a year."})[0]
+            == 200
+        )
 
     # When its revisions are read three at a time
     path = f"/v1/memories/{memory['id']}/revisions"

@@ -123,6 +123,11 @@ def _lambda_env(logical_id: str, code_dir: Path, tracing: bool, endpoint: str | 
             "PYTHONDONTWRITEBYTECODE": "1",
         }
     )
+    # the function's own literal variables in template.yaml (e.g. ENGRAM_API_ROUTES: which routes it loads)
+    from engram_dev.project import functions
+
+    variables = (functions().get(logical_id, {}).get("Environment") or {}).get("Variables") or {}
+    env.update({name: value for name, value in variables.items() if isinstance(value, str)})
     if endpoint is not None:
         env.update(
             {

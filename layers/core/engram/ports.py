@@ -211,8 +211,10 @@ class MemoryRepository(Protocol):
         ...
 
     def create_all(self, tenant_id: str, changes: Sequence[Change]) -> None:
-        """Create the memories of ``changes`` (all CREATED, at most 100) all or none: every memory item in
-        one transaction (each guarded to be absent), then their revisions. If the revisions cannot be
+        """Create the memories of ``changes`` (all CREATED, at most 100) all or none. When the memories,
+        their revisions and the usage counters fit one transaction (a single create; a small batch of one
+        scope), they are written in it; otherwise every memory item in one transaction (each guarded to
+        be absent), then their revisions. If the revisions cannot be
         written, the memories are deleted again (with the revisions written so far) before the error is
         raised, so nothing of the batch stays; should that deletion fail too, the memories stay without
         revisions (a retry with the same ids completes them: ``put_revisions``).

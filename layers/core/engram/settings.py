@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     opensearch_engine: Literal["lucene", "faiss"] = "lucene"
     data_dir: str = ".engram"
     cors_allow_origin: str | None = None
+    #: Which route groups the API resolver holds (``engram.api.app.ROUTE_GROUPS``): ``v1`` on ApiFunction,
+    #: ``mem0`` on Mem0Function (template.yaml), ``all`` elsewhere (the local stack, the OpenAPI document).
+    api_routes: Literal["all", "v1", "mem0"] = "all"
 
     openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY", repr=False)
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")

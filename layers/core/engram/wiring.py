@@ -163,6 +163,7 @@ class Dependencies:
         if s.index_backend == "local":
             return _local_index(s)
         from engram.adapters.opensearch import OpenSearchIndex, build_client
+        from engram.models.ranking import hybrid_weights
 
         if not s.opensearch_endpoint:
             raise ConfigurationError("ENGRAM_OPENSEARCH_ENDPOINT is required with ENGRAM_INDEX_BACKEND=opensearch")
@@ -173,12 +174,20 @@ class Dependencies:
             dimension=self.embedding_dimension(),
             engine=s.opensearch_engine,
             custom_ids=s.opensearch_service == "es",
+            hybrid_weights=hybrid_weights(self.embedding_model_id()),
         )
 
     def embedding_dimension(self) -> int:
         """Floats per embedding, known without building an OpenAI client (so without reading its secret)."""
         s = self.settings
         return s.embedding_dimension if s.use_openai else self.embedder.dimension
+
+    def embedding_model_id(self) -> str:
+        """The embedding model's id (the hybrid weights depend on it), known without building an OpenAI
+        client."""
+        s = self.settings
+        choice = s.embedder if s.embedder != "auto" else ("openai" if s.use_openai else "offline")
+        return s.embedding_model if choice == "openai" else self.embedder.model_id
 
     @cached_property
     def embedder(self) -> Embedder:

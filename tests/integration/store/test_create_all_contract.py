@@ -5,10 +5,13 @@ history without touching what exists — the same on the fake and on DynamoDB.""
 from __future__ import annotations
 
 import pytest
+from engram.adapters.dynamodb.memories import fits_one_transaction
 from engram.errors import StoreConflict, TooLargeToStore
 from engram.models.memory import Action
+from engram.models.scope import scope_hash
+from engram.wiring import Dependencies
 
-from tests.integration.store.builders import SCOPE, created, memory, new_id, revision
+from tests.integration.store.builders import SCOPE, T0, created, memory, new_id, revision
 
 
 def _batch(tenant: str, n: int, big: dict[int, int] | None = None, each: int = 0) -> list:
@@ -69,3 +72,26 @@ def test_put_revisions_writes_the_missing_and_leaves_the_existing(stores, tenant
     by_id = {r.id: r for r in stores.memories.revisions(tenant, change.after.id)}
     assert by_id[first.id].fact == first.fact
     assert (by_id[missing.id].action, by_id[missing.id].fact) == (Action.UPDATED, missing.fact)
+
+
+def test_a_failed_single_create_keeps_neither_the_memory_nor_its_counts(stores, tenant) -> None:
+    if not isinstance(stores, Dependencies):
+        pytest.skip("the fake writes a batch's revisions unguarded; this is the adapter's one transaction")
+    # Given a memory created (and counted), and a second whose revision id is taken already
+    first, second = created(memory(tenant, "Tea.")), created(memory(tenant, "Jazz."))
+    stores.memories.create_all(tenant, [first])
+    stores.memories.put_revisions(tenant, [second.revision])
+    # When the second is created, Then its transaction fails whole: the memory and its counts with it
+    with pytest.raises(StoreConflict):
+        stores.memories.create_all(tenant, [second])
+    assert stores.memories.get(tenant, second.after.id) is None
+    counted = stores.stats.read(tenant, scope_hash(SCOPE), [T0.date().isoformat()])
+    assert counted.total == 1 and counted.per_day[T0.date().isoformat()].created == 1
+
+
+@pytest.mark.parametrize(("n", "one_transaction"), [(1, True), (48, True), (49, False), (100, False)])
+def test_a_create_fits_one_transaction_with_its_counters_up_to_100_items(tenant, n, one_transaction) -> None:
+    changes = _batch(tenant, n)
+    assert fits_one_transaction(changes, 1_000 * n) is one_transaction
+    # a single memory of the largest size still fits, with its four counter items at their largest
+    assert fits_one_transaction(changes[:1], 2 * 400 * 1024)

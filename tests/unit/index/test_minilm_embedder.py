@@ -66,3 +66,16 @@ def test_minilm_vectors_are_unit_length_deterministic_and_meaningful() -> None:
         return sum(x * y for x, y in zip(a, b, strict=True))
 
     assert cosine(question, answer) > cosine(question, other)
+
+
+@needs_minilm
+def test_the_model_runs_on_one_torch_thread() -> None:
+    """Given the MiniLM embedder, when it has embedded a text, then torch runs TORCH_THREADS (1) intra-op
+    threads: on the local stack's small shared machine more threads made one query's embedding 5-15x
+    slower (docs/benchmarks.md)."""
+    import torch
+    from engram.adapters.minilm import TORCH_THREADS
+
+    SentenceTransformerEmbedder().embed(["hello"])
+
+    assert torch.get_num_threads() == TORCH_THREADS == 1

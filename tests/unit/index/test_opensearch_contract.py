@@ -36,6 +36,7 @@ from engram.errors import ConfigurationError, IndexUnavailable
 from engram.logic.indexing import StreamChange, apply_stream_batch
 from engram.models.filters import parse as parse_filter
 from engram.models.index import IndexDocument, IndexQuery
+from engram.models.ranking import fusion_depth, hybrid_weights
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 INDEX = "engram-test"
@@ -77,7 +78,7 @@ def make_query(**overrides: Any) -> IndexQuery:
 
 def expected_mapping(engine: str, space_type: str) -> dict[str, Any]:
     return {
-        "settings": {"index": {"knn": True}},
+        "settings": {"index": {"knn": True, "similarity": {"default": {"type": "BM25", "k1": 1.2, "b": 0.3}}}},
         "mappings": {
             "properties": {
                 "tenant_id": {"type": "keyword"},
@@ -243,11 +244,11 @@ def test_hybrid_query_body_with_every_filter() -> None:
     """Given a hybrid query with topics and excluded ids,
     when building its body,
     then it is a hybrid query of the lexical bool query and the knn query, each with every filter
-    and its own top k, size k."""
+    and keeping its top max(50, 5k) (size and the knn k) for the fusion."""
     q = make_query(k=7, topics=["a", "b"], exclude_ids=["x1", "x2"], text="Where does Ana live?", mode="hybrid")
 
     assert hybrid_query_body(q, NOW) == {
-        "size": 7,
+        "size": 50,
         "_source": {"excludes": ["embedding"]},
         "query": {
             "hybrid": {
@@ -263,7 +264,7 @@ def test_hybrid_query_body_with_every_filter() -> None:
                         "knn": {
                             "embedding": {
                                 "vector": [1.0, 0.0, 0.0],
-                                "k": 7,
+                                "k": 50,
                                 "filter": EXPECTED_FILTER_WITH_TOPICS_AND_EXCLUSIONS,
                             }
                         }
@@ -273,6 +274,17 @@ def test_hybrid_query_body_with_every_filter() -> None:
         },
     }
     assert search_body(q, NOW) == hybrid_query_body(q, NOW)
+
+
+@pytest.mark.parametrize(("k", "depth"), [(1, 50), (10, 50), (11, 55), (20, 100)])
+def test_hybrid_sub_queries_keep_the_fusion_depth(k: int, depth: int) -> None:
+    """Given hybrid queries of several k, when building their bodies, then each sub-query keeps
+    fusion_depth(k) = max(50, 5k) hits (size bounds the match, k the knn), as the local index fuses."""
+    body = hybrid_query_body(make_query(k=k, text="jazz", mode="hybrid"), NOW)
+
+    assert fusion_depth(k) == depth
+    assert body["size"] == depth
+    assert body["query"]["hybrid"]["queries"][1]["knn"]["embedding"]["k"] == depth
 
 
 def test_knn_body_is_the_dense_search_body() -> None:
@@ -290,16 +302,25 @@ def test_lexical_body_without_text_matches_nothing() -> None:
     assert body["query"]["bool"]["must"] == [{"match": {"fact": {"query": ""}}}]
 
 
-def test_search_pipeline_body() -> None:
-    """When building the hybrid search pipeline, then it min-max normalizes each sub-query and takes
-    their 0.5/0.5 arithmetic mean (lexical first, as in the hybrid query)."""
-    assert search_pipeline_body() == {
+@pytest.mark.parametrize(
+    ("model", "weights"),
+    [
+        ("sentence-transformers/all-MiniLM-L6-v2", [0.6, 0.4]),
+        ("engram-offline-hash-v1", [0.98, 0.02]),
+        ("text-embedding-3-small", [0.6, 0.4]),
+    ],
+)
+def test_search_pipeline_body(model: str, weights: list[float]) -> None:
+    """Given an embedding model, when building the hybrid search pipeline with its weights, then it
+    min-max normalizes each sub-query and takes their weighted arithmetic mean (lexical first, as in
+    the hybrid query): the fusion fuse_min_max computes."""
+    assert search_pipeline_body(hybrid_weights(model)) == {
         "description": "Engram hybrid retrieval: min-max normalized BM25 and k-NN scores, weighted mean",
         "phase_results_processors": [
             {
                 "normalization-processor": {
                     "normalization": {"technique": "min_max"},
-                    "combination": {"technique": "arithmetic_mean", "parameters": {"weights": [0.5, 0.5]}},
+                    "combination": {"technique": "arithmetic_mean", "parameters": {"weights": weights}},
                 }
             }
         ],
@@ -610,6 +631,17 @@ def test_ensure_index_creates_the_index_and_its_hybrid_pipeline(fake: FakeOpenSe
     assert fake.requests[1].body == search_pipeline_body()
 
 
+def test_ensure_index_writes_the_pipeline_with_the_adapters_weights(fake: FakeOpenSearch) -> None:
+    """Given an adapter built with the offline embedder's hybrid weights, when ensure_index runs,
+    then the pipeline's arithmetic mean carries those weights."""
+    client = build_client(fake.url, "us-east-1", "es", "none")
+    weights = hybrid_weights("engram-offline-hash-v1")
+    OpenSearchIndex(client, INDEX, 3, clock=FixedClock(), hybrid_weights=weights).ensure_index()
+
+    pipeline = fake.requests[1].body["phase_results_processors"][0]["normalization-processor"]
+    assert pipeline["combination"]["parameters"]["weights"] == [0.98, 0.02]
+
+
 def test_ensure_index_accepts_an_existing_index(fake: FakeOpenSearch) -> None:
     """Given the index already exists, when ensure_index runs, then it succeeds and still (re)writes
     the pipeline."""
@@ -829,6 +861,20 @@ def test_hybrid_search_goes_through_the_pipeline_and_keeps_fused_scores(fake: Fa
     assert fake.requests[0].body == hybrid_query_body(q, NOW)
     assert fake.requests[0].query == f"search_pipeline={INDEX}-hybrid"
     assert [(h.memory_id, h.score) for h in result] == [("m1", 1.0), ("m2", 0.25)]
+
+
+def test_hybrid_search_keeps_the_best_k_of_the_fused_depth(fake: FakeOpenSearch) -> None:
+    """Given a hybrid query of k=2 (its sub-queries keep 50 each, so the pipeline may return more),
+    when the pipeline answers with 4 fused hits (two tied),
+    then the adapter keeps the best 2, ties broken by memory id."""
+    q = make_query(text="jazz", mode="hybrid", k=2)
+    fused = [hit("m9", 0.9), hit("m3", 0.5), hit("m1", 0.5), hit("m2", 0.1)]
+    fake.reply("POST", f"/{INDEX}/_search", {"hits": {"hits": fused}})
+
+    result = adapter(fake).search(q)
+
+    assert fake.requests[0].body["size"] == 50
+    assert [(h.memory_id, h.score) for h in result] == [("m9", 0.9), ("m1", 0.5)]
 
 
 def test_hybrid_search_rejects_a_query_vector_of_the_wrong_size(fake: FakeOpenSearch) -> None:

@@ -23,6 +23,7 @@ import pytest
 from engram.errors import ConfigurationError
 from engram.models.filters import Node, parse
 from engram.models.index import IndexDocument, IndexQuery, RetrievalMode
+from engram.models.ranking import BM25_B, BM25_K1, hybrid_weights
 from engram.ports import VectorIndex
 from engram_dev.local_index import LocalIndex
 
@@ -433,9 +434,10 @@ def test_lexical_scores_are_bm25(subject: Subject) -> None:
     """Given three memories of one scope (the only documents: corpus statistics are the same whether an
     adapter keeps them per scope or per shard),
     when searching lexically for "jazz",
-    then each score is Lucene's BM25 (k1 = 1.2, b = 0.75) of the analysed fact: with N documents, df of
-    them holding the term, the fact's term count tf and length |d| (terms after analysis) and the mean
-    length L, ``ln(1 + (N - df + 0.5) / (df + 0.5)) * tf / (tf + 1.2 * (0.25 + 0.75 * |d| / L))``."""
+    then each score is Lucene's BM25 (k1 1.2, b 0.3: ``engram.models.ranking``) of the analysed fact:
+    with N documents, df of them holding the term, the fact's term count tf and length |d| (terms after
+    analysis) and the mean length L, ``ln(1 + (N - df + 0.5) / (df + 0.5)) * tf / (tf + k1 * (1 - b +
+    b * |d| / L))``."""
     subject.upsert(
         [
             doc("a", at(0), fact="The user loves jazz."),  # user, love, jazz
@@ -447,8 +449,9 @@ def test_lexical_scores_are_bm25(subject: Subject) -> None:
     hits = subject.index.search(query([], text="jazz", mode="lexical"))
 
     idf, mean_length = math.log(1 + (3 - 2 + 0.5) / (2 + 0.5)), (3 + 5 + 4) / 3
-    a = idf * 1 / (1 + 1.2 * (0.25 + 0.75 * 3 / mean_length))
-    b = idf * 3 / (3 + 1.2 * (0.25 + 0.75 * 5 / mean_length))
+    assert (BM25_K1, BM25_B) == (1.2, 0.3)
+    a = idf * 1 / (1 + 1.2 * (0.7 + 0.3 * 3 / mean_length))
+    b = idf * 3 / (3 + 1.2 * (0.7 + 0.3 * 5 / mean_length))
     assert [h.memory_id for h in hits] == ["b", "a"]
     assert [h.score for h in hits] == pytest.approx([b, a], rel=1e-4)
 
@@ -487,10 +490,11 @@ def test_lexical_respects_k_and_scope(subject: Subject) -> None:
 def test_hybrid_fuses_min_max_scores_like_opensearch(subject: Subject) -> None:
     """Given memories B (nearest, no word match), A (near, matches "jazz" in a longer fact),
     C (far, no match) and D (farthest, matches "jazz" alone),
-    when searching in hybrid mode with k=3,
-    then each list (dense top 3: B, A, C; lexical: D, A) is min-max rescaled (max 1, min 0.001) and
-    averaged 0.5/0.5 over the lists holding the memory: B 1.0 (dense only), D 1.0 (lexical only),
-    A = mean(0.001, its dense rescaled score); C (0.001) is cut by k."""
+    when searching in hybrid mode with k=3 (the model's weights: 0.6 lexical, 0.4 dense),
+    then each list's top max(50, 5k) (dense: B, A, C, D — deeper than k; lexical: D, A) is min-max
+    rescaled (max 1, min 0.001) and a memory scores 0.6 * lexical + 0.4 * dense, a list that does not
+    hold it giving 0: D 0.6 + 0.4 * 0.001, B 0.4 (dense only), A 0.6 * 0.001 + 0.4 * its dense score
+    (rescaled between D's and B's cosines); C is cut by k."""
     subject.upsert(
         [
             doc("a", at(10), fact="jazz club"),
@@ -502,23 +506,26 @@ def test_hybrid_fuses_min_max_scores_like_opensearch(subject: Subject) -> None:
 
     hits = subject.index.search(query(at(0), text="jazz", mode="hybrid", k=3))
 
-    cos10, cos50 = math.cos(math.radians(10)), math.cos(math.radians(50))
-    a_dense = (cos10 - cos50) / (1 - cos50)
-    assert [h.memory_id for h in hits] == ["b", "d", "a"]
-    assert [h.score for h in hits] == pytest.approx([1.0, 1.0, (0.001 + a_dense) / 2], abs=1e-3)
+    cos10, cos70 = math.cos(math.radians(10)), math.cos(math.radians(70))
+    a_dense = (cos10 - cos70) / (1 - cos70)
+    assert hybrid_weights("model-1").as_list() == [0.6, 0.4]
+    assert [h.memory_id for h in hits] == ["d", "b", "a"]
+    assert [h.score for h in hits] == pytest.approx([0.6 + 0.4 * 0.001, 0.4, 0.6 * 0.001 + 0.4 * a_dense], abs=1e-4)
 
 
 def test_hybrid_without_word_matches_is_rescaled_dense(subject: Subject) -> None:
     """Given memories none of which shares a word with the query,
     when searching in hybrid mode,
-    then the order is the dense order and the scores are the rescaled cosines (first 1.0, last 0.001)."""
+    then the order is the dense order and the scores are the dense weight (0.4) times the rescaled
+    cosines (first 1.0, last 0.001): the lexical list gives each 0."""
     subject.upsert([doc("m10", at(10)), doc("m40", at(40)), doc("m70", at(70))])
 
     hits = subject.index.search(query(at(0), text="saxophone", mode="hybrid"))
 
     cos10, cos40, cos70 = (math.cos(math.radians(d)) for d in (10, 40, 70))
     assert [h.memory_id for h in hits] == ["m10", "m40", "m70"]
-    assert [h.score for h in hits] == pytest.approx([1.0, (cos40 - cos70) / (cos10 - cos70), 0.001], abs=1e-3)
+    rescaled = [1.0, (cos40 - cos70) / (cos10 - cos70), 0.001]
+    assert [h.score for h in hits] == pytest.approx([0.4 * r for r in rescaled], abs=1e-4)
 
 
 def test_hybrid_single_result_scores_one(subject: Subject) -> None:

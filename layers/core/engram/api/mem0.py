@@ -26,7 +26,7 @@ from engram import wiring
 from engram.api.context import tenant_of
 from engram.api.errors import responses
 from engram.api.idempotency import idempotent
-from engram.api.routes import IdempotencyKey, MemoryId
+from engram.api.params import IdempotencyKey, MemoryId
 from engram.errors import InvalidInput
 from engram.logic import mem0
 from engram.logic.memories import delete_memory, get_memory, list_revisions, purge

@@ -7,7 +7,7 @@ import time
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import AwareDatetime
 
@@ -15,6 +15,7 @@ from engram import wiring
 from engram.api.context import tenant_of
 from engram.api.errors import Accepted, responses
 from engram.api.idempotency import idempotent
+from engram.api.params import IdempotencyKey, MemoryId, OperationId, ReceiptId, SessionId
 from engram.logic import config, forget, generation, memories, sessions
 from engram.models.api import (
     MAX_REVISIONS_PAGE,
@@ -34,12 +35,6 @@ from engram.models.api import (
 )
 from engram.models.config import TenantConfig
 from engram.models.forget import ForgetReceipt, ForgetRequest
-from engram.models.identifiers import (
-    CLIENT_ID_PATTERN,
-    RESOURCE_ID_DESCRIPTION,
-    RESOURCE_ID_PATTERN,
-    SESSION_ID_DESCRIPTION,
-)
 from engram.models.memory import Memory, ScoredMemory
 from engram.models.operation import Operation
 from engram.models.session import (
@@ -52,19 +47,6 @@ from engram.models.session import (
 from engram.ports import EventWindow
 
 router = APIGatewayRouter()
-
-MemoryId = Annotated[str, Path(pattern=RESOURCE_ID_PATTERN, max_length=64, description=RESOURCE_ID_DESCRIPTION)]
-OperationId = Annotated[str, Path(pattern=RESOURCE_ID_PATTERN, max_length=64, description=RESOURCE_ID_DESCRIPTION)]
-ReceiptId = Annotated[str, Path(pattern=RESOURCE_ID_PATTERN, max_length=64, description=RESOURCE_ID_DESCRIPTION)]
-SessionId = Annotated[str, Path(pattern=CLIENT_ID_PATTERN, max_length=128, description=SESSION_ID_DESCRIPTION)]
-IdempotencyKey = Annotated[
-    str | None,
-    Header(
-        alias="Idempotency-Key",
-        description="Makes a retry safe: the same key and body within 24 h return the first response; "
-        "another body with the key → 422; while the first is running → 409.",
-    ),
-]
 
 
 def _json(status: int, model: Operation | Memory | BatchCreateResponse | SessionEventsResponse) -> Response:

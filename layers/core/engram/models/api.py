@@ -302,9 +302,11 @@ class RetrieveRequest(BaseModel):
 
     With ``query``: search, the ``top_k`` (1-100, default 10) best memories of ``scope`` by ``mode``:
 
-    - ``hybrid`` (default): words and meaning; ``score`` in [0, 1] is the 0.5/0.5 mean of the min-max
-      rescaled BM25 and cosine scores of the two top-``top_k`` lists (a memory found by only one list
-      gets that list's rescaled score). Best on the LOCOMO benchmark (``docs/benchmarks.md``).
+    - ``hybrid`` (default): words and meaning; ``score`` in [0, 1] is the weighted mean of the min-max
+      rescaled BM25 and cosine scores of each list's top ``max(50, 5·top_k)`` (a list that missed a
+      memory counts 0, as OpenSearch's normalization processor does), with weights per embedding model
+      chosen on LOCOMO (``engram.models.ranking``; ``docs/benchmarks.md``). Never worse than lexical
+      at R@10 there with either embedder Engram ships.
     - ``dense``: meaning only (k-NN on embeddings); ``score`` is the cosine similarity in [-1, 1].
     - ``lexical``: words only (BM25, English analyzer; no embedding call); ``score`` is the BM25
       relevance (positive, comparable only within one response); only memories sharing a word with

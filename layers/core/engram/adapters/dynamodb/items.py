@@ -32,6 +32,8 @@ revisions share a partition, so the history survives the memory and is read with
 ``engram.adapters.dynamodb.table.Table`` binds them to a table.
 
 Every id in a key is checked against its grammar (``engram.models.identifiers``) by the builders here.
+What a reader of memory items needs without PynamoDB (the sort key, the mapping to the domain memory) is
+in ``engram.adapters.dynamodb.layout``, which ``MemoryItem`` uses.
 """
 
 from __future__ import annotations
@@ -56,9 +58,10 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection, KeysOnlyProjection
 from pynamodb.models import Model
 
-from engram.adapters.dynamodb.codecs import pack_vector, time_key, unpack_vector
+from engram.adapters.dynamodb.codecs import pack_vector, time_key
+from engram.adapters.dynamodb.layout import MEMORY_SK, memory_from_attributes
 from engram.models.identifiers import check_client_id, check_key_part, check_resource_id, check_tenant_id
-from engram.models.memory import Action, Revision, Source, StoredMemory
+from engram.models.memory import Action, Revision, StoredMemory
 from engram.models.operation import Operation, OperationError, OperationResult, OperationStatus, Usage
 from engram.models.scope import canonical_scope, scope_hash
 
@@ -203,7 +206,7 @@ class MemoryItem(ExpiringItem):
     guards every write (optimistic locking); the embedding is stored with it, so the index can be rebuilt
     from the table alone."""
 
-    SK = "M"
+    SK = MEMORY_SK
 
     gsi1pk = UnicodeAttribute(attr_name="GSI1PK")
     gsi1sk = UnicodeAttribute(attr_name="GSI1SK")
@@ -281,26 +284,8 @@ class MemoryItem(ExpiringItem):
         return item
 
     def to_domain(self) -> StoredMemory:
-        return StoredMemory(
-            id=self.memory_id,
-            tenant_id=self.tenant_id,
-            scope=json.loads(self.scope),
-            fact=self.fact,
-            topics=list(self.topics or []),
-            metadata=as_dict(self.metadata),
-            create_time=self.create_time,
-            update_time=self.update_time,
-            expire_time=self.expire_time,
-            revision_id=self.revision_id,
-            source=Source(
-                operation_id=self.operation_id,
-                event_ids=list(self.event_ids or []),
-                memory_ids=list(self.memory_ids or []),
-            ),
-            embedding=unpack_vector(self.embedding),
-            embedding_model=self.embedding_model or "",
-            version=int(self.version or 0),
-        )
+        # attribute_values: by stored name, which is each memory attribute's Python name (only keys differ)
+        return memory_from_attributes({**self.attribute_values, "metadata": as_dict(self.metadata)})
 
 
 class RevisionItem(PartItem):

@@ -12,7 +12,7 @@ from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
 
 from engram.adapters.dynamodb.conditions import to_condition
-from engram.adapters.dynamodb.counters import add_change_counters, transaction_items
+from engram.adapters.dynamodb.counters import add_change_counters, counter_items, transaction_items
 from engram.adapters.dynamodb.items import MemoryItem, RevisionItem, TableItem
 from engram.adapters.dynamodb.table import (
     MAX_ITEM_BYTES,
@@ -200,12 +200,20 @@ class DynamoMemories:
             self.apply_changes(tenant_id, block)
 
     def create_all(self, tenant_id: str, changes: Sequence[Change]) -> None:
-        """One ``TransactWriteItems`` of the memory items (so they become visible together), then the
-        revisions in ``BatchWriteItem`` requests; on a failure of those, one transaction deletes the
-        memories again (each guarded at version 1) and the revisions written are deleted. A store failure
-        raises ``RetryableError`` (503), saying what was kept."""
+        """All of ``changes`` or none. When the memories, their revisions and their usage counters fit in
+        one transaction (``fits_one_transaction``: always for a single memory of up to 400 KB, and for up to
+        48 memories of one scope when their items are small enough), one ``TransactWriteItems`` writes them
+        all, so the counters commit or roll back with the memories. Otherwise (a larger batch leaves no
+        room) one transaction writes the memory items (so they become visible together), then the revisions
+        go in ``BatchWriteItem`` requests and the counters in a transaction of their own
+        (``_count_created``); on a failure of the revisions, one transaction deletes the memories again
+        (each guarded at version 1) and the revisions written are deleted. A store failure raises
+        ``RetryableError`` (503), saying what was kept."""
         memory_class, revision_class = self._table.memory, self._table.revision
-        items, revisions = check_create_sizes(tenant_id, changes, memory_class, revision_class)
+        items, revisions, size = create_items(tenant_id, changes, memory_class, revision_class)
+        if fits_one_transaction(changes, size):
+            self._create_at_once(tenant_id, changes, items, revisions)
+            return
         try:
             with TransactWrite(connection=self._table.connection) as transaction:
                 for item in items:
@@ -224,9 +232,26 @@ class DynamoMemories:
             raise RetryableError(f"the revisions of a batch could not be written ({error}); {state}") from error
         self._count_created(tenant_id, changes)
 
+    def _create_at_once(
+        self, tenant_id: str, changes: Sequence[Change], items: Sequence[MemoryItem], revisions: Sequence[RevisionItem]
+    ) -> None:
+        """The memories (each guarded to be absent), their revisions (guarded likewise) and their usage
+        counters in one transaction."""
+        memory_class, revision_class = self._table.memory, self._table.revision
+        try:
+            with TransactWrite(connection=self._table.connection) as transaction:
+                for item, revision in zip(items, revisions, strict=True):
+                    transaction.save(item, condition=memory_class.pk.does_not_exist())
+                    transaction.save(revision, condition=revision_class.pk.does_not_exist())
+                add_change_counters(transaction, self._table.stats, tenant_id, changes)
+        except TransactWriteError as error:
+            if is_conditional_failure(error):
+                raise StoreConflict(f"a memory of this batch already exists: {error}") from error
+            raise RetryableError(f"the memories of a batch could not be written (none was): {error}") from error
+
     def _count_created(self, tenant_id: str, changes: Sequence[Change]) -> None:
-        """The usage counters of a batch, in a transaction of their own once its memories and revisions are
-        stored (up to 100 memories leave no room in theirs): a failure here is logged, not raised, since the
+        """The usage counters of a batch too large for ``_create_at_once``, in a transaction of their own once
+        its memories and revisions are stored (up to 100 memories leave no room in theirs): a failure here is logged, not raised, since the
         memories are stored (the counters then stay below them)."""
         try:
             with TransactWrite(connection=self._table.connection) as transaction:
@@ -379,15 +404,26 @@ def check_create_sizes(
     fake). Raises ``InvalidInput`` for more than ``MAX_TRANSACTION_ITEMS`` changes or one that is not a
     creation, ``TooLargeToStore`` naming the position of an item over ``MAX_ITEM_BYTES``, or without a
     position when the memories are over ``MAX_TRANSACTION_BYTES`` together."""
+    items, revisions, _ = create_items(tenant_id, changes, memory_class, revision_class)
+    return items, revisions
+
+
+def create_items(
+    tenant_id: str,
+    changes: Sequence[Change],
+    memory_class: type[MemoryItem] = MemoryItem,
+    revision_class: type[RevisionItem] = RevisionItem,
+) -> tuple[list[MemoryItem], list[RevisionItem], int]:
+    """``check_create_sizes``, with the bytes of the memories and revisions together as stored."""
     if len(changes) > MAX_TRANSACTION_ITEMS:
         raise InvalidInput(f"{len(changes)} memories in one batch; at most {MAX_TRANSACTION_ITEMS}")
-    items, revisions, total = [], [], 0
+    items, revisions, total, revision_total = [], [], 0, 0
     for position, change in enumerate(changes):
         if change.action is not Action.CREATED or change.after is None or change.before is not None:
             raise InvalidInput(f"change {position} of a batch is not a creation")
         item, revision = memory_class.from_domain(change.after), revision_class.from_domain(tenant_id, change.revision)
-        size = stored_size(item)
-        largest = max(size, stored_size(revision))
+        size, revision_size = stored_size(item), stored_size(revision)
+        largest = max(size, revision_size)
         if largest > MAX_ITEM_BYTES:
             raise TooLargeToStore(
                 f"the memory takes {largest:,} bytes as stored; at most {MAX_ITEM_BYTES:,} fit in one item "
@@ -397,9 +433,22 @@ def check_create_sizes(
         items.append(item)
         revisions.append(revision)
         total += size
+        revision_total += revision_size
     if total > MAX_TRANSACTION_BYTES:
         raise TooLargeToStore(
             f"the memories take {total:,} bytes as stored; a batch is written in one transaction of at most "
             f"{MAX_TRANSACTION_BYTES:,} bytes: split it"
         )
-    return items, revisions
+    return items, revisions, total + revision_total
+
+
+def fits_one_transaction(changes: Sequence[Change], size: int) -> bool:
+    """Whether creating ``changes`` (memories and revisions of ``size`` bytes together as stored) fits in one
+    transaction with their usage counters: at most ``MAX_TRANSACTION_ITEMS`` items, and at most
+    ``MAX_TRANSACTION_BYTES`` counting each counter item at the most an item can hold (``MAX_ITEM_BYTES``),
+    whatever it has grown to."""
+    counters = counter_items(changes)
+    return (
+        2 * len(changes) + counters <= MAX_TRANSACTION_ITEMS
+        and size + counters * MAX_ITEM_BYTES <= MAX_TRANSACTION_BYTES
+    )
