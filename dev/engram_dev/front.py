@@ -1,7 +1,8 @@
 """The local API front: what API Gateway does in AWS, on 127.0.0.1.
 
 Each HTTP request becomes a REST API proxy event; the ``Authorization`` header goes first to the
-real authorizer handler (TOKEN authorizer: missing header or an ``Unauthorized`` error → 401, a policy
+real authorizer handler (TOKEN authorizer: missing header or an ``Unauthorized`` error → 401, any other
+error of the authorizer → 503 as the template's AUTHORIZER_FAILURE response, a policy
 that does not allow the request's method ARN → 403: a revoked key, or mem0's Token scheme outside /mem0),
 then the event, with the authorizer's context, to the real API handler.
 
@@ -53,6 +54,19 @@ def _error(status: int, code: str, message: str) -> tuple[int, dict[str, str], b
 
 #: API Gateway's UNAUTHORIZED answer (template.yaml): no ``Authorization`` header, or not a known key.
 UNAUTHENTICATED = "missing or unknown API key (expected Authorization: Bearer <api key>)"
+#: API Gateway's AUTHORIZER_FAILURE answer (template.yaml): the authorizer failed (e.g. DynamoDB throttled).
+AUTHORIZER_FAILED = "the API key could not be checked; retry with backoff"
+
+
+def _authorizer_failure(error: FunctionError) -> tuple[int, dict[str, str], bytes]:
+    """API Gateway's answer when the TOKEN authorizer raises: 401 for its ``Unauthorized`` (the exact
+    message API Gateway maps), else 503 (the template's AUTHORIZER_FAILURE response): a key that could
+    not be checked is not called unknown."""
+    if error.message == "Unauthorized":
+        return _error(401, "UNAUTHENTICATED", UNAUTHENTICATED)
+    return _error(503, "UNAVAILABLE", AUTHORIZER_FAILED)
+
+
 #: API Gateway's ACCESS_DENIED answer (template.yaml): the authorizer's policy does not allow the request.
 ACCESS_DENIED = "this API key has been revoked, or this route does not take it (Authorization: Token is for /mem0 only)"
 
@@ -297,8 +311,8 @@ class ApiFront:
                     "methodArn": f"arn:aws:execute-api:us-east-1:{ACCOUNT_ID}:local/{STAGE}/POST{path}",
                 },
             )
-        except FunctionError:
-            return _error(401, "UNAUTHENTICATED", UNAUTHENTICATED)
+        except FunctionError as error:
+            return _authorizer_failure(error)
         try:
             event = json.loads(body) if body else {}
         except ValueError:
@@ -331,8 +345,8 @@ class ApiFront:
                     "AuthorizerFunction",
                     {"type": "TOKEN", "authorizationToken": authorization, "methodArn": method_arn},
                 )
-            except FunctionError:
-                return _error(401, "UNAUTHENTICATED", UNAUTHENTICATED)
+            except FunctionError as error:
+                return _authorizer_failure(error)
             self.authorizations.put(authorization, policy, generation)
         if not policy_allows(policy, method_arn):
             return _error(403, "PERMISSION_DENIED", ACCESS_DENIED)

@@ -87,3 +87,26 @@ def test_resources_come_from_the_template_and_literal_segments_win():
     assert resources.match("/v1/memories/a/b/c") is None
     assert resources.not_allowed("POST", "/v1/memories/retrieve") is None
     assert resources.not_allowed("GET", "/v1/nothing-here") is None  # no resource: the API answers 404
+
+
+def test_an_authorizer_that_fails_is_a_503_and_an_unknown_key_a_401(local_stack):
+    # Given the authorizer failing as when DynamoDB throttles its key read
+    def throttled(function: str, event: dict) -> None:
+        if function == "AuthorizerFunction":
+            raise RuntimeError("ProvisionedThroughputExceededException")
+
+    scope = {"user_id": "u-authorizer-failure"}
+    local_stack.runtime.before_invoke = throttled
+    try:
+        with httpx.Client(base_url=local_stack.api_url, headers={"Authorization": "Bearer egm_not-checked"}) as client:
+            failed = client.post("/v1/memories/retrieve", json={"scope": scope})
+    finally:
+        local_stack.runtime.before_invoke = None
+    # Then API Gateway's AUTHORIZER_FAILURE answer: 503, not "unknown key"
+    assert failed.status_code == 503, failed.text
+    assert failed.json()["error"]["code"] == "UNAVAILABLE"
+    # And with the authorizer working, the same unknown key is a 401 (the failure was not cached)
+    with httpx.Client(base_url=local_stack.api_url, headers={"Authorization": "Bearer egm_not-checked"}) as client:
+        unknown = client.post("/v1/memories/retrieve", json={"scope": scope})
+    assert unknown.status_code == 401
+    assert unknown.json()["error"]["code"] == "UNAUTHENTICATED"
