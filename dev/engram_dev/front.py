@@ -132,9 +132,12 @@ class Resources:
             return None
         return max(found, key=lambda item: [not segment.startswith("{") for segment in item[0].split("/")])
 
-    def not_allowed(self, method: str, path: str) -> tuple[int, dict[str, str], bytes] | None:
-        """A 405 with ``Allow`` when ``path`` is a resource without ``method``, else None."""
-        matched = self.match(path)
+    def not_allowed(
+        self, method: str, path: str, matched: tuple[str, set[str]] | None = None
+    ) -> tuple[int, dict[str, str], bytes] | None:
+        """A 405 with ``Allow`` when ``path`` is a resource without ``method``, else None; ``matched``:
+        ``match(path)`` when the caller has it already."""
+        matched = matched or self.match(path)
         if matched is None or method in matched[1]:
             return None
         status, headers, body = _error(405, "METHOD_NOT_ALLOWED", f"{method} is not allowed on {matched[0]}")
@@ -328,7 +331,8 @@ class ApiFront:
     ) -> tuple[int, dict[str, str], bytes]:
         parts = urlsplit(target)
         path = parts.path
-        not_allowed = self.resources.not_allowed(method, path)
+        matched = self.resources.match(path)
+        not_allowed = self.resources.not_allowed(method, path, matched)
         if not_allowed:
             return not_allowed
         authorization = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
@@ -377,7 +381,6 @@ class ApiFront:
             "isBase64Encoded": False,
         }
         try:
-            matched = self.resources.match(path)
             function = self.functions.get(matched[0], API_FUNCTION) if matched else API_FUNCTION
             response = self.runtime.invoke(function, event)
         except FunctionError:

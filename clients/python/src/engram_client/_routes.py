@@ -217,7 +217,8 @@ def count(body: dict[str, Any]) -> Call[CountResponse]:
 
 def revisions(memory_id: str, page_size: int | None = None, page_token: str | None = None) -> Call[RevisionsResponse]:
     """One page of ``GET /v1/memories/{id}/revisions``."""
-    params = {name: str(value) for name, value in (("page_size", page_size), ("page_token", page_token)) if value}
+    given = (("page_size", page_size), ("page_token", page_token))
+    params = {name: str(value) for name, value in given if value is not None}
     return Call("GET", path("memories", memory_id, "revisions"), returns(RevisionsResponse), params=params or None)
 
 
