@@ -4,8 +4,10 @@ DynamoDB requests to an observer; an emulator patch checks moto's version before
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
+from collections.abc import Iterator
 from importlib import metadata
 from typing import Any
 
@@ -181,3 +183,198 @@ def test_the_emulator_parses_dynamodb_requests_into_what_moto_parses():
         # members outside the model dropped)
         assert parsed == parser._parse_shape(model.input_shape, json.loads(raw)), operation
     assert parsed == {"ShardIterator": "iterator", "Limit": 100}
+
+
+@contextlib.contextmanager
+def _scratch_table(ddb: Any, name: str) -> Iterator[None]:
+    """Delete the emulator table ``name`` after the block (the tests create it inside)."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ClientError):
+            ddb.delete_table(TableName=name)
+
+
+def _tree_dump(node: Any, seen: set[int] | None = None) -> Any:
+    """A moto update-expression tree as plain data (its ``parent`` links left out)."""
+    if isinstance(node, list | tuple):
+        return [_tree_dump(item) for item in node]
+    if isinstance(node, dict):
+        return {key: _tree_dump(item) for key, item in node.items()}
+    if type(node).__module__.startswith("moto.dynamodb.parsing."):
+        fields = {name: _tree_dump(item) for name, item in vars(node).items() if name != "parent"}
+        return [type(node).__name__, fields]
+    return repr(node)
+
+
+def _nodes(node: Any) -> list[Any]:
+    found = [node]
+    for child in getattr(node, "children", None) or []:
+        if type(child).__module__.startswith("moto.dynamodb.parsing."):
+            found.extend(_nodes(child))
+    return found
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "ADD #c :one SET #t = :ttl",
+        "SET a.b[2].c = if_not_exists(a.b[2].c, :zero) + :one, l = list_append(l, :more) REMOVE x, y[1]",
+        "SET #n = :v DELETE s :members",
+    ],
+)
+def test_the_emulator_copies_an_update_expression_like_deepcopy(expression):
+    # Given an update expression's tree as moto parses it
+    import copy
+    import importlib
+
+    # moto's module is untyped (it exports the class under a type: ignore): looked up by name
+    parser = importlib.import_module("moto.dynamodb.parsing.expressions").UpdateExpressionParser
+    tree = parser.make(expression)
+    # When the emulator's copier copies it
+    copied = patches.copy_expression_tree(tree)
+    # Then it is what copy.deepcopy makes, a new node for every node, with parents inside the copy
+    assert _tree_dump(copied) == _tree_dump(copy.deepcopy(tree)) == _tree_dump(tree)
+    originals, copies = _nodes(tree), _nodes(copied)
+    assert len(originals) == len(copies) > 3
+    assert not {id(n) for n in originals} & {id(n) for n in copies}
+    ids = {id(n) for n in copies}
+    assert all(n.parent is None or id(n.parent) in ids for n in copies)
+
+
+def test_update_and_condition_expressions_mean_the_same_with_the_emulator_patches(local_stack):
+    # Given the emulator's patches (cached condition parses, the tree copier) and a table of the emulator
+    ddb = _emulator_client(local_stack, "dynamodb")
+    name = f"patches-{uuid.uuid4().hex[:8]}"
+    with _scratch_table(ddb, name):
+        ddb.create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+        )
+        key = {"PK": {"S": "k"}}
+        ddb.put_item(TableName=name, Item={**key, "l": {"L": [{"N": "1"}]}, "m": {"M": {"a": {"N": "1"}}}})
+        for _ in range(2):  # the second time from the caches
+            # When the same updates run twice
+            ddb.update_item(
+                TableName=name,
+                Key=key,
+                UpdateExpression="SET m.a = if_not_exists(m.a, :zero) + :one, l = list_append(l, :more) ADD #c :one",
+                ExpressionAttributeNames={"#c": "count"},
+                ExpressionAttributeValues={":zero": {"N": "0"}, ":one": {"N": "1"}, ":more": {"L": [{"N": "2"}]}},
+            )
+        item = ddb.get_item(TableName=name, Key=key)["Item"]
+        # Then each applied to the item as it was then (nothing of the first run was kept in a shared tree)
+        assert item["m"] == {"M": {"a": {"N": "3"}}}
+        assert item["count"] == {"N": "2"}
+        assert item["l"] == {"L": [{"N": "1"}, {"N": "2"}, {"N": "2"}]}
+        # And a transaction's conditions are judged each time, an unused name refused each time
+        for expected in ("ConditionalCheckFailed", "ConditionalCheckFailed"):
+            with pytest.raises(ClientError) as failed:
+                ddb.transact_write_items(
+                    TransactItems=[
+                        {"Put": {"TableName": name, "Item": key, "ConditionExpression": "attribute_not_exists(PK)"}}
+                    ]
+                )
+            assert expected in str(failed.value)
+        for _ in range(2):
+            with pytest.raises(ClientError) as refused:
+                ddb.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": name,
+                                "Item": {"PK": {"S": "new"}},
+                                "ConditionExpression": "attribute_not_exists(#p)",
+                                "ExpressionAttributeNames": {"#p": "PK", "#unused": "x"},
+                            }
+                        }
+                    ]
+                )
+            assert refused.value.response["Error"]["Code"] == "ValidationException"
+            assert "#unused" in str(refused.value)
+
+
+def test_the_emulator_stream_records_carry_what_a_reader_needs(local_stack):
+    # Given the emulator's patches and a table with a stream of both images
+    import time
+
+    ddb = _emulator_client(local_stack, "dynamodb")
+    name = f"patches-{uuid.uuid4().hex[:8]}"
+    with _scratch_table(ddb, name):
+        arn = ddb.create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "PK", "AttributeType": "S"},
+                {"AttributeName": "SK", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )["TableDescription"]["LatestStreamArn"]
+        item = {"PK": {"S": "p"}, "SK": {"S": "s"}, "e": {"B": b"\x00\x01"}, "m": {"M": {"x": {"N": "1"}}}}
+        before = time.time()
+        # When an item is put, then changed
+        ddb.put_item(TableName=name, Item=item)
+        ddb.put_item(TableName=name, Item={**item, "m": {"M": {"x": {"N": "2"}}}})
+        streams = _emulator_client(local_stack, "dynamodbstreams")
+        shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")
+        records = streams.get_records(ShardIterator=iterator["ShardIterator"])["Records"]
+    # Then the records are those of DynamoDB: event names, keys, images, sequence, a size and a time
+    assert [r["eventName"] for r in records] == ["INSERT", "MODIFY"]
+    first, second = (r["dynamodb"] for r in records)
+    assert first["Keys"] == second["Keys"] == {"PK": {"S": "p"}, "SK": {"S": "s"}}
+    assert first["NewImage"]["e"] == {"B": b"\x00\x01"} and "OldImage" not in first
+    assert second["OldImage"]["m"] == {"M": {"x": {"N": "1"}}} and second["NewImage"]["m"] == {"M": {"x": {"N": "2"}}}
+    assert int(second["SequenceNumber"]) == int(first["SequenceNumber"]) + 1
+    assert 0 < first["SizeBytes"] < second["SizeBytes"]
+    assert before - 1 <= first["ApproximateCreationDateTime"].timestamp() <= time.time() + 1
+    assert len({r["eventID"] for r in records}) == 2
+
+
+def test_the_emulator_serializes_read_answers_into_what_moto_serializes():
+    # Given the emulator's patches and read results holding every kind of attribute value
+    from moto.core import serialize as serialize_module
+    from moto.core.responses import ActionContext
+    from moto.core.serialize import get_serializer_class
+    from moto.core.utils import get_service_model
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult
+
+    patches.install_emulator_patches()
+    value = {
+        "S": "text",
+        "N": "12.50",
+        "B": b"hello",
+        "BS": [b"\x00\x01", b"\x02"],
+        "NS": ["1", "2"],
+        "SS": ["a", "b"],
+        "NULL": True,
+        "BOOL": False,
+        "M": {"nested": {"L": [{"B": b"\x00"}, {"M": {"deep": {"N": "3"}}}, {"NULL": True}, {"S": ""}]}},
+        "L": [],
+    }
+    item = {"PK": {"S": "T#t#M#1"}, "SK": {"S": "M"}, "e": {"B": b"\x00" * 16}, "all": {"M": {"v": value}}}
+    capacity = [{"TableName": "t", "CapacityUnits": 1.5}]
+    results = {
+        "GetItem": {"Item": item, "ConsumedCapacity": capacity[0]},
+        "BatchGetItem": {"Responses": {"t": [item, item]}, "UnprocessedKeys": {}, "ConsumedCapacity": capacity},
+        "Query": {"Items": [item], "Count": 1, "ScannedCount": 3, "LastEvaluatedKey": {"PK": {"S": "x"}}},
+        "Scan": {"Items": [], "Count": 0, "ScannedCount": 0, "LastEvaluatedKey": None},
+        "TransactGetItems": {"Responses": [{"Item": item}, {}]},
+    }
+    model = get_service_model("dynamodb")
+    serializer = get_serializer_class("dynamodb", model.protocol)
+    for operation, result in results.items():
+        context = ActionContext(model, model.operation_model(operation), serializer, DynamoHandler())
+        # When the emulator serializes the answer, and moto's generic serializer does
+        status, headers, body = DynamoResult(result).execute_result(context)
+        generic = patches._moto_execute_result(DynamoResult(result), context)
+        # Then both give the same status, content type and document
+        assert (status, headers["Content-Type"]) == (generic[0], generic[1]["Content-Type"]), operation
+        assert json.loads(body) == json.loads(generic[2]), operation
+        # (and the answer is the emulator's serializer's, not moto's reached by a fallback)
+        fast = patches._answer_serializer(context.operation_model.output_shape, {}, serialize_module)
+        assert json.loads(json.dumps(fast(DynamoResult(result).result))) == json.loads(body), operation
+    assert json.loads(body)["Responses"][1] == {}
