@@ -16,6 +16,7 @@ first-person English statements, and the embedder is a bag of hashed words and c
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import re
@@ -191,6 +192,8 @@ def stem(word: str) -> str:
 _WORD_WEIGHT = 1.0
 _TRIGRAM_WEIGHT = 0.25
 _BIGRAM_WEIGHT = 0.5
+#: Features whose bucket and sign are kept (about 150 bytes each: at most about 5 MB).
+FEATURE_CACHE_SIZE = 32_768
 
 
 class OfflineEmbedder:
@@ -220,14 +223,22 @@ class OfflineEmbedder:
     def embed_one(self, text: str) -> list[float]:
         vector = [0.0] * self.dimension
         for feature, weight in _features(text):
-            digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
-            bucket = int.from_bytes(digest[:4], "big") % self.dimension
-            vector[bucket] += weight if digest[4] & 1 else -weight
+            bucket, positive = _bucket(feature, self.dimension)
+            vector[bucket] += weight if positive else -weight
         norm = math.sqrt(sum(v * v for v in vector))
         if norm == 0.0:  # only possible through cancelling collisions; stay unit length
             vector = [0.0] * self.dimension
             vector[0], norm = 1.0, 1.0
         return [v / norm for v in vector]
+
+
+@functools.lru_cache(maxsize=FEATURE_CACHE_SIZE)
+def _bucket(feature: str, dimension: int) -> tuple[int, bool]:
+    """The feature's bucket in a ``dimension``-long vector and its sign (True: added): the first 4 bytes
+    of its 8-byte BLAKE2b digest, big-endian, modulo ``dimension``; the low bit of the fifth byte. Kept
+    for the most recent ``FEATURE_CACHE_SIZE`` features (words and trigrams repeat from text to text)."""
+    digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest[:4], "big") % dimension, bool(digest[4] & 1)
 
 
 def _features(text: str) -> list[tuple[str, float]]:
