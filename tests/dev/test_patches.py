@@ -378,3 +378,73 @@ def test_the_emulator_serializes_read_answers_into_what_moto_serializes():
         fast = patches._answer_serializer(context.operation_model.output_shape, {}, serialize_module)
         assert json.loads(json.dumps(fast(DynamoResult(result).result))) == json.loads(body), operation
     assert json.loads(body)["Responses"][1] == {}
+
+
+def test_dynamodb_requests_are_serialized_into_what_botocore_serializes():
+    # Given the patches (this process's DynamoDB request bodies serialized per shape) and requests with
+    # every kind of attribute value, conditions, nested maps and lists, floats and numbers
+    import decimal
+
+    from botocore import serialize
+    from botocore.session import get_session
+
+    patches.install_emulator_patches()
+    value = {
+        "S": "text",
+        "N": "12.50",
+        "B": b"hello",
+        "BS": [b"\x00\x01", b"\x02"],
+        "NS": ["1", "2"],
+        "SS": ["a", "b"],
+        "NULL": True,
+        "BOOL": False,
+        "M": {"nested": {"L": [{"B": b"\x00"}, {"M": {"deep": {"N": "3"}}}, {"NULL": True}]}},
+        "L": [],
+    }
+    item = {"PK": {"S": "T#t#M#1"}, "SK": {"S": "M"}, "e": {"B": b"\x00" * 16}, "all": {"M": {"v": value}}}
+    requests = {
+        "TransactWriteItems": {
+            "TransactItems": [
+                {"Put": {"TableName": "t", "Item": item, "ConditionExpression": "attribute_not_exists(PK)"}},
+                {
+                    "Update": {
+                        "TableName": "t",
+                        "Key": {"PK": {"S": "a"}, "SK": {"S": "b"}},
+                        "UpdateExpression": "ADD #c :one",
+                        "ExpressionAttributeNames": {"#c": "count"},
+                        "ExpressionAttributeValues": {":one": {"N": "1"}},
+                    }
+                },
+            ],
+            "ClientRequestToken": "token",
+        },
+        "BatchWriteItem": {"RequestItems": {"t": [{"PutRequest": {"Item": item}}, {"DeleteRequest": {"Key": item}}]}},
+        "Query": {"TableName": "t", "Limit": 5, "ConsistentRead": True, "ExclusiveStartKey": item},
+        "BatchGetItem": {"RequestItems": {"t": {"Keys": [item], "ConsistentRead": True}}},
+        "RestoreTableToPointInTime": {
+            "TargetTableName": "x",
+            "RestoreDateTime": 1_700_000_000.5,
+            "SourceTableName": "y",
+        },
+        "UpdateTable": {
+            "TableName": "t",
+            "WarmThroughput": {"ReadUnitsPerSecond": 5},
+            "OnDemandThroughput": {"MaxReadRequestUnits": 10},
+        },
+    }
+    model = get_session().get_service_model("dynamodb")
+    serializer = serialize.JSONSerializer()
+    for operation, parameters in requests.items():
+        operation_model = model.operation_model(operation)
+        # When the request is serialized by the patched serializer and by botocore's own
+        request = serializer.serialize_to_request(parameters, operation_model)
+        expected = patches._botocore_serialize_to_request(serializer, parameters, operation_model)
+        # Then the two are the same request, byte for byte
+        assert request == expected, operation
+    # (and the patched serializer made the first: botocore's is kept aside, not in place)
+    assert (
+        serialize.JSONSerializer.serialize_to_request is not patches._originals["JSONSerializer.serialize_to_request"]
+    )
+    assert json.loads(request["body"])["OnDemandThroughput"] == {"MaxReadRequestUnits": 10}
+    assert patches._float_value(serializer, decimal.Decimal("1.5")) == 1.5
+    assert patches._float_value(serializer, float("inf")) == "Infinity"
