@@ -15,7 +15,7 @@ upgrade fails loudly here instead of quietly changing what the local stack or a 
 | ``bound_emulator_stream_iterators``: the emulator keeps its newest 1,000 shard iterators, not all | moto 5.2.5 | wraps ``DynamoDBStreamsBackend.get_records`` |
 | ``fast_emulator_stream_records``: ``GetRecords`` answers encoded with moto's DynamoDB JSON encoder | moto 5.2.5 | replaces ``DynamoDBStreamsHandler.get_records`` |
 | ``lean_emulator_stream_records``: stream records built without a JSON encoding of each to estimate its size | moto 5.2.5 | replaces ``StreamRecord.__init__`` |
-| ``fast_emulator_read_answers``: the answers of DynamoDB reads serialized by a serializer built once per shape, to the same document | moto 5.2.5 | wraps ``DynamoResult.execute_result`` |
+| ``fast_emulator_answers``: the answers of DynamoDB item reads and writes serialized by a serializer built once per shape, to the same document | moto 5.2.5 | wraps ``ActionResult.execute_result`` |
 | ``fast_emulator_expressions``: a transaction's condition expressions parsed once per text, update-expression trees copied by a copier that knows them | moto 5.2.5 | wraps ``ConditionExpressionParser.parse``; replaces ``deepcopy`` in ``moto.dynamodb.parsing.validators`` |
 | ``fast_emulator_routing``: the server finds the service of a JSON-protocol request without listing moto's folder, and a handler's methods without ``inspect`` | moto 5.2.5 | wraps ``DomainDispatcherApplication.get_application`` and ``method_names_from_class`` as ``moto.core.responses`` uses it |
 | ``fast_emulator_items``: item attributes size-checked once, condition and update expressions parsed once | moto 5.2.5 | replaces ``Item.__init__``; wraps ``get_filter_expression`` where ``moto.dynamodb.models`` uses it, and ``UpdateExpressionParser.make`` |
@@ -411,7 +411,7 @@ def install_emulator_patches() -> None:
     """Apply every emulator patch the local stack needs (idempotent; they stay for the process):
     ``serialize_emulator_dynamodb``, ``in_place_emulator_transactions``, ``untrack_emulator_models``,
     ``bound_emulator_stream_iterators``, ``fast_emulator_stream_records``, ``lean_emulator_stream_records``,
-    ``fast_emulator_read_answers``, ``fast_emulator_routing``, ``fast_emulator_items``, ``fast_emulator_expressions``,
+    ``fast_emulator_answers``, ``fast_emulator_routing``, ``fast_emulator_items``, ``fast_emulator_expressions``,
     ``fast_emulator_request_parsing``, ``fast_dynamodb_request_bodies`` and the write notifications behind ``on_emulator_write``."""
     serialize_emulator_dynamodb()
     in_place_emulator_transactions()
@@ -419,7 +419,7 @@ def install_emulator_patches() -> None:
     bound_emulator_stream_iterators()
     fast_emulator_stream_records()
     lean_emulator_stream_records()
-    fast_emulator_read_answers()
+    fast_emulator_answers()
     fast_emulator_routing()
     fast_emulator_items()
     fast_emulator_expressions()
@@ -814,59 +814,78 @@ def _copy_node(value: Any, memo: dict[int, Any], deep: Callable[..., Any]) -> An
     return deep(value, memo)
 
 
-#: The DynamoDB reads whose answers ``fast_emulator_read_answers`` serializes.
-FAST_READ_ANSWERS = frozenset({"GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems"})
+#: The DynamoDB item operations whose answers ``fast_emulator_answers`` serializes.
+FAST_ANSWERS = frozenset(
+    {
+        "GetItem",
+        "BatchGetItem",
+        "Query",
+        "Scan",
+        "TransactGetItems",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "BatchWriteItem",
+        "TransactWriteItems",
+    }
+)
 
 
-def fast_emulator_read_answers() -> None:
-    """Serialize the answers of the emulator's DynamoDB reads (``FAST_READ_ANSWERS``) with a serializer
-    built once per shape, instead of moto 5.2.5's generic response serializer, which for every attribute of
-    every item looks the value up under several candidate names (``XFormedAttributePicker``) and dispatches
-    on the shape by name: 40% of a local retrieve's CPU went to serializing its ``BatchGetItem`` answer.
+def fast_emulator_answers() -> None:
+    """Serialize the emulator's answers to DynamoDB item operations (``FAST_ANSWERS``: reads and writes)
+    with a serializer built once per shape, instead of moto 5.2.5's generic response serializer, which for
+    every answer builds its serializer and, for every attribute of every item, looks the value up under
+    several candidate names (``XFormedAttributePicker``) and dispatches on the shape by name: 40% of a
+    local retrieve's CPU went to serializing its ``BatchGetItem`` answer, and 8% of a batch create's to
+    the small answers of its writes.
 
     The body is the same document, for each shape what ``BaseJSONSerializer`` writes for a result whose
-    keys are the API's member names (as moto's ``DynamoResult`` holds them): a structure's members that are
-    present and not None, in the shape's order; maps and lists item by item; blobs in base64; timestamps
-    through moto's ``TimestampSerializer``; integers and floats converted; strings as ``str`` (an enum as
-    its value); a document as it is. Anything else (other operations, a result that is not a dict of
-    member names, pretty-printed responses) keeps moto's serializer."""
-    if not _patch_once("fast_emulator_read_answers"):
+    keys are the API's member names (as moto's DynamoDB handler builds them): a structure's members that
+    are present and not None, in the shape's order; maps and lists item by item; blobs in base64;
+    timestamps through moto's ``TimestampSerializer``; integers and floats converted; strings as ``str``
+    (an enum as its value); a document as it is. Anything else (other services and operations, errors, a
+    result that is not a dict of member names, pretty-printed responses) keeps moto's serializer."""
+    if not _patch_once("fast_emulator_answers"):
         return
     from moto import settings
     from moto.core import serialize
+    from moto.core.responses import ActionResult
     from moto.dynamodb.responses import DynamoResult
 
-    execute_result = _moto_execute_result
     serializers: dict[Any, Callable[[Any], Any]] = {}
+    _originals["ActionResult.execute_result"] = ActionResult.execute_result
 
     def fast_execute_result(self: Any, context: Any) -> Any:
         operation = context.operation_model
         shape = operation.output_shape
         if (
-            operation.name not in FAST_READ_ANSWERS
+            type(self) not in (ActionResult, DynamoResult)
+            or operation.name not in FAST_ANSWERS
+            or operation.service_model.service_name != "dynamodb"
             or shape is None
             or not isinstance(self.result, dict)
             or settings.PRETTIFY_RESPONSES
             or getattr(context.response, "RESPONSE_KEY_PATH_TO_TRANSFORMER", None)
         ):
-            return execute_result(self, context)
+            return _moto_execute_result(self, context)
         try:
             body = json.dumps(_answer_serializer(shape, serializers, serialize)(self.result))
         except (AttributeError, TypeError, ValueError):  # not plain member-named data: moto's way
-            return execute_result(self, context)
+            return _moto_execute_result(self, context)
         version = operation.service_model.metadata.get("jsonVersion", "1.0")
         status = operation.http.get("responseCode", 200)
         return status, {"Content-Type": f"application/x-amz-json-{version}"}, body
 
-    _replace(DynamoResult, "execute_result", fast_execute_result)
+    _replace(ActionResult, "execute_result", fast_execute_result)
 
 
 def _moto_execute_result(result: Any, context: Any) -> Any:
-    """moto 5.2.5's own ``ActionResult.execute_result`` (its generic serializer), which ``DynamoResult``
-    inherits."""
+    """moto 5.2.5's own ``ActionResult.execute_result`` (its generic serializer), the one
+    ``fast_emulator_answers`` replaces (kept for other answers and to compare with)."""
     from moto.core.responses import ActionResult
 
-    return ActionResult.execute_result(result, context)
+    original = _originals.get("ActionResult.execute_result", ActionResult.execute_result)
+    return original(result, context)
 
 
 def _answer_serializer(shape: Any, built: dict[Any, Callable[[Any], Any]], serialize: Any) -> Callable[[Any], Any]:
@@ -882,7 +901,12 @@ def _answer_serializer(shape: Any, built: dict[Any, Callable[[Any], Any]], seria
         members: list[tuple[str, str, Callable[[Any], Any]]] = []
 
         def structure(value: Any) -> Any:
-            return {name: convert(value[key]) for key, name, convert in members if value.get(key) is not None}
+            out = {}
+            for key, name, convert in members:
+                item = value.get(key)
+                if item is not None:
+                    out[name] = item if convert is _same else convert(item)
+            return out
 
         built[key] = structure  # before its members: a member may be this shape again
         for member_name, member in shape.members.items():
@@ -1001,7 +1025,7 @@ def _body_serializer(
             out = {}
             for name, item in value.items():
                 serialized_name, convert = members[name]
-                out[serialized_name] = convert(item)
+                out[serialized_name] = item if convert is _same else convert(item)
             return out
 
         built[key] = structure  # before its members: a member may be this shape again
