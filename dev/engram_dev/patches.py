@@ -1101,12 +1101,13 @@ MAX_PARSED_CONDITIONS = 512
 
 
 def fast_emulator_items() -> None:
-    """Two costs of moto 5.2.5's item writes that grow with the work, made linear:
+    """Costs of moto 5.2.5's item writes, some growing faster than the work:
 
     - ``Item.__init__`` stores attributes in a ``LimitedSizeDict`` that sums the size of every attribute
       already there at each insert (quadratic in the number of attributes); here the attributes are
       converted, their total size checked once against the same limit (``ItemSizeTooLarge`` as before:
       sizes only grow, so the final check fails exactly when one of moto's would have), then stored.
+    - ``DynamoType.__init__`` builds two lists to read a ``{type: value}`` dict (``_dynamo_type_init``);
     - every conditional write parses its ``ConditionExpression`` again; here the parsed expression is
       kept per (expression, names, values) — the same text with the same values is the same condition —
       for the most recent ``MAX_PARSED_CONDITIONS``;
@@ -1133,6 +1134,8 @@ def fast_emulator_items() -> None:
         dict.update(self.attrs, converted)
 
     _replace(Item, "__init__", item_init)
+    _originals["DynamoType.__init__"] = DynamoType.__init__
+    _replace(DynamoType, "__init__", _dynamo_type_init)
     cached = _cached_conditions(table_module.get_filter_expression)
     _replace(table_module, "get_filter_expression", cached)
     _replace(models, "get_filter_expression", cached)
@@ -1154,6 +1157,26 @@ def fast_emulator_items() -> None:
         return found
 
     _replace(parser_class, "make", classmethod(cached_make))
+
+
+def _dynamo_type_init(self: Any, type_as_dict: Any) -> None:
+    """moto 5.2.5's ``DynamoType.__init__`` without building two lists per value: the type and value of
+    a ``{type: value}`` dict (its first pair, as there; an empty one raises ``IndexError`` as there) or of
+    another ``DynamoType``; the items of a list and the values of a map converted in turn."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if type(type_as_dict) is DynamoType:
+        kind, value = type_as_dict.type, type_as_dict.value
+    else:
+        try:
+            kind, value = next(iter(type_as_dict.items()))
+        except StopIteration:
+            raise IndexError("list index out of range") from None
+    if kind == "L":
+        value = [DynamoType(item) for item in value]
+    elif kind == "M":
+        value = {key: DynamoType(item) for key, item in value.items()}
+    self.type, self.value = kind, value
 
 
 def _cached_conditions(parse: Callable[..., Any]) -> Callable[..., Any]:

@@ -459,3 +459,35 @@ def test_dynamodb_requests_are_serialized_into_what_botocore_serializes():
     assert json.loads(request["body"])["OnDemandThroughput"] == {"MaxReadRequestUnits": 10}
     assert patches._float_value(serializer, decimal.Decimal("1.5")) == 1.5
     assert patches._float_value(serializer, float("inf")) == "Infinity"
+
+
+def test_the_emulator_converts_attribute_values_as_moto_does():
+    # Given the emulator's patches (DynamoType built without intermediate lists) and values of every type
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    patches.install_emulator_patches()
+    values: list[dict[str, Any]] = [
+        {"S": "text"},
+        {"N": "1.5"},
+        {"B": b"\x00\x01"},
+        {"SS": ["a", "b"]},
+        {"NULL": True},
+        {"L": [{"S": "a"}, {"M": {"k": {"L": [{"N": "1"}]}}}]},
+        {"M": {"a": {"BOOL": True}, "b": {"M": {}}}},
+        {"S": "first", "N": "2"},  # not a valid value: moto takes the first pair
+    ]
+    for value in values:
+        # When the emulator converts a value, and moto's own conversion does
+        converted = DynamoType(value)
+        expected = DynamoType.__new__(DynamoType)
+        patches._originals["DynamoType.__init__"](expected, value)
+        # Then both are the same value, down to the nested ones
+        assert (converted.type, converted.to_json(), converted.size()) == (
+            expected.type,
+            expected.to_json(),
+            expected.size(),
+        ), value
+        assert converted == expected and DynamoType(converted) == expected
+    assert isinstance(DynamoType(values[5]).value[1].value["k"], DynamoType)
+    with pytest.raises(IndexError):
+        DynamoType({})
