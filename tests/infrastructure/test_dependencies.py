@@ -127,3 +127,40 @@ def test_each_api_function_imports_only_the_routes_it_serves(routes, present, ab
     # Then it imports its route modules and not the other function's
     assert present <= imported
     assert not absent & imported, sorted(absent & imported)
+
+
+_BUILT_MODELS_PROBE = """
+import importlib.util, json, sys
+import pydantic
+spec = importlib.util.spec_from_file_location("handler_module", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+def subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from subclasses(sub)
+models = [m for m in subclasses(pydantic.BaseModel) if m.__module__.startswith("engram.")]
+built = sorted(m.__qualname__ for m in models if m.__pydantic_complete__ and m.__module__ != "engram.settings")
+print(json.dumps({"models": len(models), "built": built}))
+"""
+
+
+@pytest.mark.parametrize("routes", ["v1", "mem0"])
+def test_importing_an_api_function_builds_no_model(routes: str) -> None:
+    """Given ApiFunction or Mem0Function, when its module is imported (a cold start), then no Engram model
+    has built its validator yet: each is built by the first request that uses it
+    (``engram.models.base.EngramModel``). (``Settings``, read at import for ``ENGRAM_API_ROUTES``, is
+    pydantic-settings' model, not one of these.)"""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENGRAM_", "OPENAI_", "AWS_ENDPOINT"))}
+    env.update(ENGRAM_API_ROUTES=routes, ENGRAM_INDEX_BACKEND="opensearch", ENGRAM_TABLE_NAME="engram")
+    path = project_root() / "functions" / "api" / "app.py"
+    done = subprocess.run(
+        [sys.executable, "-c", _BUILT_MODELS_PROBE, str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    found = json.loads(done.stdout)
+    assert found["models"] > 20 and found["built"] == []

@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 from pydantic import (
     AwareDatetime,
-    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
@@ -17,6 +16,7 @@ from pydantic import (
 )
 from typing_extensions import TypeAliasType  # typing.TypeAliasType from Python 3.12
 
+from engram.models.base import EngramModel
 from engram.models.config import MAX_TTL_SECONDS
 from engram.models.conversation import MAX_EVENTS, Event, Message, check_event_text, normalize
 from engram.models.identifiers import ResourceId, SessionId
@@ -55,7 +55,7 @@ MAX_EXTRACTION_TOKENS = 32_768
 DEFAULT_RETRIEVAL_MODE: RetrievalMode = "hybrid"
 
 
-class FactSource(BaseModel):
+class FactSource(EngramModel):
     """A pre-extracted fact to consolidate (Memory Bank's ``direct_memories_source``)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -64,7 +64,7 @@ class FactSource(BaseModel):
     topics: list[Topic] = Field(default_factory=list, max_length=MAX_TOPICS)
 
 
-class SessionSource(BaseModel):
+class SessionSource(EngramModel):
     """Events of a session (short-term memory) in ``[start_time, end_time)``; both optional, with a
     time zone (RFC 3339)."""
 
@@ -110,7 +110,7 @@ Messages = Annotated[list[Message], BeforeValidator(_one_user_message, json_sche
 """Generate's ``messages``: a list of OpenAI-style messages, or a string standing for one user message."""
 
 
-class GenerateRequest(BaseModel):
+class GenerateRequest(EngramModel):
     """``POST /v1/memories/generate``: ``scope`` and exactly one source:
 
     - ``messages`` (OpenAI style) or ``events`` (Memory Bank style): a conversation to extract from;
@@ -199,7 +199,7 @@ class MetadataUpdateStrategy(StrEnum):
     OVERWRITE = "OVERWRITE"
 
 
-class UpdateMemoryRequest(BaseModel):
+class UpdateMemoryRequest(EngramModel):
     """``PATCH /v1/memories/{id}``: only the fields given change. ``ttl_seconds``: a number sets
     ``expire_time`` to now + that many seconds; ``null`` removes the expiry. ``metadata`` is merged
     into the memory's by default; ``metadata_merge_strategy: OVERWRITE`` replaces it
@@ -234,7 +234,7 @@ class UpdateMemoryRequest(BaseModel):
         return self
 
 
-class RollbackRequest(BaseModel):
+class RollbackRequest(EngramModel):
     """``POST /v1/memories/{id}/rollback``: restore the memory as it was after revision ``revision_id``."""
 
     model_config = ConfigDict(extra="forbid")
@@ -243,7 +243,7 @@ class RollbackRequest(BaseModel):
     revision_labels: RevisionLabels = Field(default_factory=dict)
 
 
-class PurgeRequest(BaseModel):
+class PurgeRequest(EngramModel):
     """``POST /v1/memories/purge``: delete every memory of ``scope`` (or of the tenant) matching
     ``filter``; at least one of them is required. ``force: false`` (default) only counts."""
 
@@ -260,11 +260,11 @@ class PurgeRequest(BaseModel):
         return self
 
 
-class PurgeResponse(BaseModel):
+class PurgeResponse(EngramModel):
     purge_count: int = Field(description="Memories deleted (force) or that would be deleted (dry run).")
 
 
-class CountRequest(BaseModel):
+class CountRequest(EngramModel):
     """``POST /v1/memories/count``: how many live (unexpired) memories of ``scope`` match ``filter``
     (none: all of them). Reads like list mode: a memory written a moment ago may not be counted yet."""
 
@@ -274,18 +274,18 @@ class CountRequest(BaseModel):
     filter: Filter | None = None
 
 
-class CountResponse(BaseModel):
+class CountResponse(EngramModel):
     count: int = Field(description="Live memories of the scope matching the filter (expired ones are not counted).")
 
 
-class RevisionsResponse(BaseModel):
+class RevisionsResponse(EngramModel):
     """Newest first. ``next_page_token``: more revisions follow; pass it as ``page_token``."""
 
     revisions: list[Revision]
     next_page_token: str | None = None
 
 
-class BatchCreateRequest(BaseModel):
+class BatchCreateRequest(EngramModel):
     """``POST /v1/memories/batch``: 1-100 memories, embedded in one call."""
 
     model_config = ConfigDict(extra="forbid")
@@ -293,11 +293,11 @@ class BatchCreateRequest(BaseModel):
     memories: list[NewMemory] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-class BatchCreateResponse(BaseModel):
+class BatchCreateResponse(EngramModel):
     memories: list[ScoredMemory] = Field(description="The created memories, in request order (no score).")
 
 
-class RetrieveRequest(BaseModel):
+class RetrieveRequest(EngramModel):
     """``POST /v1/memories/retrieve``.
 
     With ``query``: search, the ``top_k`` (1-100, default 10) best memories of ``scope`` by ``mode``:
@@ -335,17 +335,17 @@ class RetrieveRequest(BaseModel):
     )
 
 
-class RetrieveResponse(BaseModel):
+class RetrieveResponse(EngramModel):
     memories: list[ScoredMemory]
     next_page_token: str | None = None
 
 
-class ErrorDetail(BaseModel):
+class ErrorDetail(EngramModel):
     code: str = Field(description="Stable machine-readable code, e.g. NOT_FOUND, INVALID_ARGUMENT, CONFLICT.")
     message: str = Field(description="What went wrong, for people; never a stack trace.")
 
 
-class Error(BaseModel):
+class Error(EngramModel):
     """The body of every error answer, 4xx or 5xx: ``{"error": {"code", "message"}}``."""
 
     error: ErrorDetail

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from engram.models.api import MAX_WAIT_SECONDS, Filter
+from engram.models.base import EngramModel
 from engram.models.limits import StrictFloat, StrictInt
 from engram.models.scope import Scope
 
@@ -25,7 +26,7 @@ class GroupBy(StrEnum):
     TIME_WINDOW = "time_window"
 
 
-class CompressRequest(BaseModel):
+class CompressRequest(EngramModel):
     """``POST /v1/memories/compress``: summarize the live memories of ``scope`` that ``filter`` matches
     (none: all) into fewer, so that about ``max_memories`` (1-10,000) remain, group by group.
 
@@ -59,7 +60,7 @@ class CompressRequest(BaseModel):
         return self
 
 
-class CompressionOutput(BaseModel):
+class CompressionOutput(EngramModel):
     """The model's answer for one group: the facts replacing its memories (at most the target asked)."""
 
     model_config = ConfigDict(extra="forbid")

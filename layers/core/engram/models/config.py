@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from engram.errors import PayloadTooLarge
+from engram.models.base import EngramModel
 from engram.models.conversation import Message
 from engram.models.limits import StrictInt, Topic
 from engram.models.memory import MAX_FACT_CHARS, ManagedTopic
@@ -24,21 +25,21 @@ TtlSeconds = Field(default=None, ge=60, le=MAX_TTL_SECONDS)
 MAX_CONFIG_BYTES = 350_000
 
 
-class CustomTopic(BaseModel):
+class CustomTopic(EngramModel):
     model_config = ConfigDict(extra="forbid")
 
     label: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,63}$", description="e.g. FOOD_PREFERENCES")
     description: str = Field(min_length=1, max_length=1000, description="What belongs in this topic.")
 
 
-class ExampleFact(BaseModel):
+class ExampleFact(EngramModel):
     model_config = ConfigDict(extra="forbid")
 
     fact: str = Field(min_length=1, max_length=MAX_FACT_CHARS)
     topics: list[Topic] = Field(default_factory=list, max_length=10)
 
 
-class FewShotExample(BaseModel):
+class FewShotExample(EngramModel):
     """A conversation and the facts it should yield; ``facts: []`` teaches "extract nothing from this"."""
 
     model_config = ConfigDict(extra="forbid")
@@ -47,7 +48,7 @@ class FewShotExample(BaseModel):
     facts: list[ExampleFact] = Field(default_factory=list, max_length=20)
 
 
-class TtlConfig(BaseModel):
+class TtlConfig(EngramModel):
     """Default lifetimes in seconds (60 s – 10 years); None = never expires.
 
     - ``create_ttl_seconds``: memories created directly (``POST /v1/memories``, batch).
@@ -69,7 +70,7 @@ class TtlConfig(BaseModel):
     operation_ttl_seconds: StrictInt | None = Field(default=30 * DAY, ge=3600, le=MAX_TTL_SECONDS)
 
 
-class TenantConfig(BaseModel):
+class TenantConfig(EngramModel):
     """The whole tenant configuration; ``PUT /v1/config`` replaces it."""
 
     model_config = ConfigDict(extra="forbid")

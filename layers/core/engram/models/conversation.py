@@ -31,10 +31,11 @@ import binascii
 import re
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 from typing_extensions import TypeAliasType  # typing.TypeAliasType from Python 3.12
 
 from engram.errors import PayloadTooLarge
+from engram.models.base import EngramModel
 
 MAX_EVENTS = 500
 MAX_EVENT_TEXT_CHARS = 32_000
@@ -116,14 +117,14 @@ def _decode_base64(data: str) -> bytes:
         raise ValueError("inline_data.data is not valid base64") from error
 
 
-class TextPart(BaseModel):
+class TextPart(EngramModel):
     model_config = ConfigDict(extra="forbid")
 
     type: Literal["text"] = "text"
     text: str
 
 
-class Message(BaseModel):
+class Message(EngramModel):
     """An OpenAI-style chat message. Unknown keys (a misspelt ``event_id``, a ``timestamp``...) are a 422,
     as at the top level of a request."""
 
@@ -145,7 +146,7 @@ class Message(BaseModel):
         return self
 
 
-class InlineData(BaseModel):
+class InlineData(EngramModel):
     """An image given inline (Memory Bank's ``inline_data``), described into text before extraction.
 
     Validation (see the module docstring): ``mime_type`` one of ``IMAGE_MIME_TYPES`` (case-insensitive;
@@ -197,7 +198,7 @@ class InlineData(BaseModel):
         return f"data:{self.mime_type};base64,{self.data}"
 
 
-class Part(BaseModel):
+class Part(EngramModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str | None = None
@@ -210,7 +211,7 @@ class Part(BaseModel):
         return self
 
 
-class Content(BaseModel):
+class Content(EngramModel):
     model_config = ConfigDict(extra="forbid")
 
     role: ChatRole
@@ -230,7 +231,7 @@ class Content(BaseModel):
         return "\n".join(texts), attachments
 
 
-class Event(BaseModel):
+class Event(EngramModel):
     """A Memory Bank-style conversation event."""
 
     model_config = ConfigDict(extra="forbid")
@@ -243,7 +244,7 @@ class Event(BaseModel):
         return self.content.text_and_attachments()[0]
 
 
-class ConversationEvent(BaseModel):
+class ConversationEvent(EngramModel):
     """The normalized form: one turn with its id, role and text.
 
     ``attachments`` are the turn's images, in order; ``text`` holds the marker ``[image N]`` (its own

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
+
+from engram.models.base import EngramModel
 
 
-class CandidateFact(BaseModel):
+class CandidateFact(EngramModel):
     """A durable fact the extractor proposes, with its topics and the ids of the events it came from."""
 
     model_config = ConfigDict(extra="forbid")
@@ -21,7 +23,7 @@ class CandidateFact(BaseModel):
     event_ids: list[str] = Field(description="Ids of the conversation events the fact comes from.")
 
 
-class ExtractionOutput(BaseModel):
+class ExtractionOutput(EngramModel):
     model_config = ConfigDict(extra="forbid")
 
     facts: list[CandidateFact]
@@ -34,7 +36,7 @@ class Decision(StrEnum):
     NOOP = "NOOP"
 
 
-class ConsolidationDecision(BaseModel):
+class ConsolidationDecision(EngramModel):
     """The decision for one candidate.
 
     - CREATE: store the candidate as a new memory (``memory`` is null).
@@ -52,13 +54,13 @@ class ConsolidationDecision(BaseModel):
     fact: str | None = Field(description="For UPDATE: the new text of the memory; otherwise null.")
 
 
-class ConsolidationOutput(BaseModel):
+class ConsolidationOutput(EngramModel):
     model_config = ConfigDict(extra="forbid")
 
     decisions: list[ConsolidationDecision]
 
 
-class ImageDescription(BaseModel):
+class ImageDescription(EngramModel):
     """What a vision model says an image of the conversation shows, as text extraction can read."""
 
     model_config = ConfigDict(extra="forbid")

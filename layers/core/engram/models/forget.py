@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from engram.models.base import EngramModel
 from engram.models.identifiers import ResourceId, SessionId
 from engram.models.scope import Scope
 
 MAX_FORGET_SESSIONS = 100
 
 
-class ForgetRequest(BaseModel):
+class ForgetRequest(EngramModel):
     """``POST /v1/forget``: forget everything stored for ``scope`` (matched exactly, as everywhere), and
     the events of the sessions ``session_ids`` (0-100 session ids; sessions have no scope, so they are
     named)."""
@@ -31,7 +32,7 @@ class ForgetRequest(BaseModel):
         return sorted(set(session_ids))
 
 
-class ForgetCounts(BaseModel):
+class ForgetCounts(EngramModel):
     """What a forget deleted, by kind. ``blobs``: the documents stored with the operations (request,
     conversation source, candidate facts); ``index_documents``: the search index entries of the
     memories, removed with them; ``idempotency_records``: the stored responses of requests sent with an
@@ -46,7 +47,7 @@ class ForgetCounts(BaseModel):
     idempotency_records: int = 0
 
 
-class ForgetReceipt(BaseModel):
+class ForgetReceipt(EngramModel):
     """The record of a forget, kept after it (``GET /v1/forget/{receipt_id}``). It holds no content: the
     scope only as ``scope_hash`` (32 hex digits of SHA-256 over the canonical scope), what was deleted as
     counts, and when. ``completed_at`` is null while the forget is in progress (send the same request

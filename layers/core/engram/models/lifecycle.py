@@ -6,15 +6,16 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 from typing_extensions import TypeAliasType  # typing.TypeAliasType from Python 3.12
 
 from engram.models.api import Filter
+from engram.models.base import EngramModel
 from engram.models.limits import StrictBool
 from engram.models.scope import Scope, scope_hash
 
 
-class ArchiveRequest(BaseModel):
+class ArchiveRequest(EngramModel):
     """``POST /v1/memories/archive``: move the live memories of ``scope`` that ``filter`` matches (none:
     all of them) to ``to_scope``, an archive collection (a scope like any other, matched exactly).
     ``force: false`` (default) only counts them."""
@@ -33,7 +34,7 @@ class ArchiveRequest(BaseModel):
         return self
 
 
-class ArchiveResponse(BaseModel):
+class ArchiveResponse(EngramModel):
     """What an archive did: ``archive_count`` memories moved by this request (dry run: that would be moved),
     ``done`` false when the request ran out of time before the end (send the same request again: it goes
     on with the memories still in ``scope``)."""
@@ -48,7 +49,7 @@ MAX_STATS_DAYS = 366
 MAX_GROUPS = 50
 
 
-class PriceTable(BaseModel):
+class PriceTable(EngramModel):
     """USD list prices ``estimated_cost_usd`` is computed with. Defaults: OpenAI's price page
     (https://openai.com/api/pricing, as of 2025) for gpt-4o-mini ($0.15 / $0.60 per million input / output
     tokens) and text-embedding-3-small ($0.02 per million tokens), the models Engram uses by default.
@@ -73,7 +74,7 @@ class PriceTable(BaseModel):
         return round(dollars, 6)
 
 
-class DayCounts(BaseModel):
+class DayCounts(EngramModel):
     """Memories created, updated (archived ones included, in the scope they moved to) and deleted on
     ``date`` (UTC)."""
 
@@ -83,7 +84,7 @@ class DayCounts(BaseModel):
     deleted: int = 0
 
 
-class DayUsage(BaseModel):
+class DayUsage(EngramModel):
     """Generations (``operations``) started on ``date`` (UTC) and what generation work that day cost: LLM
     calls and tokens, embedding calls, and their estimated cost in USD (``prices``)."""
 
@@ -101,7 +102,7 @@ Counts = TypeAliasType(
 )
 
 
-class StatsResponse(BaseModel):
+class StatsResponse(EngramModel):
     """``GET /v1/stats``: what a scope (or the tenant, ``scope`` null) stores and what it cost.
 
     ``total``: memories stored (expired ones count until the retention job deletes them); ``by_topic``:

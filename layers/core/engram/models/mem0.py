@@ -13,10 +13,11 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator, model_validator
+from pydantic import ConfigDict, Field, RootModel, field_validator, model_validator
 from typing_extensions import TypeAliasType  # typing.TypeAliasType from Python 3.12
 
 from engram.models.api import MAX_BATCH, MAX_QUERY_CHARS, MAX_TOP_K
+from engram.models.base import EngramModel
 from engram.models.conversation import MAX_EVENTS, Message
 from engram.models.identifiers import RESOURCE_ID_PATTERN
 from engram.models.limits import StrictBool, StrictFloat, StrictInt, Topic, check_metadata
@@ -59,7 +60,7 @@ def _refuse(data: Any, unsupported: dict[str, str]) -> Any:
     return data
 
 
-class Mem0AddRequest(BaseModel):
+class Mem0AddRequest(EngramModel):
     """``POST /mem0/v3/memories/add/``: ``messages`` (1-500 OpenAI-style messages), the entities at the top
     level and/or as ``filters`` (equalities only), ``metadata``, ``infer`` (default true: extract memories
     with Engram's generation; false: store each non-system message's text as a memory, at most 100 of
@@ -123,7 +124,7 @@ class Mem0AddRequest(BaseModel):
         return self
 
 
-class Mem0ListRequest(BaseModel):
+class Mem0ListRequest(EngramModel):
     """``POST /mem0/v3/memories/``: ``filters`` (required; see ``Mem0Filters``), ``start_date`` / ``end_date``
     (created on or after / on or before, YYYY-MM-DD in UTC), ``categories`` (any of these topics). ``page``
     (1-1,000,000, default 1) and ``page_size`` (1-100, default 100) may also be query parameters, which win."""
@@ -154,7 +155,7 @@ class Mem0ListRequest(BaseModel):
         )
 
 
-class Mem0SearchRequest(BaseModel):
+class Mem0SearchRequest(EngramModel):
     """``POST /mem0/v3/memories/search/``: ``query`` (1-2,000 characters), ``filters`` (required), ``top_k``
     (1-100, default 10), ``threshold`` (keep results with an Engram score at least this), ``keyword_search``
     (true: Engram's lexical mode; default: hybrid), ``categories`` (any of these topics), ``metadata``
@@ -194,7 +195,7 @@ class Mem0SearchRequest(BaseModel):
         )
 
 
-class Mem0UpdateRequest(BaseModel):
+class Mem0UpdateRequest(EngramModel):
     """``PUT /mem0/v1/memories/{id}/``: ``text`` (1-2,000 characters; re-embedded), ``metadata`` (replaces
     the memory's metadata), ``expiration_date`` (YYYY-MM-DD: expires at the end of that UTC day; null
     removes the expiry). At least one of them."""
@@ -224,7 +225,7 @@ class Mem0UpdateRequest(BaseModel):
         return self
 
 
-class Mem0BatchUpdateItem(BaseModel):
+class Mem0BatchUpdateItem(EngramModel):
     """One memory of a batch update: ``memory_id`` and at least one of ``text``, ``metadata`` (replaces)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -247,7 +248,7 @@ class Mem0BatchUpdateItem(BaseModel):
         return self
 
 
-class Mem0BatchUpdateRequest(BaseModel):
+class Mem0BatchUpdateRequest(EngramModel):
     """``PUT /mem0/v1/batch/``: 1-100 memories to update."""
 
     model_config = ConfigDict(extra="forbid")
@@ -255,13 +256,13 @@ class Mem0BatchUpdateRequest(BaseModel):
     memories: list[Mem0BatchUpdateItem] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-class Mem0BatchDeleteItem(BaseModel):
+class Mem0BatchDeleteItem(EngramModel):
     model_config = ConfigDict(extra="forbid")
 
     memory_id: MemoryRef
 
 
-class Mem0BatchDeleteRequest(BaseModel):
+class Mem0BatchDeleteRequest(EngramModel):
     """``DELETE /mem0/v1/batch/``: 1-100 memories to delete."""
 
     model_config = ConfigDict(extra="forbid")
@@ -272,7 +273,7 @@ class Mem0BatchDeleteRequest(BaseModel):
 # --- responses ----------------------------------------------------------------------------------------
 
 
-class Mem0Ping(BaseModel):
+class Mem0Ping(EngramModel):
     """The key check's answer: the tenant is both the organisation and its one project."""
 
     status: str = "ok"
@@ -281,7 +282,7 @@ class Mem0Ping(BaseModel):
     user_email: str | None = Field(default=None, description="Always null: Engram keys belong to tenants, not people.")
 
 
-class Mem0Memory(BaseModel):
+class Mem0Memory(EngramModel):
     """A memory in mem0's shape. ``memory`` is Engram's fact, ``categories`` its topics, the entities its
     scope's keys of those names (null when absent), ``expiration_date`` the UTC day of its expiry."""
 
@@ -304,11 +305,11 @@ class Mem0ScoredMemory(Mem0Memory):
     score: float | None = None
 
 
-class Mem0SearchResponse(BaseModel):
+class Mem0SearchResponse(EngramModel):
     results: list[Mem0ScoredMemory]
 
 
-class Mem0Page(BaseModel):
+class Mem0Page(EngramModel):
     """One page of a list, newest first. ``next`` / ``previous`` are query strings relative to the request's
     URL (``?page=3&page_size=10``), or null."""
 
@@ -318,11 +319,11 @@ class Mem0Page(BaseModel):
     results: list[Mem0Memory]
 
 
-class Mem0EventData(BaseModel):
+class Mem0EventData(EngramModel):
     memory: str
 
 
-class Mem0AddEvent(BaseModel):
+class Mem0AddEvent(EngramModel):
     """One change an add made: ``event`` is ADD, UPDATE or DELETE (for DELETE, ``memory`` is the text deleted)."""
 
     id: str
@@ -331,7 +332,7 @@ class Mem0AddEvent(BaseModel):
     data: Mem0EventData
 
 
-class Mem0AddResponse(BaseModel):
+class Mem0AddResponse(EngramModel):
     """``status``: SUCCEEDED (``results`` lists the changes), PENDING (a generation still running: ``results``
     is empty; ``event_id`` is its Engram operation id, ``GET /v1/operations/{id}``) or FAILED (``message``
     says why; nothing was stored)."""
@@ -342,23 +343,23 @@ class Mem0AddResponse(BaseModel):
     message: str
 
 
-class Mem0Message(BaseModel):
+class Mem0Message(EngramModel):
     message: str
 
 
-class Mem0DeleteResponse(BaseModel):
+class Mem0DeleteResponse(EngramModel):
     message: str
     deleted_count: int = Field(description="How many memories were deleted.")
 
 
-class Mem0DeleteOneResponse(BaseModel):
+class Mem0DeleteOneResponse(EngramModel):
     message: str
     cascade_count: int | None = Field(
         default=None, description="With delete_linked: always 0 (Engram changes memories in place; none is linked)."
     )
 
 
-class Mem0HistoryEntry(BaseModel):
+class Mem0HistoryEntry(EngramModel):
     """One revision: ``event`` ADD, UPDATE or DELETE; ``old_memory`` / ``new_memory`` the text before and
     after (null when there is none)."""
 
@@ -379,11 +380,15 @@ class Mem0HistoryEntry(BaseModel):
     updated_at: datetime
 
 
-class Mem0History(RootModel[list[Mem0HistoryEntry]]):
+class Mem0History(RootModel, EngramModel):
     """A memory's revisions, oldest first (also after it was deleted)."""
 
+    # A ``root`` field, not ``RootModel[list[Mem0HistoryEntry]]``: parametrizing the generic builds a
+    # validator when this module is imported; as an ``EngramModel`` it is built on first use.
+    root: list[Mem0HistoryEntry]
 
-class Mem0Entity(BaseModel):
+
+class Mem0Entity(EngramModel):
     """An entity: a value of ``type``'s scope key (``user`` → ``user_id``) on at least one live memory."""
 
     id: str = Field(description="'<type>:<name>'.")
@@ -396,7 +401,7 @@ class Mem0Entity(BaseModel):
     metadata: None = None
 
 
-class Mem0Entities(BaseModel):
+class Mem0Entities(EngramModel):
     count: int
     next: str | None = None
     previous: str | None = None

@@ -7,7 +7,6 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
-    BaseModel,
     ConfigDict,
     Field,
     ValidationError,
@@ -18,6 +17,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypeAliasType  # typing.TypeAliasType from Python 3.12
 
+from engram.models.base import EngramModel
 from engram.models.limits import StrictInt, Topic, check_metadata
 from engram.models.scope import Scope
 
@@ -100,7 +100,7 @@ class Action(StrEnum):
     ARCHIVED = "ARCHIVED"
 
 
-class Source(BaseModel):
+class Source(EngramModel):
     """Provenance: the operation that produced a memory, the conversation events it came from and, for a
     memory a compression wrote (``POST /v1/memories/compress``), the ids of the memories it replaced
     (``memory_ids``; roll those back to undo it)."""
@@ -112,7 +112,7 @@ class Source(BaseModel):
     )
 
 
-class Memory(BaseModel):
+class Memory(EngramModel):
     """A memory as the API returns it. Times are RFC 3339 UTC."""
 
     model_config = ConfigDict(extra="forbid")
@@ -143,7 +143,7 @@ class StoredMemory(Memory):
         return Memory.model_validate(self.model_dump(include=set(Memory.model_fields)))
 
 
-class NewSource(BaseModel):
+class NewSource(EngramModel):
     """Provenance a client gives a directly created memory: the ids of the events it came from."""
 
     model_config = ConfigDict(extra="forbid")
@@ -151,7 +151,7 @@ class NewSource(BaseModel):
     event_ids: list[Annotated[str, Field(min_length=1, max_length=128)]] = Field(default_factory=list, max_length=100)
 
 
-class NewMemory(BaseModel):
+class NewMemory(EngramModel):
     """The fields of a memory a client may set when creating it directly (``POST /v1/memories``)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -182,7 +182,7 @@ class NewMemory(BaseModel):
         return check_metadata(metadata)  # keys, value sizes, numbers DynamoDB holds (engram.models.limits)
 
 
-class GeneratedMemory(BaseModel):
+class GeneratedMemory(EngramModel):
     """One change made by a generation (Memory Bank's ``GenerateMemoriesResponse.generated_memories``).
 
     For DELETED, ``memory`` is the memory as it was before deletion.
@@ -193,14 +193,14 @@ class GeneratedMemory(BaseModel):
     previous_revision_id: str | None = None
 
 
-class ScoredMemory(BaseModel):
+class ScoredMemory(EngramModel):
     """A retrieved memory. ``score`` is the cosine similarity in [-1, 1] (higher is closer); absent in list mode."""
 
     memory: Memory
     score: float | None = None
 
 
-class Revision(BaseModel):
+class Revision(EngramModel):
     """An immutable record of one change to a memory.
 
     ``fact`` is the text after the change (for DELETED: the text that was deleted), ``previous_fact``

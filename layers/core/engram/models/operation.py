@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from engram.models.base import EngramModel
 from engram.models.memory import GeneratedMemory
 
 
@@ -33,14 +34,14 @@ class OperationDocument(StrEnum):
     PLAN = "PLAN"
 
 
-class OperationError(BaseModel):
+class OperationError(EngramModel):
     """Why an operation failed: ``code`` is the error class (e.g. ``LLMUnavailable``), ``message`` its text."""
 
     code: str
     message: str
 
 
-class Usage(BaseModel):
+class Usage(EngramModel):
     """What a generation cost: LLM calls and tokens, embedding calls."""
 
     llm_calls: int = 0
@@ -57,7 +58,7 @@ class Usage(BaseModel):
         )
 
 
-class CompressionReport(BaseModel):
+class CompressionReport(EngramModel):
     """What a compression (``POST /v1/memories/compress``) did. ``groups``: the groups its memories fell
     into (a group of more than 40 memories over its share counts as its parts, each compressed on its
     own); ``groups_compressed``: groups summarized into fewer memories; ``groups_skipped``: groups over
@@ -75,7 +76,7 @@ class CompressionReport(BaseModel):
     output_tokens: int = 0
 
 
-class OperationResult(BaseModel):
+class OperationResult(EngramModel):
     """What an operation stored. A generation: its changes (``generated_memories``). A compression: the
     memories it created (``generated_memories``, CREATED; each names the memories it replaced in
     ``source.memory_ids``) and its ``compression`` report."""
@@ -84,7 +85,7 @@ class OperationResult(BaseModel):
     compression: CompressionReport | None = None
 
 
-class Operation(BaseModel):
+class Operation(EngramModel):
     """``id, status, create_time, update_time, error?, result?, usage, index_pending``.
 
     ``status``: ``RUNNING``, then ``SUCCEEDED`` (its changes are stored: ``result``) or ``FAILED`` (nothing

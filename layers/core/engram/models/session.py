@@ -7,9 +7,10 @@ import json
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import AwareDatetime, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from engram.errors import PayloadTooLarge
+from engram.models.base import EngramModel
 from engram.models.conversation import ChatRole, Content, Message, Part, check_event_text
 from engram.models.identifiers import EventId
 from engram.models.limits import StrictInt
@@ -22,7 +23,7 @@ MAX_LIST = 1000
 MAX_KEEP_LAST = 1_000_000
 
 
-class NewSessionEvent(BaseModel):
+class NewSessionEvent(EngramModel):
     model_config = ConfigDict(extra="forbid")
 
     event_id: EventId | None = Field(
@@ -90,7 +91,7 @@ AppendedEvent = Annotated[
 ``role``, an OpenAI-style message (``{"role", "content"}``)."""
 
 
-class AppendEventsRequest(BaseModel):
+class AppendEventsRequest(EngramModel):
     """``POST /v1/sessions/{id}/events``: 1-100 events, each in the Memory Bank shape
     (``{"content": {"role", "parts"}}``) or as an OpenAI-style message (``{"role", "content"}``)."""
 
@@ -103,7 +104,7 @@ class AppendEventsRequest(BaseModel):
         return [e.to_event() if isinstance(e, SessionMessage) else e for e in self.events]
 
 
-class TruncateSessionRequest(BaseModel):
+class TruncateSessionRequest(EngramModel):
     """``POST /v1/sessions/{id}/truncate``: keep the last ``keep_last`` events (0 keeps none)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -113,18 +114,18 @@ class TruncateSessionRequest(BaseModel):
     )
 
 
-class TruncateSessionResponse(BaseModel):
+class TruncateSessionResponse(EngramModel):
     deleted_count: int = Field(description="Events deleted (expired ones included); 0 when nothing was older.")
 
 
-class SessionEvent(BaseModel):
+class SessionEvent(EngramModel):
     event_id: str
     timestamp: datetime
     content: Content
     expire_time: datetime | None = None
 
 
-class SessionEventsResponse(BaseModel):
+class SessionEventsResponse(EngramModel):
     """Oldest first. ``next_page_token``: more events follow; send it as ``page_token`` (listing only)."""
 
     events: list[SessionEvent]

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from engram.models.base import EngramModel
 
 
-class StepInput(BaseModel):
+class StepInput(EngramModel):
     """``{"tenant_id", "operation_id"}`` plus, for RecordFailure, the caught ``error: {Error, Cause}``."""
 
     model_config = ConfigDict(extra="ignore")
@@ -18,7 +20,7 @@ class StepInput(BaseModel):
     error: dict[str, Any] | None = None
 
 
-class StepOutput(BaseModel):
+class StepOutput(EngramModel):
     """What every Task returns (the ASL passes ``$.Payload`` on): ``{"tenant_id", "operation_id"}``, which the
     next state reads, and ``count``, what the step produced: events loaded (LoadSource; for a request of
     pre-extracted facts, their number), candidates kept (Extract), memories changed (Consolidate) or
