@@ -334,15 +334,9 @@ def test_the_emulator_stream_records_carry_what_a_reader_needs(local_stack):
     assert len({r["eventID"] for r in records}) == 2
 
 
-def test_the_emulator_serializes_item_answers_into_what_moto_serializes():
-    # Given the emulator's patches and read results holding every kind of attribute value
-    from moto.core import serialize as serialize_module
-    from moto.core.responses import ActionContext, ActionResult
-    from moto.core.serialize import get_serializer_class
-    from moto.core.utils import get_service_model
-    from moto.dynamodb.responses import DynamoHandler, DynamoResult
-
-    patches.install_emulator_patches()
+def _item_of_every_kind() -> dict[str, Any]:
+    """An item (as a client sends it: binary values as bytes) holding every kind of attribute value,
+    nested maps and lists, an empty string and an empty list."""
     value = {
         "S": "text",
         "N": "12.50",
@@ -355,7 +349,19 @@ def test_the_emulator_serializes_item_answers_into_what_moto_serializes():
         "M": {"nested": {"L": [{"B": b"\x00"}, {"M": {"deep": {"N": "3"}}}, {"NULL": True}, {"S": ""}]}},
         "L": [],
     }
-    item = {"PK": {"S": "T#t#M#1"}, "SK": {"S": "M"}, "e": {"B": b"\x00" * 16}, "all": {"M": {"v": value}}}
+    return {"PK": {"S": "T#t#M#1"}, "SK": {"S": "M"}, "e": {"B": b"\x00" * 16}, "all": {"M": {"v": value}}}
+
+
+def test_the_emulator_serializes_item_answers_into_what_moto_serializes():
+    # Given the emulator's patches and read results holding every kind of attribute value
+    from moto.core import serialize as serialize_module
+    from moto.core.responses import ActionContext, ActionResult
+    from moto.core.serialize import get_serializer_class
+    from moto.core.utils import get_service_model
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult
+
+    patches.install_emulator_patches()
+    item = _item_of_every_kind()
     capacity = [{"TableName": "t", "CapacityUnits": 1.5}]
     results = {
         "GetItem": {"Item": item, "ConsumedCapacity": capacity[0]},
@@ -400,19 +406,7 @@ def test_dynamodb_requests_are_serialized_into_what_botocore_serializes():
     from botocore.session import get_session
 
     patches.install_emulator_patches()
-    value = {
-        "S": "text",
-        "N": "12.50",
-        "B": b"hello",
-        "BS": [b"\x00\x01", b"\x02"],
-        "NS": ["1", "2"],
-        "SS": ["a", "b"],
-        "NULL": True,
-        "BOOL": False,
-        "M": {"nested": {"L": [{"B": b"\x00"}, {"M": {"deep": {"N": "3"}}}, {"NULL": True}]}},
-        "L": [],
-    }
-    item = {"PK": {"S": "T#t#M#1"}, "SK": {"S": "M"}, "e": {"B": b"\x00" * 16}, "all": {"M": {"v": value}}}
+    item = _item_of_every_kind()
     requests = {
         "TransactWriteItems": {
             "TransactItems": [
