@@ -69,3 +69,20 @@ def test_bad_parameters_name_the_field(api, scope):
         assert status == 422 and field in body["error"]["message"], (params, body)
     status, body = api.request("GET", "/v1/stats?scope=not-json")
     assert status == 422 and "scope" in body["error"]["message"]
+
+
+def test_a_topic_with_brackets_is_stored_and_counted(api, scope):
+    # Given memories whose topics hold brackets and a percent sign (a 500 before: the counter's attribute
+    # name was read as a document path with a list index)
+    topics = ["[iv", "a[1]", "50%"]
+    status, created = api.request(
+        "POST",
+        "/v1/memories/batch",
+        {"memories": [{"scope": scope, "fact": f"Fact {t}.", "topics": [t]} for t in topics]},
+    )
+    assert status == 201, created
+    # When the scope's stats are read
+    status, stats = _stats(api, scope=scope, days=1)
+    # Then each topic is counted under its own name
+    assert status == 200, stats
+    assert stats["by_topic"] == {topic: 1 for topic in topics}

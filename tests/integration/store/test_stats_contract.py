@@ -80,3 +80,29 @@ def test_another_tenant_reads_zeros(stores, tenant) -> None:
     stores.memories.apply_changes(tenant, [created(memory(tenant))])
     counters = stores.stats.read(f"{tenant}-other", None, [DAY])
     assert (counters.total, counters.topics, counters.per_day) == (0, {}, {DAY: DayCounters()})
+
+
+def test_any_topic_is_counted_under_its_own_name(stores, tenant) -> None:
+    # Given memories whose topics hold brackets (a list index to a document path), percent signs, dots and
+    # what looks like an escape
+    topics = ["[iv", "a[1]", "x]", "50%", "x%5B", "a.b", "plain"]
+    changes = [created(memory(tenant, f"Fact {i}.", topics=[topic])) for i, topic in enumerate(topics)]
+    # When they are created and then one is deleted
+    stores.memories.create_all(tenant, changes)
+    gone = stores.memories.get(tenant, changes[1].revision.memory_id)
+    assert gone is not None
+    stores.memories.apply_changes(tenant, [deleted(gone)])
+    # Then each topic is counted under its own name
+    counters = stores.stats.read(tenant, scope_hash(SCOPE), [DAY])
+    assert counters.topics == {topic: 1 for topic in topics if topic != "a[1]"}
+    assert counters.total == len(topics) - 1
+
+
+def test_a_topic_attribute_reads_back_as_its_topic() -> None:
+    from engram.adapters.dynamodb.counters import TOPIC_PREFIX, topic_attribute, topic_of_attribute
+
+    for topic in ["[iv", "a[1]", "50%", "x%5B", "%25", "a.b", "", "日本"]:
+        name = topic_attribute(topic)
+        assert "[" not in name and "]" not in name
+        assert topic_of_attribute(name) == topic
+    assert topic_of_attribute(TOPIC_PREFIX + "50%") == "50%"  # written before the encoding: as it is

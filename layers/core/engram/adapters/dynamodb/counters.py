@@ -4,7 +4,7 @@ write they count, so a count is never ahead of or behind what is stored by a com
 Two partitions get counted for every write: the scope's (``T#<tenant>#STATS#<scope_hash>``) and the
 tenant's (``...#STATS#ALL``); each holds ``STATS_SHARDS`` shards of two kinds of item (``StatsItem``):
 
-- ``TOTAL#<shard>``: memories stored (``n``) and per topic (``t:<topic>``), a stock: +1 when a memory is
+- ``TOTAL#<shard>``: memories stored (``n``) and per topic (``t:<topic>``, ``topic_attribute``), a stock: +1 when a memory is
   created or moved in, -1 when it is deleted or moved out (archived), topics following updates;
 - ``D#<yyyy-mm-dd>#<shard>``: what happened that UTC day: memories ``created``, ``updated`` (an archive
   counts as an update in the scope moved to) and ``deleted``, ``operations`` started, and their usage
@@ -24,6 +24,7 @@ when the job has not run for that long), and an expired memory is in ``n`` until
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -46,6 +47,10 @@ STATS_SHARDS = 4
 #: Days a day item is kept (its ``ttl``); a stats request reads at most ``MAX_STATS_DAYS`` of them.
 DAY_ITEM_DAYS = 400
 TOPIC_PREFIX = "t:"
+#: Characters of a topic written percent-encoded in its counter's attribute name: PynamoDB reads ``[n]`` in
+#: a path as a list index and refuses other brackets, and ``%`` so that the encoding reads back.
+_TOPIC_ESCAPES = {"%": "%25", "[": "%5B", "]": "%5D"}
+_TOPIC_ESCAPED = re.compile("|".join(re.escape(code) for code in _TOPIC_ESCAPES.values()))
 DAY_FIELDS = (
     "created",
     "updated",
@@ -71,10 +76,23 @@ class Tally:
 
     def stock_actions(self) -> list[UpdateAction]:
         actions: list[UpdateAction] = [Path(["n"]).add(self.total)] if self.total else []
-        return actions + [Path([TOPIC_PREFIX + t]).add(n) for t, n in sorted(self.topics.items()) if n]
+        return actions + [Path([topic_attribute(t)]).add(n) for t, n in sorted(self.topics.items()) if n]
 
     def flow_actions(self) -> list[UpdateAction]:
         return [Path([name]).add(n) for name, n in sorted(self.flow.items()) if n]
+
+
+def topic_attribute(topic: str) -> str:
+    """The attribute of a ``TOTAL`` item that counts ``topic``: ``TOPIC_PREFIX`` and the topic, with ``%``,
+    ``[`` and ``]`` percent-encoded (``a[1]`` → ``t:a%5B1%5D``). ``topic_of_attribute`` reads it back."""
+    return TOPIC_PREFIX + "".join(_TOPIC_ESCAPES.get(char, char) for char in topic)
+
+
+def topic_of_attribute(name: str) -> str:
+    """The topic a ``topic_attribute`` name counts (an attribute written before the encoding, without
+    ``%25``, ``%5B`` or ``%5D`` in it, reads as it is)."""
+    decoded = {code: char for char, code in _TOPIC_ESCAPES.items()}
+    return _TOPIC_ESCAPED.sub(lambda found: decoded[found.group(0)], name[len(TOPIC_PREFIX) :])
 
 
 def tallies(changes: Sequence[Change]) -> dict[str | None, Tally]:
@@ -240,9 +258,8 @@ class DynamoStats:
                 counters.total += numbers.pop("n", 0)
                 for name, n in numbers.items():
                     if name.startswith(TOPIC_PREFIX):
-                        counters.topics[name[len(TOPIC_PREFIX) :]] = (
-                            counters.topics.get(name[len(TOPIC_PREFIX) :], 0) + n
-                        )
+                        topic = topic_of_attribute(name)
+                        counters.topics[topic] = counters.topics.get(topic, 0) + n
             else:
                 day = counters.per_day[sort_key[len(StatsItem.DAY_PREFIX) :].rsplit("#", 1)[0]]
                 for name in DAY_FIELDS:
