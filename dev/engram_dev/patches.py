@@ -16,9 +16,9 @@ upgrade fails loudly here instead of quietly changing what the local stack or a 
 | ``fast_emulator_stream_records``: ``GetRecords`` answers encoded with moto's DynamoDB JSON encoder | moto 5.2.5 | replaces ``DynamoDBStreamsHandler.get_records`` |
 | ``lean_emulator_stream_records``: stream records built without a JSON encoding of each to estimate its size | moto 5.2.5 | replaces ``StreamRecord.__init__`` |
 | ``fast_emulator_answers``: the answers of DynamoDB item reads and writes serialized by a serializer built once per shape, to the same document | moto 5.2.5 | wraps ``ActionResult.execute_result`` |
-| ``fast_emulator_expressions``: a transaction's condition expressions parsed once per text, update-expression trees copied by a copier that knows them | moto 5.2.5 | wraps ``ConditionExpressionParser.parse``; replaces ``deepcopy`` in ``moto.dynamodb.parsing.validators`` |
+| ``fast_emulator_expressions``: condition expressions parsed once per text (in the request handler and the backend alike), update-expression trees copied by a copier that knows them | moto 5.2.5 | wraps ``ConditionExpressionParser.parse``; replaces ``deepcopy`` in ``moto.dynamodb.parsing.validators`` |
 | ``fast_emulator_routing``: the server finds the service of a JSON-protocol request without listing moto's folder, and a handler's methods without ``inspect`` | moto 5.2.5 | wraps ``DomainDispatcherApplication.get_application`` and ``method_names_from_class`` as ``moto.core.responses`` uses it |
-| ``fast_emulator_items``: item attributes size-checked once, condition and update expressions parsed once | moto 5.2.5 | replaces ``Item.__init__``; wraps ``get_filter_expression`` where ``moto.dynamodb.models`` uses it, and ``UpdateExpressionParser.make`` |
+| ``fast_emulator_items``: item attributes size-checked once, attribute values converted without intermediate lists, update expressions parsed once | moto 5.2.5 | replaces ``Item.__init__`` and ``DynamoType.__init__``; wraps ``UpdateExpressionParser.make`` |
 | ``fast_emulator_request_parsing``: DynamoDB and DynamoDB Streams request bodies parsed by a parser built once per shape, to the same document | moto 5.2.5 | wraps ``JSONParser._parse_json_body`` |
 | ``fast_dynamodb_request_bodies``: this process's DynamoDB and DynamoDB Streams request bodies serialized by a serializer built once per shape, to the same request | botocore 1.44.8 | replaces ``JSONSerializer.serialize_to_request`` |
 | ``direct_emulator_request``: this process's DynamoDB and DynamoDB Streams requests go to moto's handler as moto's in-process mode sends them, not through its Flask application | moto 5.2.5 | calls ``Handler.dispatch`` with ``moto.core.request.Request.from_primitives`` |
@@ -38,7 +38,11 @@ patches stay for the life of the process once applied (``install_emulator_patche
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import copy
+import decimal
+import enum
 import functools
 import json
 import sys
@@ -550,8 +554,6 @@ def _check_transaction(plan: list[tuple[str, dict[str, Any], Any, Any, Any]]) ->
 
 def _write_transaction(backend: Any, plan: list[tuple[str, dict[str, Any], Any, Any, Any]]) -> None:
     """Apply the writes of ``plan``; on a failure undo them in place and raise as moto does."""
-    import copy
-
     from moto.dynamodb.exceptions import MockValidationException, TransactionCanceledException
 
     undo: list[tuple[Any, Any, Any, Any]] = []  # (table, hash, range, previous item or None), in write order
@@ -723,11 +725,12 @@ def lean_emulator_stream_records() -> None:
 def fast_emulator_expressions() -> None:
     """Two more costs of moto 5.2.5's conditional and update writes, per item:
 
-    - ``DynamoHandler.transact_write_items`` parses every item's ``ConditionExpression`` (to list the
-      names it uses) before the backend parses it again; here ``ConditionExpressionParser.parse`` keeps its
-      result, and the names and values it found, per (expression, names, values), for the most recent
+    - every conditional write parses its ``ConditionExpression`` again, a transaction's twice
+      (``DynamoHandler.transact_write_items`` to list the names it uses, then the backend through
+      ``get_filter_expression``); here ``ConditionExpressionParser.parse``, which both go through, keeps
+      its result and the names and values it found per (expression, names, values), for the most recent
       ``MAX_PARSED_CONDITIONS`` (the same text with the same values is the same condition; moto only
-      evaluates the tree, which ``fast_emulator_items`` already shares);
+      evaluates the tree, so sharing it is safe);
     - ``Validator.__init__`` deep-copies the update expression's tree with ``copy.deepcopy`` (generic: a
       memo lookup and a reduce per object) before resolving it against the item; here the tree's nodes are
       copied by ``copy_expression_tree``, which copies ``Node`` objects attribute by attribute, lists and
@@ -735,8 +738,6 @@ def fast_emulator_expressions() -> None:
       ``parent`` links point into the copy: the same copy, several times faster."""
     if not _patch_once("fast_emulator_expressions"):
         return
-    import copy
-
     from moto.dynamodb.comparisons import ConditionExpressionParser
     from moto.dynamodb.parsing import validators
 
@@ -752,11 +753,7 @@ def fast_emulator_expressions() -> None:
         found = parsed.get(key)
         if found is None:
             tree = parse(self)
-            found = (tree, list(self.expr_attr_names_found), list(self.expr_attr_values_found))
-            with _lock:
-                while len(parsed) >= MAX_PARSED_CONDITIONS:
-                    del parsed[next(iter(parsed))]
-                parsed[key] = found
+            found = _remember(parsed, key, (tree, list(self.expr_attr_names_found), list(self.expr_attr_values_found)))
         else:
             self.expr_attr_names_found.extend(found[1])
             self.expr_attr_values_found.extend(found[2])
@@ -764,7 +761,7 @@ def fast_emulator_expressions() -> None:
 
     _replace(ConditionExpressionParser, "parse", cached_parse)
     # validators imported ``deepcopy`` by name: the module's name is what is replaced
-    _replace(validators, "deepcopy", functools.partial(copy_expression_tree, fallback=copy.deepcopy))
+    _replace(validators, "deepcopy", copy_expression_tree)
 
 
 _IMMUTABLE = (str, int, float, bool, bytes, type(None))
@@ -777,8 +774,6 @@ def copy_expression_tree(
     nodes, with ``children`` lists and ``parent`` links) or anything inside one: objects of classes defined
     in ``moto.dynamodb.parsing`` are copied attribute by attribute, lists, tuples and dicts item by item,
     immutable leaves are kept, anything else goes to ``fallback`` (``copy.deepcopy``) with the same memo."""
-    import copy
-
     memo = {} if memo is None else memo
     deep = fallback or copy.deepcopy
     return _copy_node(value, memo, deep)
@@ -939,8 +934,6 @@ def _answer_serializer(shape: Any, built: dict[Any, Callable[[Any], Any]], seria
 
 
 def _blob_text(value: Any) -> str:
-    import base64
-
     return base64.b64encode(value.encode("utf-8") if isinstance(value, str) else value).strip().decode("utf-8")
 
 
@@ -949,8 +942,6 @@ def _timestamp(stamp: Any, fmt: str, value: Any) -> Any:
 
 
 def _string_value(value: Any) -> Any:
-    import enum
-
     if isinstance(value, enum.Enum):
         value = value.value
     return str(value) if value not in (None, {}, []) else value
@@ -1057,8 +1048,6 @@ def _body_serializer(
 
 
 def _float_value(serializer: Any, value: Any) -> Any:
-    import decimal
-
     return serializer._handle_float(float(value) if isinstance(value, decimal.Decimal) else value)
 
 
@@ -1108,9 +1097,6 @@ def fast_emulator_items() -> None:
       converted, their total size checked once against the same limit (``ItemSizeTooLarge`` as before:
       sizes only grow, so the final check fails exactly when one of moto's would have), then stored.
     - ``DynamoType.__init__`` builds two lists to read a ``{type: value}`` dict (``_dynamo_type_init``);
-    - every conditional write parses its ``ConditionExpression`` again; here the parsed expression is
-      kept per (expression, names, values) — the same text with the same values is the same condition —
-      for the most recent ``MAX_PARSED_CONDITIONS``;
     - every update parses its ``UpdateExpression`` twice (the request handler to list its placeholders,
       ``update_item`` to apply it), and a usage counter's update is the same text every time; here the
       parsed tree is kept per expression text (``UpdateExpressionParser.make``), for the most recent
@@ -1119,8 +1105,6 @@ def fast_emulator_items() -> None:
       parse raises every time, as before."""
     if not _patch_once("fast_emulator_items"):
         return
-    import moto.dynamodb.models as models
-    import moto.dynamodb.models.table as table_module
     from moto.dynamodb.exceptions import ItemSizeTooLarge
     from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
     from moto.dynamodb.models.utilities import bytesize
@@ -1136,9 +1120,6 @@ def fast_emulator_items() -> None:
     _replace(Item, "__init__", item_init)
     _originals["DynamoType.__init__"] = DynamoType.__init__
     _replace(DynamoType, "__init__", _dynamo_type_init)
-    cached = _cached_conditions(table_module.get_filter_expression)
-    _replace(table_module, "get_filter_expression", cached)
-    _replace(models, "get_filter_expression", cached)
     import importlib
 
     # moto's own import of the class is untyped (moto.dynamodb.models imports it under type: ignore)
@@ -1149,23 +1130,29 @@ def fast_emulator_items() -> None:
     def cached_make(cls: Any, expression: str) -> Any:
         found = parsed.get(expression)
         if found is None:
-            found = make(expression)
-            with _lock:
-                while len(parsed) >= MAX_PARSED_CONDITIONS:
-                    del parsed[next(iter(parsed))]
-                parsed[expression] = found
+            found = _remember(parsed, expression, make(expression))
         return found
 
     _replace(parser_class, "make", classmethod(cached_make))
 
 
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> Any:
+    """Keep ``value`` under ``key`` in ``cache``, dropping its oldest entries beyond
+    ``MAX_PARSED_CONDITIONS``; returns ``value``."""
+    with _lock:
+        while len(cache) >= MAX_PARSED_CONDITIONS:
+            del cache[next(iter(cache))]
+        cache[key] = value
+    return value
+
+
 def _dynamo_type_init(self: Any, type_as_dict: Any) -> None:
     """moto 5.2.5's ``DynamoType.__init__`` without building two lists per value: the type and value of
     a ``{type: value}`` dict (its first pair, as there; an empty one raises ``IndexError`` as there) or of
-    another ``DynamoType``; the items of a list and the values of a map converted in turn."""
-    from moto.dynamodb.models.dynamo_type import DynamoType
-
-    if type(type_as_dict) is DynamoType:
+    another ``DynamoType``; the items of a list and the values of a map converted in turn. (``self``'s class
+    is ``DynamoType``: moto 5.2.5 has no subclass of it.)"""
+    dynamo_type = type(self)
+    if type(type_as_dict) is dynamo_type:
         kind, value = type_as_dict.type, type_as_dict.value
     else:
         try:
@@ -1173,27 +1160,10 @@ def _dynamo_type_init(self: Any, type_as_dict: Any) -> None:
         except StopIteration:
             raise IndexError("list index out of range") from None
     if kind == "L":
-        value = [DynamoType(item) for item in value]
+        value = [dynamo_type(item) for item in value]
     elif kind == "M":
-        value = {key: DynamoType(item) for key, item in value.items()}
+        value = {key: dynamo_type(item) for key, item in value.items()}
     self.type, self.value = kind, value
-
-
-def _cached_conditions(parse: Callable[..., Any]) -> Callable[..., Any]:
-    parsed: dict[str, Any] = {}
-
-    def get_filter_expression(expr: str | None, names: Any, values: Any) -> Any:
-        key = json.dumps([expr, names, values], sort_keys=True, default=repr)
-        found = parsed.get(key)
-        if found is None:
-            found = parse(expr, names, values)
-            with _lock:
-                while len(parsed) >= MAX_PARSED_CONDITIONS:
-                    del parsed[next(iter(parsed))]
-                parsed[key] = found
-        return found
-
-    return get_filter_expression
 
 
 def fast_emulator_request_parsing() -> None:
