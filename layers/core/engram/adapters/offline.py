@@ -192,8 +192,10 @@ def stem(word: str) -> str:
 _WORD_WEIGHT = 1.0
 _TRIGRAM_WEIGHT = 0.25
 _BIGRAM_WEIGHT = 0.5
-#: Features whose bucket and sign are kept (about 150 bytes each: at most about 5 MB).
-FEATURE_CACHE_SIZE = 32_768
+#: Words whose stem and terms are kept (about 800 bytes each: at most about 7 MB), and pairs of consecutive
+#: stems whose term is kept (about 200 bytes each: at most about 3 MB).
+WORD_CACHE_SIZE = 8_192
+PAIR_CACHE_SIZE = 16_384
 
 
 class OfflineEmbedder:
@@ -222,38 +224,65 @@ class OfflineEmbedder:
 
     def embed_one(self, text: str) -> list[float]:
         vector = [0.0] * self.dimension
-        for feature, weight in _features(text):
-            bucket, positive = _bucket(feature, self.dimension)
-            vector[bucket] += weight if positive else -weight
-        norm = math.sqrt(sum(v * v for v in vector))
+        for bucket, value in _terms(text, self.dimension):
+            vector[bucket] += value
+        norm = math.sqrt(sum([v * v for v in vector]))
         if norm == 0.0:  # only possible through cancelling collisions; stay unit length
             vector = [0.0] * self.dimension
             vector[0], norm = 1.0, 1.0
         return [v / norm for v in vector]
 
 
-@functools.lru_cache(maxsize=FEATURE_CACHE_SIZE)
+def _terms(text: str, dimension: int) -> list[tuple[int, float]]:
+    """The text's features as ``(bucket, signed weight)``, in this order (the vector's sums are made in
+    it): for each word that is not a stop word (every word when all are), ``w:<stem>`` then the trigrams
+    ``c:<abc>`` of ``#word#``; then ``b:<stem>_<stem>`` of each pair of consecutive words; ``empty`` for a
+    text without words. A word's terms, a pair's term and a word's stem are kept (``_word_terms``,
+    ``_pair_term``, ``_stem``): words repeat from text to text, and hashing and formatting each feature
+    was most of an embedding's time."""
+    words = _words(text)
+    stems = [_stem(w) for w in words]
+    content = [w for w in words if w not in STOP_WORDS] or words  # only stop words ("who are you"): use them
+    if not content:
+        return [_signed(*_bucket("empty", dimension), 1.0)]
+    terms: list[tuple[int, float]] = []
+    for word in content:
+        terms.extend(_word_terms(word, dimension))
+    terms.extend(_pair_term(a, b, dimension) for a, b in zip(stems, stems[1:], strict=False))
+    return terms
+
+
+#: ``stem``, kept for the most recent words.
+_stem = functools.lru_cache(maxsize=WORD_CACHE_SIZE)(stem)
+
+
+@functools.lru_cache(maxsize=WORD_CACHE_SIZE)
+def _word_terms(word: str, dimension: int) -> tuple[tuple[int, float], ...]:
+    """A content word's terms: its stem (``_WORD_WEIGHT``), then each trigram of ``#word#``
+    (``_TRIGRAM_WEIGHT``)."""
+    padded = f"#{word}#"
+    terms = [_signed(*_bucket(f"w:{_stem(word)}", dimension), _WORD_WEIGHT)]
+    terms.extend(
+        _signed(*_bucket(f"c:{padded[i : i + 3]}", dimension), _TRIGRAM_WEIGHT) for i in range(len(padded) - 2)
+    )
+    return tuple(terms)
+
+
+@functools.lru_cache(maxsize=PAIR_CACHE_SIZE)
+def _pair_term(first: str, second: str, dimension: int) -> tuple[int, float]:
+    """The term of the bigram of two consecutive stems (``_BIGRAM_WEIGHT``)."""
+    return _signed(*_bucket(f"b:{first}_{second}", dimension), _BIGRAM_WEIGHT)
+
+
+def _signed(bucket: int, positive: bool, weight: float) -> tuple[int, float]:
+    return bucket, weight if positive else -weight
+
+
 def _bucket(feature: str, dimension: int) -> tuple[int, bool]:
     """The feature's bucket in a ``dimension``-long vector and its sign (True: added): the first 4 bytes
-    of its 8-byte BLAKE2b digest, big-endian, modulo ``dimension``; the low bit of the fifth byte. Kept
-    for the most recent ``FEATURE_CACHE_SIZE`` features (words and trigrams repeat from text to text)."""
+    of its 8-byte BLAKE2b digest, big-endian, modulo ``dimension``; the low bit of the fifth byte."""
     digest = hashlib.blake2b(feature.encode("utf-8"), digest_size=8).digest()
     return int.from_bytes(digest[:4], "big") % dimension, bool(digest[4] & 1)
-
-
-def _features(text: str) -> list[tuple[str, float]]:
-    words = _words(text)
-    stems = [stem(w) for w in words]
-    content = [(w, s) for w, s in zip(words, stems, strict=True) if w not in STOP_WORDS]
-    if not content:  # all stop words ("who are you"): use them rather than return nothing
-        content = list(zip(words, stems, strict=True))
-    features: list[tuple[str, float]] = []
-    for word, stemmed in content:
-        features.append((f"w:{stemmed}", _WORD_WEIGHT))
-        padded = f"#{word}#"
-        features.extend((f"c:{padded[i : i + 3]}", _TRIGRAM_WEIGHT) for i in range(len(padded) - 2))
-    features.extend((f"b:{a}_{b}", _BIGRAM_WEIGHT) for a, b in zip(stems, stems[1:], strict=False))
-    return features or [("empty", 1.0)]
 
 
 # --- extractor ---------------------------------------------------------------------------------------
