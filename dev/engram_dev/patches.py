@@ -680,7 +680,8 @@ def lean_emulator_stream_records() -> None:
     type asks for, ``SequenceNumber``), except that ``ApproximateCreationDateTime`` is kept as epoch seconds
     (what ``GetRecords`` answers anyway) and ``SizeBytes`` is the DynamoDB size of the images and keys (the
     attribute-name and value bytes, as for an item's 400 KB limit) instead of the length of moto's JSON;
-    nothing reads it locally."""
+    nothing reads it locally. Each image and its size come from one walk over the item (``stream_image``),
+    not from moto's ``Item.to_json`` (which deep-copies every nested value) and ``Item.size``."""
     if not _patch_once("lean_emulator_stream_records"):
         return
     from moto.dynamodb.models.table import StreamRecord
@@ -704,11 +705,11 @@ def lean_emulator_stream_records() -> None:
             "Keys": keys,
         }
         if stream_type in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES") and new is not None:
-            dynamodb["NewImage"] = new.to_json()["Attributes"]
-            size += new.size()
+            dynamodb["NewImage"], image_size = stream_image(new)
+            size += image_size
         if stream_type in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES") and old is not None:
-            dynamodb["OldImage"] = old.to_json()["Attributes"]
-            size += old.size()
+            dynamodb["OldImage"], image_size = stream_image(old)
+            size += image_size
         dynamodb["SizeBytes"] = size
         self.record = {
             "eventID": mock_random.uuid4().hex,
@@ -720,6 +721,79 @@ def lean_emulator_stream_records() -> None:
         }
 
     _replace(StreamRecord, "__init__", stream_record_init)
+
+
+def stream_image(item: Any) -> tuple[dict[str, Any], int]:
+    """``(item.to_json()["Attributes"], item.size())`` of a moto 5.2.5 ``Item``, from one walk: the
+    same image (a top-level value as stored, binary in base64; nested values as ``to_regular_json`` makes
+    them: a nested binary decoded to bytes, a set's members in a new list) and the same size (attribute
+    names and string and binary values in UTF-8 bytes, a number its text, a boolean or null 1, a list or
+    map the sum of its elements, a map's keys included)."""
+    image: dict[str, Any] = {}
+    size = 0
+    for name, value in item.attrs.items():
+        kind, data = value.type, value.value
+        if kind == "M" or kind == "L":
+            image[name], value_size = _regular_value(value)
+        elif kind in _SETS:
+            image[name], value_size = {kind: list(data)}, _set_size(kind, data)
+        else:
+            image[name], value_size = {kind: data}, _leaf_size(kind, data)
+        size += len(name.encode("utf-8")) + value_size
+    return image, size
+
+
+_SETS = ("SS", "NS", "BS")
+
+
+def _regular_value(value: Any) -> tuple[dict[str, Any], int]:
+    """``(value.to_regular_json(), value.size())`` of a moto 5.2.5 ``DynamoType``."""
+    kind, data = value.type, value.value
+    if kind == "M":
+        members: dict[str, Any] = {}
+        size = 0
+        for key, member in data.items():
+            members[key], member_size = _regular_value(member)
+            size += len(key.encode("utf-8")) + member_size
+        return {kind: members}, size
+    if kind == "L":
+        elements: list[Any] = []
+        size = 0
+        for element in data:
+            converted, element_size = _regular_value(element)
+            elements.append(converted)
+            size += element_size
+        return {kind: elements}, size
+    if kind in _SETS:
+        return {kind: list(data)}, _set_size(kind, data)
+    if kind == "B" and isinstance(data, str):
+        return {kind: base64.b64decode(data)}, _leaf_size(kind, data)
+    return {kind: data}, _leaf_size(kind, data)
+
+
+def value_size(value: Any) -> int:
+    """``value.size()`` of a moto 5.2.5 ``DynamoType``, without the copy of each map member that moto's
+    makes."""
+    kind, data = value.type, value.value
+    if kind == "M":
+        return sum(len(key.encode("utf-8")) + value_size(member) for key, member in data.items())
+    if kind == "L":
+        return sum(value_size(element) for element in data)
+    if kind in _SETS:
+        return _set_size(kind, data)
+    return _leaf_size(kind, data)
+
+
+def _leaf_size(kind: str, data: Any) -> int:
+    if kind == "N":
+        return len(str(data))
+    if isinstance(data, bool):
+        return 1
+    return len(data if isinstance(data, bytes) else data.encode("utf-8"))
+
+
+def _set_size(kind: str, members: Any) -> int:
+    return sum(_leaf_size(kind[0], member) for member in members)
 
 
 def fast_emulator_expressions() -> None:
@@ -1095,7 +1169,8 @@ def fast_emulator_items() -> None:
     - ``Item.__init__`` stores attributes in a ``LimitedSizeDict`` that sums the size of every attribute
       already there at each insert (quadratic in the number of attributes); here the attributes are
       converted, their total size checked once against the same limit (``ItemSizeTooLarge`` as before:
-      sizes only grow, so the final check fails exactly when one of moto's would have), then stored.
+      sizes only grow, so the final check fails exactly when one of moto's would have; each value's size
+      by ``value_size``), then stored.
     - ``DynamoType.__init__`` builds two lists to read a ``{type: value}`` dict (``_dynamo_type_init``);
     - every update parses its ``UpdateExpression`` twice (the request handler to list its placeholders,
       ``update_item`` to apply it), and a usage counter's update is the same text every time; here the
@@ -1112,7 +1187,7 @@ def fast_emulator_items() -> None:
     def item_init(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
         self.hash_key, self.range_key = hash_key, range_key
         converted = {key: DynamoType(value) for key, value in attrs.items()}
-        if sum(bytesize(key) + value.size() for key, value in converted.items()) > 405000:  # moto's limit
+        if sum(bytesize(key) + value_size(value) for key, value in converted.items()) > 405000:  # moto's limit
             raise ItemSizeTooLarge
         self.attrs = LimitedSizeDict.__new__(LimitedSizeDict)
         dict.update(self.attrs, converted)
@@ -1406,18 +1481,18 @@ def discard_stream_records(table: Any, through_sequence_number: int) -> int:
 
 
 def item_images(table: Any) -> Iterator[dict[str, Any]]:
-    """Every item of ``table`` (a moto ``Table``) as DynamoDB JSON (binary values in base64), under
-    ``EMULATOR_LOCK`` for the whole iteration."""
+    """Every item of ``table`` (a moto ``Table``) as DynamoDB JSON (binary values in base64; as
+    ``Item.to_json`` makes it, see ``stream_image``), under ``EMULATOR_LOCK`` for the whole iteration."""
     require(*MOTO, patch="item_images")
     with EMULATOR_LOCK:
         for item in table.all_items():
-            yield item.to_json()["Attributes"]
+            yield stream_image(item)[0]
 
 
 def item_image(table: Any, hash_key: Any, range_key: Any) -> dict[str, Any] | None:
     """The item of ``table`` at the key as DynamoDB JSON, or None when absent (hold ``EMULATOR_LOCK``)."""
     item = table.get_item(hash_key, range_key) if range_key is not None or not table.has_range_key else None
-    return None if item is None else dict(item.to_json()["Attributes"])
+    return None if item is None else stream_image(item)[0]
 
 
 def put_items_quietly(table: Any, images: Iterable[dict[str, Any]]) -> int:
