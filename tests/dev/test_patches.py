@@ -242,6 +242,63 @@ def test_the_emulator_copies_an_update_expression_like_deepcopy(expression):
     assert all(n.parent is None or id(n.parent) in ids for n in copies)
 
 
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "ADD #c :one SET #t = :ttl",
+        "SET a.b[1].c = if_not_exists(a.b[1].c, :zero) + :one, l = list_append(l, :more) REMOVE x, y[0]",
+        "SET #n = :v DELETE s :members",
+    ],
+)
+def test_the_emulator_validates_an_update_expression_as_moto_does(expression):
+    # Given an update expression, the values and names it uses and an item to apply it to
+    import copy
+    import importlib
+
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    patches.install_emulator_patches()
+    parsing = importlib.import_module("moto.dynamodb.parsing.expressions")  # untyped module: by name
+    validators = importlib.import_module("moto.dynamodb.parsing.validators")
+    attrs = {
+        "PK": {"S": "k"},
+        "a": {"M": {"b": {"L": [{"M": {}}, {"M": {"c": {"N": "4"}}}]}}},
+        "l": {"L": [{"N": "1"}]},
+        "x": {"S": "gone"},
+        "y": {"L": [{"N": "1"}, {"N": "2"}]},
+        "s": {"SS": ["a", "b"]},
+        "#c": {"N": "1"},
+    }
+    values = {
+        ":one": {"N": "1"},
+        ":zero": {"N": "0"},
+        ":ttl": {"N": "1700000000"},
+        ":more": {"L": [{"N": "2"}]},
+        ":v": {"S": "v"},
+        ":members": {"SS": ["a"]},
+    }
+    names = {"#c": "count", "#t": "ttl", "#n": "name"}
+    table = type("Table", (), {"table_key_attrs": ["PK"], "attr": [], "attribute_keys": ["PK"]})()
+
+    def validated(traverse: Any) -> Any:
+        item = Item(DynamoType(attrs["PK"]), None, copy.deepcopy(attrs))
+        tree = parsing.UpdateExpressionParser.make(expression)
+        original = validators.DepthFirstTraverser.traverse
+        validators.DepthFirstTraverser.traverse = traverse
+        try:
+            return validators.UpdateExpressionValidator(
+                tree, expression_attribute_names=names, expression_attribute_values=values, item=item, table=table
+            ).validate()
+        finally:
+            validators.DepthFirstTraverser.traverse = original
+
+    # When moto's own passes and the emulator's validate it
+    ours, theirs = validated(patches.traverse_once), validated(patches._originals["DepthFirstTraverser.traverse"])
+    # Then the validated trees are the same
+    assert _tree_dump(ours) == _tree_dump(theirs)
+    assert len(_nodes(ours)) > 3
+
+
 def test_update_and_condition_expressions_mean_the_same_with_the_emulator_patches(local_stack):
     # Given the emulator's patches (cached condition parses, the tree copier) and a table of the emulator
     ddb = _emulator_client(local_stack, "dynamodb")
