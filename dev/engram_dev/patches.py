@@ -8,6 +8,7 @@ upgrade fails loudly here instead of quietly changing what the local stack or a 
 |---|---|---|
 | ``run_emulator_lambdas_in_process``: Lambda ``Invoke`` requests to the emulator (the Step Functions runner's) run our handlers in this process | moto 5.2.5 (its Step Functions runner calls Lambda through ``boto3`` at ``localhost:$MOTO_PORT``), botocore 1.x | botocore ``before-send`` hook answering the request |
 | ``answer_emulator_requests_in_process``: this process's AWS requests to the emulator are answered in the calling thread (by moto's handler or its WSGI application), not over TCP | botocore 1.x, moto 5.2.5 (``ThreadedMotoServer``'s WSGI application) | botocore ``before-send`` hook, werkzeug's ``run_wsgi_app`` |
+| ``_answer_dynamodb_call`` (with ``answer_emulator_requests_in_process``): this process's DynamoDB item operations to the emulator are answered by moto's handler method, without either library's HTTP round (signing, endpoint, request set-up, JSON answer) | botocore 1.x (written for 1.44.8), moto 5.2.5 | botocore ``before-call`` hook returning the parsed answer; moto's request parser and ``DynamoHandler`` methods |
 | ``observe_dynamodb_requests``: every DynamoDB request and response, for the benchmarks' meters | botocore 1.x (written for 1.44.8) | botocore ``before-parameter-build``, ``before-call`` and ``after-call`` hooks |
 | ``serialize_emulator_dynamodb``: the emulator answers DynamoDB and DynamoDB Streams requests one at a time | moto 5.2.5 | wraps ``DynamoHandler.call_action`` and ``DynamoDBStreamsHandler.call_action`` in ``EMULATOR_LOCK`` |
 | ``in_place_emulator_transactions``: ``TransactWriteItems`` checks, then writes, and undoes only its own writes | moto 5.2.5 | replaces ``DynamoDBBackend.transact_write_items`` |
@@ -44,14 +45,16 @@ import copy
 import decimal
 import enum
 import functools
+import importlib
 import json
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from io import BytesIO
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from urllib.parse import unquote, urlsplit
 
 MOTO = ("moto", "5.2.5")
@@ -119,6 +122,7 @@ def install_botocore_hooks() -> None:
             ("before-send", _answer_in_process),
             ("before-parameter-build.dynamodb", _keep_api_params),
             ("before-call.dynamodb", _before_dynamodb_call),
+            ("before-call.dynamodb", _answer_dynamodb_call),
             ("after-call.dynamodb", _after_dynamodb_call),
         ]
         handlers.BUILTIN_HANDLERS.extend(hooks)
@@ -199,8 +203,9 @@ def answer_emulator_requests_in_process(port: int, app: Any | None) -> None:
     The answer is the same; what goes is a connection, a server thread per request (moto's server is
     HTTP/1.0, threaded) and the hand-over of the interpreter lock between the two threads, which cost a
     few milliseconds per request on a busy machine: a memory created through the API makes four
-    DynamoDB requests. Clients outside this process still reach the emulator over TCP. ``app`` None
-    turns it off (the emulator stopped)."""
+    DynamoDB requests. DynamoDB item operations go further (``_answer_dynamodb_call``): answered by
+    moto's handler method before botocore sends anything. Clients outside this process still reach the
+    emulator over TCP. ``app`` None turns it off (the emulator stopped)."""
     global _emulator_app
     require(*MOTO, patch="answer_emulator_requests_in_process")
     install_botocore_hooks()
@@ -267,8 +272,6 @@ def direct_emulator_request(
     if handler_name is None:
         return None
     require(*MOTO, patch="direct_emulator_request")
-    import importlib
-
     from moto.core.exceptions import HTTPException
     from moto.core.request import Request
 
@@ -309,6 +312,196 @@ def _answer_in_process(request: Any, **_: Any) -> Any:
         target[1], request.url, request.method, dict(request.headers), body or b""
     )
     return AWSResponse(request.url, status, headers, _Body(content))
+
+
+# DynamoDB item operations: answered by moto's handler method, without the HTTP round of either library.
+
+#: The operations ``_answer_dynamodb_call`` answers (their answers hold no timestamp), with the name of
+#: moto 5.2.5's ``DynamoHandler`` method of each.
+DIRECT_CALLS = {
+    "GetItem": "get_item",
+    "BatchGetItem": "batch_get_item",
+    "Query": "query",
+    "Scan": "scan",
+    "TransactGetItems": "transact_get_items",
+    "PutItem": "put_item",
+    "UpdateItem": "update_item",
+    "DeleteItem": "delete_item",
+    "BatchWriteItem": "batch_write_item",
+    "TransactWriteItems": "transact_write_items",
+}
+#: Off: every DynamoDB request takes the HTTP-shaped way (``_answer_in_process``); for comparisons.
+direct_dynamodb_calls = True
+_parsed_answers: dict[Any, Callable[[Any], Any]] = {}  # _parsed_answer's, under EMULATOR_LOCK
+
+
+def _answer_dynamodb_call(
+    model: Any, params: dict[str, Any], request_signer: Any, context: dict[str, Any], **_: Any
+) -> tuple[Any, dict[str, Any]] | None:
+    """A botocore ``before-call.dynamodb`` hook: a DynamoDB item operation (``DIRECT_CALLS``) to the
+    emulator answered by moto 5.2.5's ``DynamoHandler`` method in the calling thread, under
+    ``EMULATOR_LOCK``; returns botocore's ``(http response, parsed response)`` (botocore then emits
+    ``after-call`` and raises the error of an error answer, as for a sent request), or None for any other
+    request (sent as usual: ``_answer_in_process``).
+
+    What the handler reads is what moto's own dispatch gives it: the body parsed by moto's request parser
+    (``params`` as moto's ``BaseResponse.parse_parameters`` makes them), the region of the client and the
+    account of its access key (``get_current_account``'s rules). What goes is the request's other way,
+    which was about a third of the CPU of a memory created alone: signing, botocore's endpoint and hooks,
+    moto's request object and set-up (which parses the JSON body as a query string too), its CRC32 and
+    request-id rewriting of the answer, and the answer's JSON both ways. A successful answer
+    (``ActionResult``/``DynamoResult`` of a dict) is converted to what botocore's parser makes of moto's
+    JSON (``_parsed_answer``: blobs as bytes, numbers converted, strings as text, the
+    ``ResponseMetadata`` of a 200); any other answer and every error (moto's ``ServiceException`` and
+    ``HTTPException``, as its ``call_action`` serializes them) go through botocore's own parser, modeled
+    error fields included (``CancellationReasons``, a failed condition's ``Item``)."""
+    target = _emulator_app
+    handler_method = DIRECT_CALLS.get(model.name)
+    if target is None or handler_method is None or not direct_dynamodb_calls:
+        return None
+    url = urlsplit(params["url"])
+    if url.hostname not in ("localhost", "127.0.0.1") or url.port != target[0]:
+        return None
+    require(*MOTO, patch="_answer_dynamodb_call")
+    from moto import settings
+    from moto.core.exceptions import HTTPException, ServiceException
+    from moto.core.parse import JSONParser
+    from moto.core.responses import ActionResult
+    from moto.core.utils import get_service_model
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult
+
+    handler = DynamoHandler()
+    body = params["body"]
+    parser = JSONParser(
+        get_service_model("dynamodb").operation_model(model.name), map_type=handler.PROTOCOL_PARSER_MAP_TYPE
+    )
+    headers = {str(k): v.decode() if isinstance(v, bytes) else str(v) for k, v in params["headers"].items()}
+    request = {"method": "POST", "values": {}, "headers": headers, "body": body, "url_path": "/", "url_params": {}}
+    handler.params = parser.parse(cast(Any, request))  # the JSON protocol's parser reads only the body
+    handler.body, handler.uri_match, handler.headers = handler.params, {}, headers
+    handler.region = context.get("client_region") or "us-east-1"
+    handler.current_account = _emulator_account(request_signer)
+    with EMULATOR_LOCK:  # (which also guards _parsed_answers)
+        try:
+            response = getattr(handler, handler_method)()
+        except ServiceException as error:
+            status, answer_headers, content = handler.serialized(ActionResult(error))
+            return _botocore_answer(model, params["url"], status, answer_headers, content)
+        except HTTPException as error:
+            status = error.code or 500
+            return _botocore_answer(model, params["url"], status, dict(error.get_headers()), error.description)
+        direct = (
+            type(response) in (ActionResult, DynamoResult)
+            and isinstance(response.result, dict)
+            and not settings.PRETTIFY_RESPONSES
+            and model.output_shape is not None
+        )
+        parsed = _parsed_answer(model.output_shape, _parsed_answers)(response.result) if direct else None
+    if parsed is not None:
+        from botocore.awsrequest import AWSResponse
+
+        parsed["ResponseMetadata"] = {
+            "RequestId": uuid.uuid4().hex,
+            "HTTPStatusCode": 200,
+            "HTTPHeaders": {},
+            "RetryAttempts": 0,
+        }
+        return AWSResponse(params["url"], 200, {}, _Body(b"")), parsed
+    if isinstance(response, ActionResult):
+        status, answer_headers, content = handler.serialized(response)
+    elif isinstance(response, str):
+        status, answer_headers, content = 200, {}, response
+    else:
+        status, answer_headers, content = handler._transform_response({}, response)
+    return _botocore_answer(model, params["url"], status, answer_headers, content)
+
+
+def _emulator_account(request_signer: Any) -> str:
+    """The account moto 5.2.5 gives a request signed with ``request_signer``'s credentials
+    (``BaseResponse.get_current_account``: ``MOTO_ACCOUNT_ID``, else the account of the access key)."""
+    import os
+
+    from moto.iam.models import get_account_id_from
+
+    if "MOTO_ACCOUNT_ID" in os.environ:
+        return os.environ["MOTO_ACCOUNT_ID"]
+    credentials = getattr(request_signer, "_credentials", None)
+    access_key = credentials.get_frozen_credentials().access_key if credentials is not None else None
+    return str(get_account_id_from(access_key or "AKIAEXAMPLE"))
+
+
+def _botocore_answer(
+    model: Any, url: str, status: int, headers: dict[str, Any], content: Any
+) -> tuple[Any, dict[str, Any]]:
+    """``(http response, parsed response)`` of an answer as moto would have sent it, parsed by botocore's
+    parser for the operation, with the modeled fields of an error (what botocore 1.44.8's
+    ``Endpoint._add_modeled_error_fields`` adds)."""
+    from botocore.awsrequest import AWSResponse
+    from botocore.parsers import create_parser
+
+    data = content.encode() if isinstance(content, str) else bytes(content or b"")
+    clean = {str(k): str(v) for k, v in headers.items() if str(k).lower() != "status"}
+    parser = create_parser(model.metadata["protocol"])
+    response = {"headers": clean, "status_code": int(status), "body": data, "context": {"operation_name": model.name}}
+    parsed = parser.parse(response, model.output_shape)
+    if int(status) >= 300:
+        code = parsed.get("Error", {}).get("Code")
+        error_shape = model.service_model.shape_for_error_code(code) if code else None
+        if error_shape is not None:
+            parsed.update(parser.parse(response, error_shape))
+    return AWSResponse(url, int(status), clean, _Body(data)), parsed
+
+
+def _parsed_answer(shape: Any, built: dict[Any, Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    """The converter of ``shape``'s answer values (as moto's DynamoDB handler builds them, keyed by
+    member name) into what botocore's parser makes of their JSON (built once, kept in ``built``): a
+    structure's present members that are not None; maps and lists item by item; a blob as bytes (text as
+    UTF-8); integers and floats converted; a string as text (an enum as its value); anything else as it
+    is."""
+    key = (shape.name, shape.type_name)
+    found = built.get(key)
+    if found is not None:
+        return found
+    kind = shape.type_name
+    if kind == "structure" and not getattr(shape, "is_document_type", False):
+        members: list[tuple[str, Callable[[Any], Any]]] = []
+
+        def structure(value: Any) -> Any:
+            out = {}
+            for name, convert in members:
+                item = value.get(name)
+                if item is not None:
+                    out[name] = item if convert is _same else convert(item)
+            return out
+
+        built[key] = structure  # before its members: a member may be this shape again
+        members.extend((name, _parsed_answer(member, built)) for name, member in shape.members.items())
+        return structure
+    if kind == "map":
+        built[key] = lambda value: {k: convert_value(v) for k, v in value.items()}
+        convert_value = _parsed_answer(shape.value, built)
+        return built[key]
+    if kind == "list":
+        built[key] = lambda value: [convert_member(v) for v in value]
+        convert_member = _parsed_answer(shape.member, built)
+        return built[key]
+    if kind == "blob":
+        built[key] = _blob_bytes
+    elif kind in ("integer", "long"):
+        built[key] = int
+    elif kind in ("float", "double"):
+        built[key] = float
+    elif kind == "string":
+        built[key] = _string_value
+    elif kind == "timestamp":
+        raise ValueError(f"{shape.name}: a timestamp in an answer of DIRECT_CALLS")
+    else:  # boolean, a document: as it is
+        built[key] = _same
+    return built[key]
+
+
+def _blob_bytes(value: Any) -> bytes:
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
 # DynamoDB: requests and responses, for the benchmarks' meters.
@@ -819,7 +1012,9 @@ def fast_emulator_expressions() -> None:
     if not _patch_once("fast_emulator_expressions"):
         return
     from moto.dynamodb.comparisons import ConditionExpressionParser
-    from moto.dynamodb.parsing import ast_nodes, validators
+    from moto.dynamodb.parsing import validators
+
+    ast_nodes = importlib.import_module("moto.dynamodb.parsing.ast_nodes")  # untyped in moto: by name
 
     parse = ConditionExpressionParser.parse
     parsed: dict[str, tuple[Any, list[str], list[str]]] = {}
@@ -849,14 +1044,13 @@ def fast_emulator_expressions() -> None:
 def traverse_once(self: Any, node: Any) -> Any:
     """moto 5.2.5's ``DepthFirstTraverser.traverse(node)`` with the processor's map built once (see
     ``fast_emulator_expressions``): the same nodes processed in the same order, the same tree returned."""
-    from moto.dynamodb.parsing.ast_nodes import Node
-
+    node_class = sys.modules["moto.dynamodb.parsing.ast_nodes"].Node
     processing = self._processing_map()
     kinds = tuple(processing)
     before_child = self.pre_processing_of_child
 
     def visit(node: Any, child_id: int = -1) -> Any:
-        if isinstance(node, Node):
+        if isinstance(node, node_class):
             parent = node.parent
             if node.children is not None:
                 for i, child in enumerate(node.children):
@@ -1073,6 +1267,7 @@ def fast_dynamodb_request_bodies() -> None:
     from botocore import serialize
 
     built: dict[tuple[str, str, str, str | None], Callable[[Any], Any]] = {}
+    ready: dict[tuple[str, str], Callable[[Any], Any]] = {}  # by service and input shape, once built
 
     def serialize_to_request(self: Any, parameters: Any, operation_model: Any) -> Any:
         service = operation_model.service_model.service_name
@@ -1086,7 +1281,11 @@ def fast_dynamodb_request_bodies() -> None:
             "Content-Type": f"application/x-amz-json-{operation_model.metadata['jsonVersion']}",
         }
         self._handle_query_compatible_trait(operation_model, serialized)
-        body = _body_serializer(service, shape, built, self)(parameters)
+        serialize = ready.get((service, shape.name))
+        if serialize is None:  # built whole under the lock: a half-built serializer is never used
+            with _lock:
+                serialize = ready[(service, shape.name)] = _body_serializer(service, shape, built, self)
+        body = serialize(parameters)
         serialized["body"] = json.dumps(body).encode(self.DEFAULT_ENCODING)
         host_prefix = self._expand_host_prefix(parameters, operation_model)
         if host_prefix is not None:
@@ -1229,8 +1428,6 @@ def fast_emulator_items() -> None:
     _replace(Item, "__init__", item_init)
     _originals["DynamoType.__init__"] = DynamoType.__init__
     _replace(DynamoType, "__init__", _dynamo_type_init)
-    import importlib
-
     # moto's own import of the class is untyped (moto.dynamodb.models imports it under type: ignore)
     parser_class = importlib.import_module("moto.dynamodb.parsing.expressions").UpdateExpressionParser
     make = parser_class.make  # a classmethod: bound to the class

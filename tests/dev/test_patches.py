@@ -574,3 +574,157 @@ def test_the_emulator_converts_attribute_values_as_moto_does():
     assert isinstance(DynamoType(values[5]).value[1].value["k"], DynamoType)
     with pytest.raises(IndexError):
         DynamoType({})
+
+
+def _item_calls(name: str) -> list[tuple[str, dict[str, Any]]]:
+    """One request of every ``DIRECT_CALLS`` operation on table ``name`` (keys PK/SK), in an order that
+    leaves the table as it found it, each asking for what it can return (old and new images, consumed
+    capacity, item collection metrics)."""
+    item = _item_of_every_kind()
+    key = {"PK": item["PK"], "SK": item["SK"]}
+    total = {"ReturnConsumedCapacity": "TOTAL"}
+    return [
+        ("PutItem", {"TableName": name, "Item": item, "ReturnValues": "ALL_OLD", **total}),
+        ("PutItem", {"TableName": name, "Item": item, "ReturnValues": "ALL_OLD"}),
+        ("GetItem", {"TableName": name, "Key": key, "ConsistentRead": True, **total}),
+        (
+            "UpdateItem",
+            {
+                "TableName": name,
+                "Key": key,
+                "UpdateExpression": "ADD #c :one SET #t = :t",
+                "ExpressionAttributeNames": {"#c": "count", "#t": "text"},
+                "ExpressionAttributeValues": {":one": {"N": "1"}, ":t": {"S": "naïve ☕"}},
+                "ReturnValues": "ALL_NEW",
+            },
+        ),
+        (
+            "Query",
+            {"TableName": name, "KeyConditionExpression": "PK = :p", "ExpressionAttributeValues": {":p": item["PK"]}},
+        ),
+        ("Scan", {"TableName": name, "Limit": 1, **total}),
+        ("BatchGetItem", {"RequestItems": {name: {"Keys": [key, {"PK": {"S": "absent"}, "SK": {"S": "x"}}]}}}),
+        ("TransactGetItems", {"TransactItems": [{"Get": {"TableName": name, "Key": key}}]}),
+        (
+            "BatchWriteItem",
+            {
+                "RequestItems": {
+                    name: [{"PutRequest": {"Item": {"PK": {"S": "b"}, "SK": {"S": "1"}, "e": {"B": b"\x01"}}}}]
+                },
+                "ReturnItemCollectionMetrics": "SIZE",
+                **total,
+            },
+        ),
+        (
+            "TransactWriteItems",
+            {
+                "TransactItems": [
+                    {"Delete": {"TableName": name, "Key": {"PK": {"S": "b"}, "SK": {"S": "1"}}}},
+                    {"ConditionCheck": {"TableName": name, "Key": key, "ConditionExpression": "attribute_exists(PK)"}},
+                ],
+                **total,
+            },
+        ),
+        ("DeleteItem", {"TableName": name, "Key": key, "ReturnValues": "ALL_OLD", **total}),
+    ]
+
+
+def _failing_calls(name: str) -> list[tuple[str, dict[str, Any]]]:
+    """Requests the emulator refuses, with the error fields a caller reads (a failed condition's item, a
+    transaction's cancellation reasons)."""
+    item = {"PK": {"S": "f"}, "SK": {"S": "1"}, "e": {"B": b"\x00\x01"}}
+    exists = "attribute_not_exists(PK)"
+    return [
+        ("PutItem", {"TableName": name, "Item": item, "ConditionExpression": exists}),
+        (
+            "PutItem",
+            {
+                "TableName": name,
+                "Item": item,
+                "ConditionExpression": exists,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            },
+        ),
+        (
+            "TransactWriteItems",
+            {
+                "TransactItems": [
+                    {"Put": {"TableName": name, "Item": {"PK": {"S": "g"}, "SK": {"S": "1"}}}},
+                    {
+                        "Put": {
+                            "TableName": name,
+                            "Item": item,
+                            "ConditionExpression": exists,
+                            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                        }
+                    },
+                ]
+            },
+        ),
+        ("UpdateItem", {"TableName": name, "Key": {"PK": {"S": "f"}, "SK": {"S": "1"}}, "UpdateExpression": "SET"}),
+        ("GetItem", {"TableName": f"{name}-absent", "Key": {"PK": {"S": "f"}, "SK": {"S": "1"}}}),
+    ]
+
+
+def _answers(ddb: Any, calls: list[tuple[str, dict[str, Any]]]) -> list[Any]:
+    """What botocore returns for each call (``ResponseMetadata`` left out), or the class and response of
+    the error it raised."""
+    answers: list[Any] = []
+    for operation, request in calls:
+        try:
+            answer = ddb._make_api_call(operation, request)
+        except ClientError as error:
+            answers.append((type(error).__name__, {k: v for k, v in error.response.items() if k != "ResponseMetadata"}))
+        else:
+            answers.append({k: v for k, v in answer.items() if k != "ResponseMetadata"})
+    return answers
+
+
+def test_dynamodb_item_calls_answer_what_the_emulator_answers_over_its_api(local_stack, monkeypatch):
+    # Given a table of the emulator, and a record of the requests that take the emulator's HTTP-shaped way
+    ddb = _emulator_client(local_stack, "dynamodb")
+    name = f"patches-{uuid.uuid4().hex[:8]}"
+    sent: list[str] = []
+    http_way = patches.direct_emulator_request
+
+    def recorded(url: str, method: str, headers: dict[str, Any], body: bytes) -> Any:
+        target = patches._header(headers, "X-Amz-Target") or ""
+        if target.startswith("DynamoDB_"):  # (not the stream poller's reads)
+            sent.append(target)
+        return http_way(url, method, headers, body)
+
+    monkeypatch.setattr(patches, "direct_emulator_request", recorded)
+    with _scratch_table(ddb, name):
+        ddb.create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "PK", "AttributeType": "S"},
+                {"AttributeName": "SK", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        )
+        ddb.put_item(TableName=name, Item={"PK": {"S": "f"}, "SK": {"S": "1"}, "e": {"B": b"\x00\x01"}})
+        sent.clear()
+        # When every item operation, and requests the emulator refuses, are answered in the calling thread
+        direct = _answers(ddb, _item_calls(name)), _answers(ddb, _failing_calls(name))
+        assert sent == []  # (none took the HTTP-shaped way)
+        # and then again the HTTP-shaped way (the table is as it was)
+        monkeypatch.setattr(patches, "direct_dynamodb_calls", False)
+        over_api = _answers(ddb, _item_calls(name)), _answers(ddb, _failing_calls(name))
+        assert len(sent) == len(_item_calls(name)) + len(_failing_calls(name))
+    # Then the answers and the errors are the same, to the field
+    assert direct == over_api
+    errors = direct[1]
+    assert [(e[0], e[1]["Error"]["Code"]) for e in errors] == [
+        ("ConditionalCheckFailedException", "ConditionalCheckFailedException"),
+        ("ConditionalCheckFailedException", "ConditionalCheckFailedException"),
+        ("TransactionCanceledException", "TransactionCanceledException"),
+        ("ClientError", "ValidationException"),
+        ("ResourceNotFoundException", "ResourceNotFoundException"),
+    ]
+    assert errors[1][1]["Item"]["e"] == {"B": b"\x00\x01"}
+    assert [r["Code"] for r in errors[2][1]["CancellationReasons"]] == ["None", "ConditionalCheckFailed"]
+    assert direct[0][0]["ConsumedCapacity"]["CapacityUnits"] > 0 and direct[0][1]["Attributes"]["e"] == {
+        "B": b"\x00" * 16
+    }
