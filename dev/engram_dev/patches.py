@@ -371,13 +371,16 @@ def _answer_dynamodb_call(
     from moto.dynamodb.responses import DynamoHandler, DynamoResult
 
     handler = DynamoHandler()
-    body = params["body"]
-    parser = JSONParser(
-        get_service_model("dynamodb").operation_model(model.name), map_type=handler.PROTOCOL_PARSER_MAP_TYPE
-    )
     headers = {str(k): v.decode() if isinstance(v, bytes) else str(v) for k, v in params["headers"].items()}
-    request = {"method": "POST", "values": {}, "headers": headers, "body": body, "url_path": "/", "url_params": {}}
-    handler.params = parser.parse(cast(Any, request))  # the JSON protocol's parser reads only the body
+    try:
+        handler.params = _request_params(model, context.pop(_PARAMS))
+    except (KeyError, TypeError, ValueError):  # no parameters kept, or a value not made here: moto's parser
+        parser = JSONParser(
+            get_service_model("dynamodb").operation_model(model.name), map_type=handler.PROTOCOL_PARSER_MAP_TYPE
+        )
+        body = params["body"]
+        request = {"method": "POST", "values": {}, "headers": headers, "body": body, "url_path": "/", "url_params": {}}
+        handler.params = parser.parse(cast(Any, request))  # the JSON protocol's parser reads only the body
     handler.body, handler.uri_match, handler.headers = handler.params, {}, headers
     handler.region = context.get("client_region") or "us-east-1"
     handler.current_account = _emulator_account(request_signer)
@@ -414,6 +417,77 @@ def _answer_dynamodb_call(
     else:
         status, answer_headers, content = handler._transform_response({}, response)
     return _botocore_answer(model, params["url"], status, answer_headers, content)
+
+
+_request_converters: dict[Any, Callable[[Any], Any]] = {}  # by input shape, once built (under _lock)
+_request_built: dict[Any, Callable[[Any], Any]] = {}
+
+
+def _request_params(model: Any, api_params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters moto's request parser makes of the body botocore serializes from ``api_params``
+    (a client's validated parameters), made from them directly: a structure's members that are present
+    and not None, in the shape's order; maps and lists item by item; a blob as bytes (text as UTF-8);
+    integers and floats converted; strings and booleans as they are. Raises ``TypeError`` for a value it
+    does not convert (a file-like blob, a timestamp): the caller then parses the body as moto does."""
+    shape = model.input_shape
+    convert = _request_converters.get(shape.name)
+    if convert is None:  # built whole under the lock: a half-built converter is never used
+        with _lock:
+            convert = _request_converters[shape.name] = _request_converter(shape, _request_built)
+    return dict(convert(api_params))
+
+
+def _request_converter(shape: Any, built: dict[Any, Callable[[Any], Any]]) -> Callable[[Any], Any]:
+    key = (shape.name, shape.type_name)
+    found = built.get(key)
+    if found is not None:
+        return found
+    kind = shape.type_name
+    if kind == "structure" and not getattr(shape, "is_document_type", False):
+        members: list[tuple[str, Callable[[Any], Any]]] = []
+
+        def structure(value: Any) -> Any:
+            out = {}
+            for name, convert in members:
+                item = value.get(name)
+                if item is not None:
+                    out[name] = item if convert is _same else convert(item)
+            return out
+
+        built[key] = structure  # before its members: a member may be this shape again
+        members.extend((name, _request_converter(member, built)) for name, member in shape.members.items())
+        return structure
+    if kind == "map":
+        built[key] = lambda value: {k: convert_value(v) for k, v in value.items()}
+        convert_value = _request_converter(shape.value, built)
+        return built[key]
+    if kind == "list":
+        built[key] = lambda value: [convert_member(v) for v in value]
+        convert_member = _request_converter(shape.member, built)
+        return built[key]
+    if kind == "blob":
+        built[key] = _request_blob
+    elif kind in ("integer", "long"):
+        built[key] = int
+    elif kind in ("float", "double"):
+        built[key] = float
+    elif kind == "timestamp":
+        built[key] = _not_converted
+    else:  # strings, booleans, a document: as they are
+        built[key] = _same
+    return built[key]
+
+
+def _request_blob(value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    raise TypeError(f"a blob of type {type(value).__name__}")
+
+
+def _not_converted(value: Any) -> Any:
+    raise TypeError(f"not converted: {value!r}")
 
 
 def _emulator_account(request_signer: Any) -> str:
@@ -540,12 +614,11 @@ def _observing() -> bool:
 
 
 def _keep_api_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-    if _observing():
-        context[_PARAMS] = params
+    context[_PARAMS] = params  # for the observers and _answer_dynamodb_call
 
 
 def _before_dynamodb_call(model: Any, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
-    api_params = context.pop(_PARAMS, None)
+    api_params = context.get(_PARAMS)
     if api_params is None or not _observing():
         return  # None: the request is sent as usual
     url = urlsplit(params["url"])
@@ -1020,6 +1093,8 @@ def fast_emulator_expressions() -> None:
     parsed: dict[str, tuple[Any, list[str], list[str]]] = {}
 
     def cached_parse(self: Any) -> Any:
+        if not self.condition_expression:  # moto's answer at once (an unconditional write): nothing to keep
+            return parse(self)
         key = json.dumps(
             [self.condition_expression, self.expression_attribute_names, self.expression_attribute_values],
             sort_keys=True,
@@ -1141,7 +1216,11 @@ def fast_emulator_answers() -> None:
     are present and not None, in the shape's order; maps and lists item by item; blobs in base64;
     timestamps through moto's ``TimestampSerializer``; integers and floats converted; strings as ``str``
     (an enum as its value); a document as it is. Anything else (other services and operations, errors, a
-    result that is not a dict of member names, pretty-printed responses) keeps moto's serializer."""
+    result that is not a dict of member names, pretty-printed responses) keeps moto's serializer.
+
+    Also ``BaseResponse._enrich_response``, which searched every answer's body with a regular expression
+    for an XML ``<RequestId>`` to rewrite (a stream's ``GetRecords`` answer of 100 records is about 300 KB
+    of JSON): a text body without that tag is returned as it is, the headers enriched as moto does."""
     if not _patch_once("fast_emulator_answers"):
         return
     from moto import settings
@@ -1174,6 +1253,22 @@ def fast_emulator_answers() -> None:
         return status, {"Content-Type": f"application/x-amz-json-{version}"}, body
 
     _replace(ActionResult, "execute_result", fast_execute_result)
+    from moto.core.responses import BaseResponse
+    from moto.utilities.aws_headers import gen_amzn_requestid_long
+
+    enrich = BaseResponse._enrich_response
+    _originals["BaseResponse._enrich_response"] = enrich
+
+    def enrich_response(headers: dict[str, Any], body: Any) -> tuple[dict[str, Any], Any]:
+        if not isinstance(body, str) or "<RequestId>" in body:
+            return enrich(headers, body)
+        # what moto does, without a regular expression searched through a body that has no RequestId
+        if "status" in headers:
+            headers["status"] = str(headers["status"])
+        gen_amzn_requestid_long(headers)
+        return headers, body
+
+    _replace(BaseResponse, "_enrich_response", staticmethod(enrich_response))
 
 
 def _moto_execute_result(result: Any, context: Any) -> Any:

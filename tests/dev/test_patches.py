@@ -5,6 +5,7 @@ DynamoDB requests to an observer; an emulator patch checks moto's version before
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import uuid
 from collections.abc import Iterator
@@ -728,3 +729,60 @@ def test_dynamodb_item_calls_answer_what_the_emulator_answers_over_its_api(local
     assert direct[0][0]["ConsumedCapacity"]["CapacityUnits"] > 0 and direct[0][1]["Attributes"]["e"] == {
         "B": b"\x00" * 16
     }
+
+
+def test_direct_calls_give_moto_the_parameters_its_parser_makes():
+    # Given the patches and requests of every item operation (blobs, nested maps and lists, numbers)
+    from botocore import serialize
+    from botocore.session import get_session
+    from moto.core.parse import JSONParser
+    from moto.core.utils import get_service_model
+    from moto.dynamodb.responses import DynamoHandler
+
+    patches.install_emulator_patches()
+    model = get_session().get_service_model("dynamodb")
+    serializer = serialize.JSONSerializer()
+    calls = _item_calls("t") + _failing_calls("t")
+    calls.append(
+        ("Query", {"TableName": "t", "Limit": 5, "ScanIndexForward": False, "ExclusiveStartKey": {"B": {"B": "text"}}})
+    )
+    assert {operation for operation, _ in calls} == set(patches.DIRECT_CALLS)
+    for operation, parameters in calls:
+        operation_model = model.operation_model(operation)
+        # When the parameters are made from the client's, and moto parses the body botocore sends
+        made = patches._request_params(operation_model, parameters)
+        body = serializer.serialize_to_request(parameters, operation_model)["body"]
+        parser = JSONParser(
+            get_service_model("dynamodb").operation_model(operation), map_type=DynamoHandler.PROTOCOL_PARSER_MAP_TYPE
+        )
+        parsed = parser.parse(
+            {"method": "POST", "values": {}, "headers": {}, "body": body, "url_path": "/", "url_params": {}}
+        )
+        # Then they are the same parameters
+        assert made == dict(parsed), operation
+    # (a blob given as text arrives as its UTF-8 bytes, as through the body)
+    assert made["ExclusiveStartKey"] == {"B": {"B": b"text"}}
+    # And a value it does not make (a file-like blob) is refused, so that the body is parsed instead
+    with pytest.raises(TypeError):
+        patches._request_params(
+            model.operation_model("PutItem"), {"TableName": "t", "Item": {"b": {"B": io.BytesIO(b"x")}}}
+        )
+
+
+def test_answers_are_enriched_as_moto_enriches_them():
+    # Given the patches, and answers moto enriches: JSON text, XML with a RequestId, bytes
+    from moto.core.responses import BaseResponse
+
+    patches.install_emulator_patches()
+    original = patches._originals["BaseResponse._enrich_response"]
+    for body in ('{"Records": [{"eventID": "1"}]}', "<R><RequestId>x</RequestId></R>", b"\x00{}"):
+        # When the emulator enriches one, and moto's own function does
+        ours_headers, ours = BaseResponse._enrich_response({"status": 200}, body)
+        theirs_headers, theirs = original({"status": 200}, body)
+        # Then the body is the same (a RequestId rewritten to the new id), the headers alike
+        if isinstance(body, str) and "<RequestId>" in body:
+            assert ours == f"<R><RequestId>{ours_headers['x-amzn-requestid']}</RequestId></R>"
+        else:
+            assert ours == theirs == body
+        assert ours_headers.keys() == theirs_headers.keys() == {"status", "x-amzn-requestid"}
+        assert ours_headers["status"] == "200" and len(ours_headers["x-amzn-requestid"]) == 52
