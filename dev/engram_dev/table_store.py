@@ -49,6 +49,11 @@ _SCHEMA = (
 )
 
 
+def _key_of(value: Any) -> tuple[str, Any] | None:
+    """A key value (a moto ``DynamoType`` of type S, N or B, or None) as a hashable pair."""
+    return None if value is None else (value.type, value.value)
+
+
 def _key_text(value: Any) -> str:
     return "" if value is None else _json(value.to_json(), sort_keys=True)
 
@@ -78,7 +83,7 @@ class TableStore:
         self.path = Path(path)
         self.flush_seconds = flush_seconds
         self._tables: dict[str, Any] = {}
-        self._changed: dict[tuple[str, str, str], tuple[Any, Any, Any]] = {}  # guarded by EMULATOR_LOCK
+        self._changed: dict[tuple[str, Any, Any], tuple[Any, Any, Any]] = {}  # guarded by EMULATOR_LOCK
         self._db: sqlite3.Connection | None = None
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
@@ -110,8 +115,8 @@ class TableStore:
             with patches.EMULATOR_LOCK:
                 changed, self._changed = self._changed, {}
                 rows = [
-                    (name, hash_text, range_text, patches.item_image(table, hash_key, range_key))
-                    for (name, hash_text, range_text), (table, hash_key, range_key) in changed.items()
+                    (name, _key_text(hash_key), _key_text(range_key), patches.item_image(table, hash_key, range_key))
+                    for (name, _, _), (table, hash_key, range_key) in changed.items()
                 ]
             if not rows:
                 return 0
@@ -185,10 +190,11 @@ class TableStore:
         return db
 
     def _record(self, table: Any, hash_key: Any, range_key: Any) -> None:
-        """A write listener (``EMULATOR_LOCK`` held): remember which item changed."""
+        """A write listener (``EMULATOR_LOCK`` held): remember which item changed (by its key's type and
+        value, as it is: the key's text is made once per flush, not at every write)."""
         name = table.name
         if name in self._tables:
-            self._changed[(name, _key_text(hash_key), _key_text(range_key))] = (table, hash_key, range_key)
+            self._changed[(name, _key_of(hash_key), _key_of(range_key))] = (table, hash_key, range_key)
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_seconds):

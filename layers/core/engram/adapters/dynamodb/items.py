@@ -99,6 +99,20 @@ class TableItem(Model):
     sk = UnicodeAttribute(range_key=True, attr_name="SK")
     ttl = TTLAttribute(null=True)
 
+    def serialize(self, null_check: bool = True) -> dict[str, dict[str, Any]]:
+        """PynamoDB's serialization of the item; the one ``keep_serialization`` kept, if any, is given
+        (a shallow copy: PynamoDB's save takes the keys out of it) to this call and dropped."""
+        kept = self.__dict__.pop("_kept_serialization", None)
+        if kept is not None and kept[0] == null_check:
+            return dict(kept[1])
+        return super().serialize(null_check=null_check)
+
+    def keep_serialization(self, serialized: dict[str, dict[str, Any]], null_check: bool = True) -> None:
+        """Keep ``serialized`` (this item's ``serialize(null_check)``, unchanged since) for the next
+        ``serialize`` call, once: the write that follows a size check serializes the item only once. The
+        caller must not change the item in between."""
+        self.__dict__["_kept_serialization"] = (null_check, serialized)
+
 
 class ExpiryIndex(GlobalSecondaryIndex["ExpiringItem"]):
     """Sparse, keys only: everything that expires, by expiry time, over ``EXPIRY_SHARDS`` partitions."""

@@ -422,7 +422,7 @@ def create_items(
         if change.action is not Action.CREATED or change.after is None or change.before is not None:
             raise InvalidInput(f"change {position} of a batch is not a creation")
         item, revision = memory_class.from_domain(change.after), revision_class.from_domain(tenant_id, change.revision)
-        size, revision_size = stored_size(item), stored_size(revision)
+        size, revision_size = stored_size(item, keep=True), stored_size(revision, keep=True)  # written next
         largest = max(size, revision_size)
         if largest > MAX_ITEM_BYTES:
             raise TooLargeToStore(

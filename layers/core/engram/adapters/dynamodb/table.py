@@ -98,13 +98,17 @@ def is_conditional_failure(error: Exception) -> bool:
     return False
 
 
-def stored_size(item: TableItem) -> int:
+def stored_size(item: TableItem, keep: bool = False) -> int:
     """The bytes DynamoDB counts for ``item`` (the 400 KB item limit, the 4 MB transaction limit): each
     attribute's name (UTF-8) plus its value, plus ``WRITE_ALLOWANCE`` for what the write adds. Values as
     DynamoDB sizes them: a string its UTF-8 bytes; a number one byte per two significant digits plus one;
     binary its bytes; a boolean or null 1; a list or map 3, plus per element 1 and its size (and a map
-    key's UTF-8 bytes); a set the sum of its members."""
-    return WRITE_ALLOWANCE + sum(len(name.encode()) + _value_size(value) for name, value in item.serialize().items())
+    key's UTF-8 bytes); a set the sum of its members. ``keep``: the item's serialization is kept for its
+    write, which must follow without a change to the item (``TableItem.keep_serialization``)."""
+    serialized = item.serialize()
+    if keep:
+        item.keep_serialization(serialized)
+    return WRITE_ALLOWANCE + sum(len(name.encode()) + _value_size(value) for name, value in serialized.items())
 
 
 def _value_size(value: dict[str, Any]) -> int:
