@@ -332,7 +332,7 @@ DIRECT_CALLS = {
 }
 #: Off: every DynamoDB request takes the HTTP-shaped way (``_answer_in_process``); for comparisons.
 direct_dynamodb_calls = True
-_parsed_answers: dict[Any, Callable[[Any], Any]] = {}  # _parsed_answer's, under EMULATOR_LOCK
+_parsed_answers: dict[Any, Callable[[Any], Any]] = {}  # the answers' converters, under EMULATOR_LOCK
 
 
 def _answer_dynamodb_call(
@@ -345,13 +345,13 @@ def _answer_dynamodb_call(
     request (sent as usual: ``_answer_in_process``).
 
     What the handler reads is what moto's own dispatch gives it: the body parsed by moto's request parser
-    (``params`` as moto's ``BaseResponse.parse_parameters`` makes them), the region of the client and the
+    (``_request_params``: as moto's ``BaseResponse.parse_parameters`` makes them), the region of the client and the
     account of its access key (``get_current_account``'s rules). What goes is the request's other way,
     which was about a third of the CPU of a memory created alone: signing, botocore's endpoint and hooks,
     moto's request object and set-up (which parses the JSON body as a query string too), its CRC32 and
     request-id rewriting of the answer, and the answer's JSON both ways. A successful answer
     (``ActionResult``/``DynamoResult`` of a dict) is converted to what botocore's parser makes of moto's
-    JSON (``_parsed_answer``: blobs as bytes, numbers converted, strings as text, the
+    JSON (``_ANSWER_LEAVES``: blobs as bytes, numbers converted, strings as text; with the
     ``ResponseMetadata`` of a 200); any other answer and every error (moto's ``ServiceException`` and
     ``HTTPException``, as its ``call_action`` serializes them) go through botocore's own parser, modeled
     error fields included (``CancellationReasons``, a failed condition's ``Item``)."""
@@ -399,7 +399,8 @@ def _answer_dynamodb_call(
             and not settings.PRETTIFY_RESPONSES
             and model.output_shape is not None
         )
-        parsed = _parsed_answer(model.output_shape, _parsed_answers)(response.result) if direct else None
+        convert = _shape_converter(model.output_shape, _parsed_answers, _ANSWER_LEAVES) if direct else None
+        parsed = convert(response.result) if convert is not None else None
     if parsed is not None:
         from botocore.awsrequest import AWSResponse
 
@@ -433,49 +434,12 @@ def _request_params(model: Any, api_params: dict[str, Any]) -> dict[str, Any]:
     convert = _request_converters.get(shape.name)
     if convert is None:  # built whole under the lock: a half-built converter is never used
         with _lock:
-            convert = _request_converters[shape.name] = _request_converter(shape, _request_built)
+            convert = _request_converters[shape.name] = _shape_converter(shape, _request_built, _REQUEST_LEAVES)
     return dict(convert(api_params))
 
 
-def _request_converter(shape: Any, built: dict[Any, Callable[[Any], Any]]) -> Callable[[Any], Any]:
-    key = (shape.name, shape.type_name)
-    found = built.get(key)
-    if found is not None:
-        return found
-    kind = shape.type_name
-    if kind == "structure" and not getattr(shape, "is_document_type", False):
-        members: list[tuple[str, Callable[[Any], Any]]] = []
-
-        def structure(value: Any) -> Any:
-            out = {}
-            for name, convert in members:
-                item = value.get(name)
-                if item is not None:
-                    out[name] = item if convert is _same else convert(item)
-            return out
-
-        built[key] = structure  # before its members: a member may be this shape again
-        members.extend((name, _request_converter(member, built)) for name, member in shape.members.items())
-        return structure
-    if kind == "map":
-        built[key] = lambda value: {k: convert_value(v) for k, v in value.items()}
-        convert_value = _request_converter(shape.value, built)
-        return built[key]
-    if kind == "list":
-        built[key] = lambda value: [convert_member(v) for v in value]
-        convert_member = _request_converter(shape.member, built)
-        return built[key]
-    if kind == "blob":
-        built[key] = _request_blob
-    elif kind in ("integer", "long"):
-        built[key] = int
-    elif kind in ("float", "double"):
-        built[key] = float
-    elif kind == "timestamp":
-        built[key] = _not_converted
-    else:  # strings, booleans, a document: as they are
-        built[key] = _same
-    return built[key]
+#: How ``_request_params`` converts leaf values, by shape type (any other: as it is).
+_REQUEST_LEAVES: dict[str, Callable[[Any], Any]] = {}
 
 
 def _request_blob(value: Any) -> bytes:
@@ -488,6 +452,10 @@ def _request_blob(value: Any) -> bytes:
 
 def _not_converted(value: Any) -> Any:
     raise TypeError(f"not converted: {value!r}")
+
+
+_REQUEST_LEAVES.update({"blob": _request_blob, "integer": int, "long": int, "float": float, "double": float})
+_REQUEST_LEAVES["timestamp"] = _not_converted
 
 
 def _emulator_account(request_signer: Any) -> str:
@@ -526,12 +494,13 @@ def _botocore_answer(
     return AWSResponse(url, int(status), clean, _Body(data)), parsed
 
 
-def _parsed_answer(shape: Any, built: dict[Any, Callable[[Any], Any]]) -> Callable[[Any], Any]:
-    """The converter of ``shape``'s answer values (as moto's DynamoDB handler builds them, keyed by
-    member name) into what botocore's parser makes of their JSON (built once, kept in ``built``): a
-    structure's present members that are not None; maps and lists item by item; a blob as bytes (text as
-    UTF-8); integers and floats converted; a string as text (an enum as its value); anything else as it
-    is."""
+def _shape_converter(
+    shape: Any, built: dict[Any, Callable[[Any], Any]], leaves: dict[str, Callable[[Any], Any]]
+) -> Callable[[Any], Any]:
+    """The converter of ``shape``'s values between botocore's parameters and moto's (built once, kept in
+    ``built``; a recursive shape resolves through it): a structure keeps its members that are present and
+    not None, by member name, in the shape's order; maps and lists are converted item by item; a leaf by
+    ``leaves[its type]`` (as it is when absent; ``_NO_CONVERTER`` refuses to build, ``ValueError``)."""
     key = (shape.name, shape.type_name)
     found = built.get(key)
     if found is not None:
@@ -549,33 +518,51 @@ def _parsed_answer(shape: Any, built: dict[Any, Callable[[Any], Any]]) -> Callab
             return out
 
         built[key] = structure  # before its members: a member may be this shape again
-        members.extend((name, _parsed_answer(member, built)) for name, member in shape.members.items())
+        members.extend((name, _shape_converter(member, built, leaves)) for name, member in shape.members.items())
         return structure
     if kind == "map":
         built[key] = lambda value: {k: convert_value(v) for k, v in value.items()}
-        convert_value = _parsed_answer(shape.value, built)
+        convert_value = _shape_converter(shape.value, built, leaves)
         return built[key]
     if kind == "list":
         built[key] = lambda value: [convert_member(v) for v in value]
-        convert_member = _parsed_answer(shape.member, built)
+        convert_member = _shape_converter(shape.member, built, leaves)
         return built[key]
-    if kind == "blob":
-        built[key] = _blob_bytes
-    elif kind in ("integer", "long"):
-        built[key] = int
-    elif kind in ("float", "double"):
-        built[key] = float
-    elif kind == "string":
-        built[key] = _string_value
-    elif kind == "timestamp":
-        raise ValueError(f"{shape.name}: a timestamp in an answer of DIRECT_CALLS")
-    else:  # boolean, a document: as it is
-        built[key] = _same
-    return built[key]
+    leaf = leaves.get(kind, _same)
+    if leaf is _NO_CONVERTER:
+        raise ValueError(f"{shape.name}: no {kind} is converted here")
+    built[key] = leaf
+    return leaf
+
+
+def _no_converter(value: Any) -> Any:
+    raise AssertionError("never called: marks a type _shape_converter refuses")
+
+
+_NO_CONVERTER: Callable[[Any], Any] = _no_converter
 
 
 def _blob_bytes(value: Any) -> bytes:
     return value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+
+def _string_value(value: Any) -> Any:
+    if isinstance(value, enum.Enum):
+        value = value.value
+    return str(value) if value not in (None, {}, []) else value
+
+
+#: How ``_answer_dynamodb_call`` converts an answer's leaf values, by shape type (no answer of
+#: ``DIRECT_CALLS`` holds a timestamp: one would be refused when its converter is built).
+_ANSWER_LEAVES: dict[str, Callable[[Any], Any]] = {
+    "blob": _blob_bytes,
+    "integer": int,
+    "long": int,
+    "float": float,
+    "double": float,
+    "string": _string_value,
+    "timestamp": _NO_CONVERTER,
+}
 
 
 # DynamoDB: requests and responses, for the benchmarks' meters.
@@ -1336,12 +1323,6 @@ def _blob_text(value: Any) -> str:
 
 def _timestamp(stamp: Any, fmt: str, value: Any) -> Any:
     return stamp._convert_timestamp_to_str(value, fmt)
-
-
-def _string_value(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        value = value.value
-    return str(value) if value not in (None, {}, []) else value
 
 
 def fast_dynamodb_request_bodies() -> None:

@@ -196,6 +196,20 @@ def _scratch_table(ddb: Any, name: str) -> Iterator[None]:
             ddb.delete_table(TableName=name)
 
 
+def _create_keyed_table(ddb: Any, name: str, **options: Any) -> Any:
+    """Create the emulator table ``name`` keyed by ``PK`` (hash) and ``SK`` (range), strings, on demand."""
+    return ddb.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "PK", "AttributeType": "S"},
+            {"AttributeName": "SK", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+        **options,
+    )
+
+
 def _tree_dump(node: Any, seen: set[int] | None = None) -> Any:
     """A moto update-expression tree as plain data (its ``parent`` links left out)."""
     if isinstance(node, list | tuple):
@@ -361,15 +375,8 @@ def test_the_emulator_stream_records_carry_what_a_reader_needs(local_stack):
     ddb = _emulator_client(local_stack, "dynamodb")
     name = f"patches-{uuid.uuid4().hex[:8]}"
     with _scratch_table(ddb, name):
-        arn = ddb.create_table(
-            TableName=name,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "PK", "AttributeType": "S"},
-                {"AttributeName": "SK", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        arn = _create_keyed_table(
+            ddb, name, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
         )["TableDescription"]["LatestStreamArn"]
         item = {"PK": {"S": "p"}, "SK": {"S": "s"}, "e": {"B": b"\x00\x01"}, "m": {"M": {"x": {"N": "1"}}}}
         before = time.time()
@@ -696,15 +703,7 @@ def test_dynamodb_item_calls_answer_what_the_emulator_answers_over_its_api(local
 
     monkeypatch.setattr(patches, "direct_emulator_request", recorded)
     with _scratch_table(ddb, name):
-        ddb.create_table(
-            TableName=name,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "PK", "AttributeType": "S"},
-                {"AttributeName": "SK", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
-        )
+        _create_keyed_table(ddb, name)
         ddb.put_item(TableName=name, Item={"PK": {"S": "f"}, "SK": {"S": "1"}, "e": {"B": b"\x00\x01"}})
         sent.clear()
         # When every item operation, and requests the emulator refuses, are answered in the calling thread
