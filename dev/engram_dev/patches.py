@@ -47,6 +47,7 @@ import enum
 import functools
 import importlib
 import json
+import os
 import sys
 import threading
 import time
@@ -399,7 +400,7 @@ def _answer_dynamodb_call(
             and not settings.PRETTIFY_RESPONSES
             and model.output_shape is not None
         )
-        convert = _shape_converter(model.output_shape, _parsed_answers, _ANSWER_LEAVES) if direct else None
+        convert = _shape_converter(model.output_shape, _parsed_answers, _ANSWER_LEAF) if direct else None
         parsed = convert(response.result) if convert is not None else None
     if parsed is not None:
         from botocore.awsrequest import AWSResponse
@@ -434,12 +435,8 @@ def _request_params(model: Any, api_params: dict[str, Any]) -> dict[str, Any]:
     convert = _request_converters.get(shape.name)
     if convert is None:  # built whole under the lock: a half-built converter is never used
         with _lock:
-            convert = _request_converters[shape.name] = _shape_converter(shape, _request_built, _REQUEST_LEAVES)
+            convert = _request_converters[shape.name] = _shape_converter(shape, _request_built, _REQUEST_LEAF)
     return dict(convert(api_params))
-
-
-#: How ``_request_params`` converts leaf values, by shape type (any other: as it is).
-_REQUEST_LEAVES: dict[str, Callable[[Any], Any]] = {}
 
 
 def _request_blob(value: Any) -> bytes:
@@ -454,15 +451,9 @@ def _not_converted(value: Any) -> Any:
     raise TypeError(f"not converted: {value!r}")
 
 
-_REQUEST_LEAVES.update({"blob": _request_blob, "integer": int, "long": int, "float": float, "double": float})
-_REQUEST_LEAVES["timestamp"] = _not_converted
-
-
 def _emulator_account(request_signer: Any) -> str:
     """The account moto 5.2.5 gives a request signed with ``request_signer``'s credentials
     (``BaseResponse.get_current_account``: ``MOTO_ACCOUNT_ID``, else the account of the access key)."""
-    import os
-
     from moto.iam.models import get_account_id_from
 
     if "MOTO_ACCOUNT_ID" in os.environ:
@@ -495,44 +486,56 @@ def _botocore_answer(
 
 
 def _shape_converter(
-    shape: Any, built: dict[Any, Callable[[Any], Any]], leaves: dict[str, Callable[[Any], Any]]
+    shape: Any,
+    built: dict[Any, Callable[[Any], Any]],
+    leaf: Callable[[Any], Callable[[Any], Any]],
+    renamed: bool = False,
 ) -> Callable[[Any], Any]:
-    """The converter of ``shape``'s values between botocore's parameters and moto's (built once, kept in
-    ``built``; a recursive shape resolves through it): a structure keeps its members that are present and
-    not None, by member name, in the shape's order; maps and lists are converted item by item; a leaf by
-    ``leaves[its type]`` (as it is when absent; ``_NO_CONVERTER`` refuses to build, ``ValueError``)."""
-    key = (shape.name, shape.type_name)
+    """The converter of ``shape``'s values (built once, kept in ``built``; a recursive shape resolves
+    through it): a structure keeps its members that are present and not None, read by member name, in the
+    shape's order, written under the same name (``renamed``: under its serialized name); maps and lists
+    are converted item by item; a leaf by ``leaf(its shape)``, which may refuse it (``ValueError``)."""
+    # botocore makes a new Shape object at each lookup: a shape is known by its name (unique in a service)
+    key = (shape.name, shape.type_name, shape.serialization.get("timestampFormat"))
     found = built.get(key)
     if found is not None:
         return found
     kind = shape.type_name
     if kind == "structure" and not getattr(shape, "is_document_type", False):
-        members: list[tuple[str, Callable[[Any], Any]]] = []
+        members: list[tuple[str, str, Callable[[Any], Any]]] = []
 
         def structure(value: Any) -> Any:
             out = {}
-            for name, convert in members:
+            for name, written, convert in members:
                 item = value.get(name)
                 if item is not None:
-                    out[name] = item if convert is _same else convert(item)
+                    out[written] = item if convert is _same else convert(item)
             return out
 
         built[key] = structure  # before its members: a member may be this shape again
-        members.extend((name, _shape_converter(member, built, leaves)) for name, member in shape.members.items())
+        for name, member in shape.members.items():
+            written = member.serialization.get("name", name) if renamed else name
+            members.append((name, written, _shape_converter(member, built, leaf, renamed)))
         return structure
     if kind == "map":
         built[key] = lambda value: {k: convert_value(v) for k, v in value.items()}
-        convert_value = _shape_converter(shape.value, built, leaves)
+        convert_value = _shape_converter(shape.value, built, leaf, renamed)
         return built[key]
     if kind == "list":
         built[key] = lambda value: [convert_member(v) for v in value]
-        convert_member = _shape_converter(shape.member, built, leaves)
+        convert_member = _shape_converter(shape.member, built, leaf, renamed)
         return built[key]
-    leaf = leaves.get(kind, _same)
-    if leaf is _NO_CONVERTER:
-        raise ValueError(f"{shape.name}: no {kind} is converted here")
-    built[key] = leaf
-    return leaf
+    built[key] = leaf(shape)
+    return built[key]
+
+
+def _table_leaf(table: dict[str, Callable[[Any], Any]], shape: Any) -> Callable[[Any], Any]:
+    """A ``_shape_converter`` leaf from a table by shape type (as it is when absent; ``_NO_CONVERTER``
+    refuses, ``ValueError``)."""
+    convert = table.get(shape.type_name, _same)
+    if convert is _NO_CONVERTER:
+        raise ValueError(f"{shape.name}: no {shape.type_name} is converted here")
+    return convert
 
 
 def _no_converter(value: Any) -> Any:
@@ -563,6 +566,18 @@ _ANSWER_LEAVES: dict[str, Callable[[Any], Any]] = {
     "string": _string_value,
     "timestamp": _NO_CONVERTER,
 }
+_ANSWER_LEAF = functools.partial(_table_leaf, _ANSWER_LEAVES)
+#: How ``_request_params`` converts a client's leaf values, by shape type (any other: as it is; a
+#: timestamp is not converted: the body is parsed as moto does instead).
+_REQUEST_LEAVES: dict[str, Callable[[Any], Any]] = {
+    "blob": _request_blob,
+    "integer": int,
+    "long": int,
+    "float": float,
+    "double": float,
+    "timestamp": _not_converted,
+}
+_REQUEST_LEAF = functools.partial(_table_leaf, _REQUEST_LEAVES)
 
 
 # DynamoDB: requests and responses, for the benchmarks' meters.
@@ -1268,53 +1283,28 @@ def _moto_execute_result(result: Any, context: Any) -> Any:
 
 
 def _answer_serializer(shape: Any, built: dict[Any, Callable[[Any], Any]], serialize: Any) -> Callable[[Any], Any]:
-    """The serializer of ``shape``'s values (built once, kept in ``built``; recursive shapes resolve
-    through it)."""
-    # botocore makes a new Shape object at each lookup: a shape is known by its name (unique in a service)
-    key = (shape.name, shape.type_name, shape.serialization.get("timestampFormat"))
-    found = built.get(key)
-    if found is not None:
-        return found
+    """The serializer of ``shape``'s values into an answer's JSON document (built once, kept in
+    ``built``): ``_shape_converter`` with members under their serialized names and ``_serialized_leaf``."""
+    return _shape_converter(shape, built, functools.partial(_serialized_leaf, serialize), renamed=True)
+
+
+def _serialized_leaf(serialize: Any, shape: Any) -> Callable[[Any], Any]:
+    """A leaf of an answer as moto's ``BaseJSONSerializer`` writes it: a blob in base64, a timestamp
+    through its ``TimestampSerializer`` (the shape's format), integers and floats converted, a string as
+    text (an enum as its value), anything else as it is."""
     kind = shape.type_name
-    if kind == "structure" and not getattr(shape, "is_document_type", False):
-        members: list[tuple[str, str, Callable[[Any], Any]]] = []
-
-        def structure(value: Any) -> Any:
-            out = {}
-            for key, name, convert in members:
-                item = value.get(key)
-                if item is not None:
-                    out[name] = item if convert is _same else convert(item)
-            return out
-
-        built[key] = structure  # before its members: a member may be this shape again
-        for member_name, member in shape.members.items():
-            serialized_name = member.serialization.get("name", member_name)
-            members.append((member_name, serialized_name, _answer_serializer(member, built, serialize)))
-        return structure
-    if kind == "map":
-        built[key] = lambda value: {k: convert_value(v) for k, v in value.items()}
-        convert_value = _answer_serializer(shape.value, built, serialize)
-        return built[key]
-    if kind == "list":
-        built[key] = lambda value: [convert_member(v) for v in value]
-        convert_member = _answer_serializer(shape.member, built, serialize)
-        return built[key]
     if kind == "blob":
-        built[key] = _blob_text
-    elif kind == "timestamp":
+        return _blob_text
+    if kind == "timestamp":
         stamp = serialize.TimestampSerializer(serialize.BaseJSONSerializer.DEFAULT_TIMESTAMP_FORMAT)
-        fmt = shape.serialization.get("timestampFormat", stamp.default_format)
-        built[key] = functools.partial(_timestamp, stamp, fmt)
-    elif kind in ("integer", "long"):
-        built[key] = int
-    elif kind in ("float", "double"):
-        built[key] = float
-    elif kind == "string":
-        built[key] = _string_value
-    else:  # boolean, a document: as it is
-        built[key] = _same
-    return built[key]
+        return functools.partial(_timestamp, stamp, shape.serialization.get("timestampFormat", stamp.default_format))
+    if kind in ("integer", "long"):
+        return int
+    if kind in ("float", "double"):
+        return float
+    if kind == "string":
+        return _string_value
+    return _same  # boolean, a document: as it is
 
 
 def _blob_text(value: Any) -> str:
